@@ -1,0 +1,36 @@
+"""GenRec Explorer's engine: catalogue -> embeddings -> tokenizer -> SID table -> trie.
+
+No Qt here: everything is usable headless, from the ``genrec`` CLI and from tests. The GUI in
+``app/`` talks to the engine only through the names exported below.
+"""
+__version__ = "0.1.0"
+
+from .data import Catalogue, Dataset, Interactions, Split, check_dataset, import_amazon, leave_one_out, load_dataset
+from .device import device_label, resolve_device
+from .embed import StructuredEncoder, TextEncoder, load_embeddings
+from .errors import Cancelled, ConfigError, DataValidationError, GenrecError, Problem, ProjectFormatError
+from .index import PrefixTrie
+from .jobs import CancelToken, ProgressFn
+from .project import PROJECT_FORMAT, Project, TokenizeResult, compute_embeddings, tokenize_dataset
+from .quantize import (
+    METHODS,
+    QuantizerConfig,
+    SIDTable,
+    TokenizerDiagnostics,
+    build_quantizer,
+    diagnose_codes,
+    load_quantizer,
+    save_quantizer,
+)
+
+__all__ = [
+    "__version__",
+    "Catalogue", "Dataset", "Interactions", "Split", "check_dataset", "import_amazon", "leave_one_out", "load_dataset",
+    "device_label", "resolve_device",
+    "StructuredEncoder", "TextEncoder", "load_embeddings",
+    "Cancelled", "ConfigError", "DataValidationError", "GenrecError", "Problem", "ProjectFormatError",
+    "PrefixTrie", "CancelToken", "ProgressFn",
+    "PROJECT_FORMAT", "Project", "TokenizeResult", "compute_embeddings", "tokenize_dataset",
+    "METHODS", "QuantizerConfig", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
+    "load_quantizer", "save_quantizer",
+]

@@ -1,0 +1,148 @@
+"""Benchmarks behind ``genrec bench ...``: JSON figures, with ratios measured in the same run.
+
+Timings never live in tests; they live here and in ``benchmarks/*.json`` with the machine they
+came from.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .device import device_label, resolve_device
+from .jobs import ProgressFn, Stage, report
+
+__all__ = ["bench_tokenize", "machine_info", "synthetic_embeddings"]
+
+_BEAUTY = Path(__file__).resolve().parent.parent / "resources" / "datasets" / "beauty"
+
+
+def machine_info(device: str = "auto") -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": device_label(device),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def synthetic_embeddings(n: int, d: int = 384, clusters: int = 2000, seed: int = 0) -> np.ndarray:
+    """A clustered, L2-normalised catalogue ``[n, d]`` float32 (like sentence embeddings)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((clusters, d), dtype=np.float32)
+    X = np.empty((n, d), dtype=np.float32)
+    step = 200_000
+    for s in range(0, n, step):
+        m = min(step, n - s)
+        X[s : s + m] = centers[rng.integers(0, clusters, m)] + 0.6 * rng.standard_normal((m, d), dtype=np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X
+
+
+def _fit_encode(method: str, X: np.ndarray, device: str, **overrides) -> dict:
+    from .quantize import QuantizerConfig, build_quantizer, diagnose_codes
+
+    kw = dict(method=method, levels=3, codebook_size=256, device=device, **overrides)
+    if method == "vqvae":
+        kw.setdefault("latent_dim", 48)
+    cfg = QuantizerConfig(**kw)
+    t0 = time.perf_counter()
+    q = build_quantizer(cfg).fit(X)
+    t_fit = time.perf_counter() - t0
+    codes = q.encode(X)
+    total = time.perf_counter() - t0
+    d = diagnose_codes(codes, cfg.codebook_size)
+    return {
+        "fit_seconds": round(t_fit, 2),
+        "fit_encode_seconds": round(total, 2),
+        "utilization_l1": round(d.levels[0].utilization, 4),
+        "collision_rate": round(d.collision_rate, 4),
+    }
+
+
+def _sklearn_rkmeans(X: np.ndarray, levels: int = 3, k: int = 256, seed: int = 0) -> float:
+    """Baseline: the same residual k-means with scikit-learn's (Mini-batch) KMeans, seconds."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    t0 = time.perf_counter()
+    r = X.copy()
+    for l in range(levels):
+        if len(X) > 200_000:
+            km = MiniBatchKMeans(k, batch_size=16_384, max_iter=1, max_no_improvement=None, n_init=1, random_state=seed + l)
+        else:
+            km = KMeans(k, n_init=1, max_iter=25, random_state=seed + l)
+        labels = km.fit_predict(r)
+        r = r - km.cluster_centers_[labels].astype(np.float32)
+    return time.perf_counter() - t0
+
+
+def _naive_mask_ms(codes: np.ndarray, k: int, batch: int, seed: int = 0) -> float:
+    """Baseline for the trie mask: a dict of child-sets per prefix and a Python loop per beam."""
+    prefixes = codes[:, :2]
+    children: dict[int, set] = {}
+    for a, b in zip(prefixes[:, 0].tolist(), prefixes[:, 1].tolist()):
+        children.setdefault(a, set()).add(b)
+    rng = np.random.default_rng(seed)
+    nodes = rng.choice(list(children), batch).tolist()
+    t0 = time.perf_counter()
+    mask = torch.zeros(batch, k, dtype=torch.bool)
+    for i, n in enumerate(nodes):
+        mask[i, list(children[n])] = True
+    return (time.perf_counter() - t0) * 1000
+
+
+def bench_tokenize(
+    *,
+    sizes=(100_000, 1_000_000),
+    methods=("rkmeans", "rqvae", "vqvae", "gaoq"),
+    beauty: bool = True,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+) -> dict:
+    """Fit+encode seconds per method on Beauty (embeddings from the cache) and synthetic sets;
+    trie build seconds and mask throughput at 1M items; ratios against simple baselines."""
+    from .index import bench_trie
+
+    device = str(resolve_device(device))
+    out: dict = {"machine": machine_info(device), "levels": 3, "codebook_size": 256, "results": {}}
+    jobs = (["beauty"] if beauty else []) + [f"synthetic-{n}" for n in sizes]
+    for j, name in enumerate(jobs):
+        if name == "beauty":
+            from .data import load_dataset
+            from .project import compute_embeddings
+
+            ds = load_dataset(_BEAUTY)
+            X, _ = compute_embeddings(ds, device=device)
+        else:
+            X = synthetic_embeddings(int(name.split("-")[1]))
+        res = {"items": int(len(X)), "dim": int(X.shape[1])}
+        for i, m in enumerate(methods):
+            report(progress, (j + i / len(methods)) / (len(jobs) + 1), f"{name} {m}")
+            res[m] = _fit_encode(m, X, device)
+        if "rkmeans" in methods:
+            base = _sklearn_rkmeans(X)
+            res["sklearn_rkmeans_seconds"] = round(base, 2)
+            res["rkmeans_speedup_vs_sklearn"] = round(base / max(res["rkmeans"]["fit_encode_seconds"], 1e-9), 2)
+        out["results"][name] = res
+        del X
+    report(progress, len(jobs) / (len(jobs) + 1), "trie")
+    trie = bench_trie(n_items=1_000_000, depth=4, codebook_size=256, batch=4096, device=device)
+    rng = np.random.default_rng(0)
+    naive = _naive_mask_ms(rng.integers(0, 256, (200_000, 2)), 256, 4096)
+    trie["naive_python_mask_ms"] = round(naive, 3)
+    trie["mask_speedup_vs_naive"] = round(naive / max(trie["mask_ms_per_batch"], 1e-9), 1)
+    out["trie_1m"] = trie
+    out["targets"] = {
+        "rkmeans_beauty_seconds_lt": 30,
+        "rkmeans_1m_seconds_lt": 120,
+        "mask_4096_at_1m_ms_lt": 5,
+    }
+    report(progress, 1.0, "done")
+    return out

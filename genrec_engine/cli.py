@@ -1,0 +1,322 @@
+"""``genrec``: the engine's command line.
+
+Every command takes ``--json`` and then prints exactly one JSON object on stdout; without it a
+tqdm bar shows progress on stderr and a short human summary follows. Bad input exits non-zero
+with one line on stderr naming what is wrong (and ``{"error": ...}`` on stdout with ``--json``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import Cancelled, DataValidationError, GenrecError
+
+__all__ = ["main", "build_parser"]
+
+
+# ---------------------------------------------------------------- helpers
+class _Bar:
+    """A tqdm bar driven by the engine's ``progress(fraction, message)`` callable."""
+
+    def __init__(self, enabled: bool, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=1000, desc=desc, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed} {postfix}")
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.bar is not None:
+            self.bar.n = int(fraction * 1000)
+            self.bar.set_postfix_str(message[:60], refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _emit(args, obj: dict, human: str | None = None) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps(obj, default=_jsonable) + "\n")
+    else:
+        sys.stdout.write((human if human is not None else json.dumps(obj, indent=2, default=_jsonable)) + "\n")
+
+
+def _jsonable(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t != ""]
+    except ValueError:
+        raise GenrecError(f"{what}: expected comma-separated integers, got {text!r}") from None
+
+
+# ---------------------------------------------------------------- commands
+def cmd_data_check(args) -> int:
+    from .data import check_dataset
+
+    ds, problems = check_dataset(args.dir, min_user_interactions=args.min_interactions)
+    errors = [p for p in problems if p.severity == "error"]
+    obj = {
+        "path": str(Path(args.dir)),
+        "items": ds.n_items if ds else None,
+        "users": ds.n_users if ds else None,
+        "interactions": ds.n_interactions if ds else None,
+        "errors": len(errors),
+        "warnings": len(problems) - len(errors),
+        "problems": [p.to_dict() for p in problems],
+    }
+    if args.json:
+        _emit(args, obj)
+    else:
+        if ds:
+            print(f"{args.dir}: {ds.n_items:,} items, {ds.n_users:,} users, {ds.n_interactions:,} interactions")
+        for p in problems[:50]:
+            print(f"  {p.severity}: {p}")
+        if len(problems) > 50:
+            print(f"  ... and {len(problems) - 50} more")
+    if errors:
+        print(f"genrec: error: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_data_import_amazon(args) -> int:
+    from .data import import_amazon
+
+    bar = _Bar(not args.json, "import")
+    try:
+        summary = import_amazon(args.src, args.out, progress=bar)
+    finally:
+        bar.close()
+    _emit(args, summary, f"wrote {args.out}: {summary['items']:,} items, {summary['users']:,} users, "
+                         f"{summary['interactions']:,} interactions")
+    return 0
+
+
+def _quantizer_config(args):
+    from .quantize import QuantizerConfig
+
+    kw = dict(method=args.method, levels=args.levels, codebook_size=args.codebook_size, seed=args.seed,
+              device=args.device, balance_last_level=args.balance_last_level)
+    if args.steps is not None:
+        kw["steps"] = args.steps
+    if args.latent_dim is not None:
+        kw["latent_dim"] = args.latent_dim
+    elif args.method == "vqvae" and 32 % args.levels:
+        kw["latent_dim"] = 16 * args.levels
+    return QuantizerConfig(**kw)
+
+
+def cmd_tokenize(args) -> int:
+    from .data import load_dataset
+    from .project import tokenize_dataset
+
+    config = _quantizer_config(args)
+    dataset = load_dataset(args.data)
+    fields = tuple(f.strip() for f in args.fields.split(",") if f.strip())
+    bar = _Bar(not args.json, f"tokenize {args.method}")
+    t0 = time.perf_counter()
+    try:
+        res = tokenize_dataset(dataset, config, args.out, encoder=args.encoder, fields=fields,
+                               embeddings_path=args.embeddings, progress=bar)
+    finally:
+        bar.close()
+    obj = {**res.summary(), "total_seconds": round(time.perf_counter() - t0, 2), "project": str(args.out)}
+    s = res.summary()
+    human = (
+        f"{args.out}: {s['items']:,} items, {s['unique_sids']:,} unique SIDs, collision rate {s['collision_rate']:.3f} "
+        f"(max depth {s['max_collision_depth']})\n"
+        f"  utilization per level {s['utilization']}, perplexity {s['perplexity']}\n"
+        f"  prefix entropy (bits) {s['prefix_entropy']}, recon mse {s['recon_mse']}, fit {s['seconds']} s"
+    )
+    _emit(args, obj, human)
+    return 0
+
+
+def cmd_sids_show(args) -> int:
+    from .project import Project
+
+    proj = Project.open(args.project)
+    sids = proj.sids
+    try:
+        cat = proj.dataset.catalogue
+    except GenrecError:
+        cat = None
+
+    def row(i: int) -> dict:
+        d = {"item_id": int(sids.item_ids[i]), "sid": list(sids.sid(i))}
+        if cat is not None:
+            d.update(title=cat.title(i), brand=str(cat.items["brand"].iat[i]), categories=str(cat.items["categories"].iat[i]))
+        return d
+
+    if args.item is not None:
+        hits = (sids.item_ids == args.item).nonzero()[0]
+        if not len(hits):
+            raise GenrecError(f"--item {args.item}: no such item id in {args.project}")
+        i = int(hits[0])
+        prefix = sids.sid(i)[:-1]
+        siblings = [int(j) for j in sids.items_with_prefix(prefix) if j != i]
+        obj = {"item": row(i), "shares_codes_with": [row(j) for j in siblings[: args.limit]]}
+        human = f"{obj['item']['item_id']}  SID {obj['item']['sid']}  {obj['item'].get('title', '')}"
+        if siblings:
+            human += f"\n  collides on {list(prefix)} with {len(siblings)} item(s)"
+    else:
+        prefix = _int_list(args.prefix, "--prefix")
+        if len(prefix) > sids.depth:
+            raise GenrecError(f"--prefix has {len(prefix)} codes but SIDs have {sids.depth}")
+        idx = sids.items_with_prefix(prefix)
+        node = proj.trie.lookup(prefix)
+        children = proj.trie.children(len(prefix), node) if node >= 0 and len(prefix) < sids.depth else []
+        obj = {
+            "prefix": prefix,
+            "items": int(len(idx)),
+            "children": [{"code": int(t), "items": int(c)} for t, _, c in children],
+            "list": [row(int(i)) for i in idx[: args.limit]],
+        }
+        human = f"prefix {prefix}: {len(idx)} items, {len(children)} child codes\n" + "\n".join(
+            f"  {r['sid']}  {r['item_id']:>6}  {r.get('title', '')[:70]}" for r in obj["list"]
+        )
+    _emit(args, obj, human)
+    return 0
+
+
+def cmd_sids_stats(args) -> int:
+    from .project import Project
+
+    proj = Project.open(args.project)
+    d = proj.diagnostics()
+    _emit(args, d.to_dict())
+    return 0
+
+
+def cmd_sids_export(args) -> int:
+    from .project import Project
+
+    proj = Project.open(args.project)
+    proj.trie.write_graphml(args.graphml, max_depth=args.max_depth)
+    _emit(args, {"graphml": str(args.graphml), "max_depth": args.max_depth}, f"wrote {args.graphml}")
+    return 0
+
+
+def cmd_bench_tokenize(args) -> int:
+    from .bench import bench_tokenize
+
+    bar = _Bar(not args.json, "bench")
+    try:
+        obj = bench_tokenize(
+            sizes=_int_list(args.sizes, "--sizes"),
+            methods=[m for m in args.methods.split(",") if m],
+            beauty=not args.no_beauty,
+            device=args.device,
+            progress=bar,
+        )
+    finally:
+        bar.close()
+    if args.out:
+        from .fileio import write_json_atomic
+
+        write_json_atomic(args.out, obj)
+    _emit(args, obj)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from .quantize import METHODS
+
+    p = argparse.ArgumentParser(prog="genrec", description="GenRec Explorer engine: data, semantic IDs, benchmarks.")
+    p.add_argument("--version", action="version", version=f"genrec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(parser_, name, help_, func):
+        sp = parser_.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+        sp.set_defaults(func=func)
+        return sp
+
+    data = sub.add_parser("data", help="dataset folders: check, import").add_subparsers(dest="data_command", required=True)
+    sp = add(data, "check", "validate a dataset folder and count items, users, interactions", cmd_data_check)
+    sp.add_argument("dir")
+    sp.add_argument("--min-interactions", type=int, default=3, help="fewest interactions a user may have (default 3)")
+    sp = add(data, "import-amazon", "convert an Amazon 5-core dump (Beauty.txt + items.jsonl) to a dataset folder", cmd_data_import_amazon)
+    sp.add_argument("src")
+    sp.add_argument("out")
+
+    sp = add(sub, "tokenize", "embed a catalogue, fit a tokenizer and write a project folder", cmd_tokenize)
+    sp.add_argument("--data", required=True, help="dataset folder")
+    sp.add_argument("--method", choices=METHODS, default="rkmeans")
+    sp.add_argument("--levels", type=int, default=3)
+    sp.add_argument("--codebook-size", type=int, default=256)
+    sp.add_argument("--out", required=True, help="project folder to write")
+    sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--encoder", choices=("minilm", "structured", "npy"), default="minilm")
+    sp.add_argument("--embeddings", help=".npy file of precomputed embeddings (with --encoder npy)")
+    sp.add_argument("--fields", default="title,brand,categories", help="item fields fed to the text encoder")
+    sp.add_argument("--steps", type=int, help="optimiser steps for rqvae/vqvae")
+    sp.add_argument("--latent-dim", type=int, help="latent width for rqvae/vqvae")
+    sp.add_argument("--balance-last-level", action="store_true", help="re-assign the last level to cut collisions")
+
+    sids = sub.add_parser("sids", help="inspect a project's semantic IDs").add_subparsers(dest="sids_command", required=True)
+    sp = add(sids, "show", "show one item's SID or the items under a prefix", cmd_sids_show)
+    sp.add_argument("project")
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("--item", type=int, help="item id")
+    g.add_argument("--prefix", help="comma-separated codes, e.g. 12,48")
+    sp.add_argument("--limit", type=int, default=20, help="most items to list")
+    sp = add(sids, "stats", "tokenizer diagnostics per level", cmd_sids_stats)
+    sp.add_argument("project")
+    sp = add(sids, "export", "write the SID prefix tree as GraphML", cmd_sids_export)
+    sp.add_argument("project")
+    sp.add_argument("--graphml", required=True)
+    sp.add_argument("--max-depth", type=int)
+
+    bench = sub.add_parser("bench", help="benchmarks (JSON figures, ratios within one run)").add_subparsers(dest="bench_command", required=True)
+    sp = add(bench, "tokenize", "fit+encode seconds per method; trie build and mask throughput", cmd_bench_tokenize)
+    sp.add_argument("--sizes", default="100000,1000000", help="synthetic catalogue sizes (d = 384)")
+    sp.add_argument("--methods", default=",".join(METHODS))
+    sp.add_argument("--no-beauty", action="store_true", help="skip the bundled Beauty catalogue")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--out", help="also write the JSON to this file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DataValidationError as exc:
+        msg = str(exc)
+    except Cancelled:
+        msg = "cancelled"
+    except GenrecError as exc:
+        msg = str(exc)
+    except KeyboardInterrupt:
+        msg = "interrupted"
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps({"error": msg}) + "\n")
+    print(f"genrec: error: {msg}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Leave-one-out split of user sequences: the last item is the test target, the one before it the
+validation target, and everything earlier is training data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["Split", "leave_one_out"]
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Leave-one-out split; all arrays hold item INDICES (int64), one entry per user.
+
+    For a user sequence ``s`` of length ``L >= 3``:
+    ``train = s[:L-2]``, ``valid_history = s[:L-2]``, ``valid_target = s[L-2]``,
+    ``test_history = s[:L-1]``, ``test_target = s[L-1]``.
+    ``user_ids``, ``valid_target`` and ``test_target`` have shape (n_users,); the others are
+    lists of n_users arrays of varying length.
+    """
+
+    user_ids: np.ndarray
+    train: list[np.ndarray]
+    valid_history: list[np.ndarray]
+    valid_target: np.ndarray
+    test_history: list[np.ndarray]
+    test_target: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+
+def leave_one_out(dataset_or_sequences) -> Split:
+    """Split each user's chronological sequence leave-one-out.
+
+    Accepts a :class:`~genrec_engine.data.Dataset` or :class:`~genrec_engine.data.Interactions`
+    (anything with ``sequences()``), a ``(user_ids, sequences)`` pair as ``sequences()`` returns,
+    or a plain list of sequences (users numbered 0..n-1). Every sequence needs at least 3 items;
+    a :class:`ConfigError` names the first user that has fewer.
+    """
+    source = dataset_or_sequences
+    if hasattr(source, "sequences"):
+        user_ids, sequences = source.sequences()
+    elif isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], list) \
+            and _is_id_vector(source[0]) and len(source[0]) == len(source[1]):
+        user_ids, sequences = source
+    else:
+        sequences = list(source)
+        user_ids = np.arange(len(sequences), dtype=np.int64)
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    sequences = [np.asarray(s, dtype=np.int64) for s in sequences]
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    short = np.flatnonzero(lengths < 3)
+    if len(short):
+        k = short[0]
+        raise ConfigError(
+            f"leave_one_out needs at least 3 interactions per user; user {int(user_ids[k])} has "
+            f"{int(lengths[k])} ({len(short)} users are too short; load with min_user_interactions >= 3)"
+        )
+    train = [s[:-2] for s in sequences]
+    return Split(
+        user_ids=user_ids,
+        train=train,
+        valid_history=list(train),
+        valid_target=np.fromiter((s[-2] for s in sequences), dtype=np.int64, count=len(sequences)),
+        test_history=[s[:-1] for s in sequences],
+        test_target=np.fromiter((s[-1] for s in sequences), dtype=np.int64, count=len(sequences)),
+    )
+
+
+def _is_id_vector(value) -> bool:
+    """True for a 1-D integer array (a ``user_ids`` vector), not a list of sequences."""
+    array = np.asarray(value) if not isinstance(value, list) else None
+    return array is not None and array.ndim == 1 and np.issubdtype(array.dtype, np.integer)

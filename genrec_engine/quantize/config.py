@@ -1,0 +1,83 @@
+"""The one configuration dataclass every tokenizer (quantizer) is built from."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+__all__ = ["QuantizerConfig", "METHODS"]
+
+METHODS = ("rkmeans", "rqvae", "vqvae", "gaoq")
+
+
+@dataclass(frozen=True)
+class QuantizerConfig:
+    """Settings of a Stage-1 tokenizer. Saved as JSON beside the safetensors weights.
+
+    Fields a method does not use are ignored by it (the VAE fields by ``rkmeans`` and ``gaoq``).
+    """
+
+    method: str = "rkmeans"
+    levels: int = 3  # L: codebook levels before the collision level (TIGER uses 3)
+    codebook_size: int = 256  # K: codewords per level (TIGER uses 256)
+    seed: int = 0
+    device: str = "auto"  # "auto" picks CUDA when present
+    # --- k-means (rkmeans, and codebook init of the VAEs) ---
+    kmeans_iters: int = 25  # Lloyd iterations; on 12k items it converges in ~20
+    minibatch_threshold: int = 200_000  # above this many items, mini-batch k-means
+    # --- autoencoders (rqvae, vqvae) ---
+    latent_dim: int = 32  # TIGER's RQ-VAE uses a 32-d latent
+    hidden_dims: tuple[int, ...] = (512, 256, 128)  # encoder MLP; the decoder mirrors it
+    steps: int = 3000  # optimiser steps (independent of catalogue size, so 1M items stays bounded)
+    batch_size: int = 1024
+    lr: float = 1e-3
+    beta: float = 0.25  # commitment weight, as in VQ-VAE / TIGER
+    restart_every: int = 100  # steps between dead-code restarts; 0 disables them
+    # --- GAOQ ---
+    gaoq_iters: int = 15  # alternations of assignment and orthogonal (Procrustes) direction updates
+    # --- SID table ---
+    balance_last_level: bool = False  # re-assign the last level within each prefix to cut collisions
+    extra: dict = field(default_factory=dict, compare=False)  # free-form notes kept in the JSON
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method={self.method!r}: expected one of {', '.join(METHODS)}")
+        for name in ("levels", "codebook_size", "kmeans_iters", "latent_dim", "steps", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}={value!r}: must be a positive integer")
+        if self.codebook_size < 2:
+            raise ConfigError(f"codebook_size={self.codebook_size}: needs at least 2 codewords")
+        if self.levels > 8:
+            raise ConfigError(f"levels={self.levels}: at most 8 levels are supported")
+        if not (self.lr > 0):
+            raise ConfigError(f"lr={self.lr!r}: must be > 0")
+        if not (self.beta >= 0):
+            raise ConfigError(f"beta={self.beta!r}: must be >= 0")
+        if self.restart_every < 0:
+            raise ConfigError(f"restart_every={self.restart_every}: must be >= 0")
+        if any((not isinstance(h, int)) or h < 1 for h in self.hidden_dims):
+            raise ConfigError(f"hidden_dims={self.hidden_dims!r}: must be positive integers")
+        if self.method == "vqvae" and self.latent_dim % self.levels:
+            raise ConfigError(
+                f"latent_dim={self.latent_dim}: vqvae splits the latent into levels={self.levels} "
+                "equal parts, so latent_dim must be a multiple of levels"
+            )
+        object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden_dims"] = list(self.hidden_dims)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QuantizerConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown tokenizer config field(s): {', '.join(unknown)}")
+        d = dict(d)
+        if "hidden_dims" in d:
+            d["hidden_dims"] = tuple(d["hidden_dims"])
+        return cls(**d)
