@@ -1,0 +1,182 @@
+"""Project folders, encoders and the ``genrec`` CLI, end to end on small and bundled data."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrec_engine import Project, ProjectFormatError, QuantizerConfig, load_dataset, tokenize_dataset
+from genrec_engine.cli import main as cli_main
+from genrec_engine.embed import StructuredEncoder, TextEncoder, load_embeddings
+from genrec_engine.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+BEAUTY = ROOT / "resources" / "datasets" / "beauty"
+DEFAULT = ROOT / "resources" / "models" / "beauty-default"
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    """200 Beauty items and the users who only touched them (real titles, brands, categories)."""
+    from genrec_engine.data import Interactions, save_dataset
+
+    ds = load_dataset(BEAUTY)
+    cat = ds.catalogue
+    keep = cat.items.iloc[:400].reset_index(drop=True)
+    from genrec_engine.data import Catalogue
+
+    small = Catalogue(keep)
+    rng = np.random.default_rng(0)
+    users, items = [], []
+    for u in range(60):
+        for it in rng.choice(small.item_ids, 6, replace=False):
+            users.append(u + 1)
+            items.append(int(it))
+    inter = Interactions.from_arrays(small, users, items)
+    out = tmp_path_factory.mktemp("small")
+    save_dataset(small, inter, out)
+    return out
+
+
+def test_project_round_trip_gives_identical_sids(small_dataset, tmp_path):
+    ds = load_dataset(small_dataset)
+    cfg = QuantizerConfig(method="rkmeans", levels=2, codebook_size=16, device="cpu")
+    res = tokenize_dataset(ds, cfg, tmp_path / "proj", encoder="structured")
+    assert res.diagnostics.unique_sids == 400
+    proj = Project.open(tmp_path / "proj")
+    np.testing.assert_array_equal(proj.sids.codes, res.project.sids.codes)
+    np.testing.assert_array_equal(proj.tokenizer.encode(proj.embeddings), proj.sids.codes[:, :-1])
+    assert proj.dataset.n_items == 400  # the relative dataset reference resolves
+    assert proj.trie.num_items == 400
+
+
+def test_bundled_default_project_reencodes_bit_identically():
+    proj = Project.open(DEFAULT)
+    assert proj.sids.n_items == 12_101
+    np.testing.assert_array_equal(proj.tokenizer.encode(proj.embeddings), proj.sids.codes[:, :-1])
+    assert len({tuple(r) for r in proj.sids.codes.tolist()}) == 12_101
+
+
+def test_project_refuses_wrong_version_and_truncated_files(small_dataset, tmp_path):
+    ds = load_dataset(small_dataset)
+    cfg = QuantizerConfig(method="rkmeans", levels=2, codebook_size=8, device="cpu")
+    tokenize_dataset(ds, cfg, tmp_path / "p", encoder="structured")
+    meta = json.loads((tmp_path / "p" / "project.json").read_text())
+    meta["format"] = "genrec-project/99"
+    (tmp_path / "p" / "project.json").write_text(json.dumps(meta))
+    with pytest.raises(ProjectFormatError, match="genrec-project/99"):
+        Project.open(tmp_path / "p")
+    meta["format"] = "genrec-project/1"
+    (tmp_path / "p" / "project.json").write_text(json.dumps(meta))
+    sids = tmp_path / "p" / "sids.parquet"
+    sids.write_bytes(sids.read_bytes()[:100])
+    with pytest.raises(ProjectFormatError, match="sids.parquet"):
+        Project.open(tmp_path / "p")
+    with pytest.raises(ProjectFormatError, match="no project.json"):
+        Project.open(tmp_path)
+
+
+def test_failed_tokenize_leaves_existing_project_untouched(small_dataset, tmp_path):
+    ds = load_dataset(small_dataset)
+    cfg = QuantizerConfig(method="rkmeans", levels=2, codebook_size=8, device="cpu")
+    tokenize_dataset(ds, cfg, tmp_path / "p", encoder="structured")
+    before = {f.name: f.read_bytes() for f in (tmp_path / "p").iterdir()}
+    with pytest.raises(ConfigError):
+        tokenize_dataset(ds, cfg, tmp_path / "p", encoder="npy", embeddings_path=tmp_path / "nope.npy")
+    after = {f.name: f.read_bytes() for f in (tmp_path / "p").iterdir()}
+    assert before == after
+
+
+def test_text_encoder_is_offline_normalised_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENREC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enc = TextEncoder(device="cpu")
+    texts = ["gentle cleanser for sensitive skin", "red nail polish", "gentle face wash"]
+    X = enc.encode_texts(texts)
+    assert X.shape == (3, 384) and X.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-4)
+    assert X[0] @ X[2] > X[0] @ X[1]  # the two cleansers are closer than cleanser vs polish
+    assert len(list((tmp_path / "embeddings").glob("*.npy"))) == 1
+    calls = []
+    Y = enc.encode_texts(texts, progress=lambda f, m: calls.append(m))
+    np.testing.assert_array_equal(X, Y)
+    assert calls == ["embeddings read from cache"]
+
+
+def test_structured_encoder_and_npy_loader(small_dataset, tmp_path):
+    ds = load_dataset(small_dataset)
+    Z = StructuredEncoder(dim=16).encode(ds.catalogue)
+    assert Z.shape == (400, 16)
+    np.save(tmp_path / "e.npy", Z)
+    np.testing.assert_array_equal(load_embeddings(tmp_path / "e.npy", 400), Z)
+    with pytest.raises(ConfigError, match="401 items"):
+        load_embeddings(tmp_path / "e.npy", 401)
+
+
+def _cli(capsys, *argv):
+    code = cli_main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_data_check_beauty_counts(capsys):
+    code, out, _ = _cli(capsys, "data", "check", str(BEAUTY), "--json")
+    obj = json.loads(out)
+    assert code == 0
+    assert (obj["items"], obj["users"], obj["interactions"]) == (12_101, 22_363, 198_502)
+    assert obj["errors"] == 0
+
+
+def test_cli_bad_dataset_exits_nonzero_with_one_line(tmp_path, capsys):
+    (tmp_path / "items.csv").write_text("item_id,title\n1,a\n1,b\n")
+    (tmp_path / "interactions.csv").write_text("user_id,item_id\n1,1\n1,1\n1,7\n")
+    code, out, err = _cli(capsys, "data", "check", str(tmp_path), "--json")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "items.csv" in err
+    obj = json.loads(out)
+    fields = {(p["file"], p["field"]) for p in obj["problems"]}
+    assert ("items.csv", "item_id") in fields and ("interactions.csv", "item_id") in fields
+
+
+def test_cli_tokenize_and_sids_show(small_dataset, tmp_path, capsys):
+    code, out, _ = _cli(capsys, "tokenize", "--data", str(small_dataset), "--method", "rkmeans", "--levels", "2",
+                        "--codebook-size", "16", "--encoder", "structured", "--out", str(tmp_path / "p"), "--json")
+    assert code == 0
+    obj = json.loads(out)
+    assert obj["unique_sids"] == 400 and len(obj["utilization"]) == 2
+    assert set(obj) >= {"items", "unique_sids", "collision_rate", "max_collision_depth", "utilization",
+                        "perplexity", "prefix_entropy", "recon_mse", "seconds"}
+    proj = Project.open(tmp_path / "p")
+    first = int(proj.sids.item_ids[0])
+    code, out, _ = _cli(capsys, "sids", "show", str(tmp_path / "p"), "--item", str(first), "--json")
+    assert code == 0 and json.loads(out)["item"]["sid"] == list(proj.sids.sid(0))
+    prefix = ",".join(map(str, proj.sids.sid(0)[:1]))
+    code, out, _ = _cli(capsys, "sids", "show", str(tmp_path / "p"), "--prefix", prefix, "--json")
+    obj = json.loads(out)
+    assert obj["items"] == int((proj.sids.codes[:, 0] == proj.sids.sid(0)[0]).sum())
+    assert sum(c["items"] for c in obj["children"]) == obj["items"]
+    code, out, err = _cli(capsys, "sids", "show", str(tmp_path / "p"), "--item", "999999", "--json")
+    assert code == 1 and "999999" in err and "error" in json.loads(out)
+    code, out, _ = _cli(capsys, "sids", "export", str(tmp_path / "p"), "--graphml", str(tmp_path / "t.graphml"), "--json")
+    assert code == 0 and (tmp_path / "t.graphml").stat().st_size > 0
+
+
+def test_cli_tokenize_bad_config_message(small_dataset, tmp_path, capsys):
+    code, out, err = _cli(capsys, "tokenize", "--data", str(small_dataset), "--method", "gaoq", "--codebook-size", "128",
+                          "--encoder", "structured", "--out", str(tmp_path / "p"), "--json")
+    assert code == 1 and "codebook_size=128" in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_console_script_runs_in_a_subprocess():
+    exe = Path(sys.executable).with_name("genrec")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "genrec_engine.cli"]
+    r = subprocess.run(cmd + ["sids", "stats", str(DEFAULT), "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    assert obj["items"] == 12_101 and obj["levels"][0]["utilization"] >= 0.9
