@@ -41,7 +41,7 @@ def synthetic_embeddings(n: int, d: int = 384, clusters: int = 2000, seed: int =
     step = 200_000
     for s in range(0, n, step):
         m = min(step, n - s)
-        X[s : s + m] = centers[rng.integers(0, clusters, m)] + 0.6 * rng.standard_normal((m, d), dtype=np.float32)
+        X[s : s + m] = centers[rng.integers(0, clusters, m)] + 0.35 * rng.standard_normal((m, d), dtype=np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     return X
 

@@ -25,7 +25,7 @@ class QuantizerConfig:
     device: str = "auto"  # "auto" picks CUDA when present
     # --- k-means (rkmeans, and codebook init of the VAEs) ---
     kmeans_iters: int = 25  # Lloyd iterations; on 12k items it converges in ~20
-    minibatch_threshold: int = 200_000  # above this many items, mini-batch k-means
+    minibatch_threshold: int = 200_000  # above this many items, fit on a sample of this size
     # --- autoencoders (rqvae, vqvae) ---
     latent_dim: int = 32  # TIGER's RQ-VAE uses a 32-d latent
     hidden_dims: tuple[int, ...] = (512, 256, 128)  # encoder MLP; the decoder mirrors it

@@ -6,7 +6,8 @@ next code is hard to predict from the prefix (high prefix-conditional entropy).
 
 Our reading, as implemented here:
 
-* Inputs are centred (minus the catalogue mean).
+* Inputs are centred (minus the catalogue mean). Above ``minibatch_threshold`` items the
+  directions are fitted on a seeded sample of that size.
 * Each level l owns K **orthonormal reference directions** ``G_l [K, d]`` (so K <= d) and one
   signed step length ``a_l [K]``. The codeword for code k is ``a_l[k] * G_l[k]`` whatever the
   prefix: code k always means "move along global direction k", which is the alignment.
@@ -56,6 +57,9 @@ class GAOQ(Quantizer):
                 f"codebook_size={K}: GAOQ needs at most one orthogonal direction per dimension (d={X.shape[1]})"
             )
         self.mean = X.mean(0)
+        if X.shape[0] > cfg.minibatch_threshold:  # fit on a seeded sample; encode() covers all rows
+            gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+            X = X[torch.randperm(X.shape[0], generator=gen)[: cfg.minibatch_threshold].to(X.device)]
         r = X - self.mean
         self.directions, self.steps = [], []
         L = cfg.levels

@@ -90,60 +90,44 @@ def kmeans(
     iters: int = 25,
     seed: int = 0,
     minibatch_threshold: int = 200_000,
-    batch_size: int = 16_384,
-    minibatch_steps: int = 150,
     tol: float = 1e-5,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> KMeansResult:
     """Fit k centroids to X ``[n, d]``.
 
-    Full-batch Lloyd for ``n <= minibatch_threshold``; above it, mini-batch updates (per-centroid
-    step size 1/count) on ``minibatch_steps`` random batches, then one full assignment pass. Empty
-    clusters are re-seeded on far rows after every pass, so all k codes stay in play.
+    Lloyd iterations with empty-cluster repair after every pass, so all k codes stay in play.
+    Above ``minibatch_threshold`` rows the centroids are fitted on a seeded random batch of that
+    many rows (about ``threshold / k`` rows per centroid, plenty for a stable fit) and then every
+    row is assigned once: the cost stops growing with n except for that final O(n k d) pass.
+    (Online mini-batch updates were tried first; on high-dimensional residuals they let a few
+    small-norm centroids swallow most rows.)
     """
     X = X.float()
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    C = kmeans_pp_init(X, k, gen)
-    repaired = 0
     n = X.shape[0]
-    if n <= minibatch_threshold:
-        prev = float("inf")
-        for it in range(iters):
-            check_cancel(cancel)
-            labels, dists = assign(X, C)
-            counts = torch.bincount(labels, minlength=k)
-            sums = torch.zeros_like(C).index_add_(0, labels, X)
-            nonempty = counts > 0
-            C[nonempty] = sums[nonempty] / counts[nonempty, None].to(X.dtype)
-            repaired += _repair_empty(X, C, labels, dists, counts)
-            inertia = float(dists.mean())
-            report(progress, (it + 1) / iters, f"k-means iteration {it + 1}/{iters}")
-            if prev - inertia <= tol * max(prev, 1e-12) and not (counts == 0).any():
-                break
-            prev = inertia
-    else:
-        seen = torch.zeros(k, dtype=X.dtype, device=X.device)
-        for step in range(minibatch_steps):
-            check_cancel(cancel)
-            idx = torch.randint(n, (batch_size,), generator=gen).to(X.device)
-            B = X[idx]
-            labels, dists = assign(B, C)
-            counts = torch.bincount(labels, minlength=k).to(X.dtype)
-            sums = torch.zeros_like(C).index_add_(0, labels, B)
-            seen += counts
-            lr = torch.where(seen > 0, counts / seen.clamp_min(1.0), torch.zeros_like(seen))
-            upd = counts > 0
-            C[upd] = (1 - lr[upd, None]) * C[upd] + lr[upd, None] * (sums[upd] / counts[upd, None])
-            if step % 10 == 9:  # re-seed codes that no batch reached lately
-                stale = seen == 0
-                if stale.any():
-                    repaired += _repair_empty(B, C, labels, dists, torch.where(stale, 0, 1))
-                seen.zero_()
-            report(progress, 0.9 * (step + 1) / minibatch_steps, f"mini-batch {step + 1}/{minibatch_steps}")
+    fitX = X
+    if n > minibatch_threshold:
+        fitX = X[torch.randperm(n, generator=gen)[:minibatch_threshold].to(X.device)]
+    C = kmeans_pp_init(fitX, k, gen)
+    repaired = 0
+    prev = float("inf")
+    for it in range(iters):
+        check_cancel(cancel)
+        labels, dists = assign(fitX, C)
+        counts = torch.bincount(labels, minlength=k)
+        sums = torch.zeros_like(C).index_add_(0, labels, fitX)
+        nonempty = counts > 0
+        C[nonempty] = sums[nonempty] / counts[nonempty, None].to(X.dtype)
+        repaired += _repair_empty(fitX, C, labels, dists, counts)
+        inertia = float(dists.mean())
+        report(progress, 0.95 * (it + 1) / iters, f"k-means iteration {it + 1}/{iters}")
+        if prev - inertia <= tol * max(prev, 1e-12) and not (counts == 0).any():
+            break
+        prev = inertia
     labels, dists = assign(X, C)
     counts = torch.bincount(labels, minlength=k)
-    if (counts == 0).any():  # one last repair + reassignment
+    if (counts == 0).any():  # one last repair + reassignment on the full data
         repaired += _repair_empty(X, C, labels, dists, counts)
         labels, dists = assign(X, C)
     report(progress, 1.0, "k-means done")

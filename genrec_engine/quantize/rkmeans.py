@@ -13,7 +13,8 @@ __all__ = ["ResidualKMeans"]
 class ResidualKMeans(Quantizer):
     """L codebooks ``[K, d]`` in input space; level l clusters the residual left by levels < l.
 
-    k-means++ seeding, Lloyd iterations (mini-batch above ``minibatch_threshold`` items) and
+    Greedy k-means++ seeding, Lloyd iterations (on a seeded sample above ``minibatch_threshold``
+    items, then one assignment pass over all) and
     empty-cluster repair, so every codeword is used when the data allow it.
     """
 

@@ -1,0 +1,35 @@
+"""App tests run offscreen, and fail when they leave an engine job running."""
+from __future__ import annotations
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before anything imports Qt
+
+import pytest  # noqa: E402
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After the test body (before fixtures close its widgets): no bridge may still hold a job."""
+    try:
+        return (yield)
+    finally:
+        _check_no_jobs_left()
+
+
+def _check_no_jobs_left() -> None:
+    from app.bridge import live_bridges
+
+    leftovers = []
+    for bridge in live_bridges():
+        try:
+            n = bridge.running()
+        except RuntimeError:  # its C++ side is already gone
+            continue
+        if n:
+            leftovers.append((bridge, n))
+            bridge.cancel_all()
+            bridge.wait_all(10_000)  # clean up so the next test starts from nothing
+    if leftovers:
+        total = sum(n for _, n in leftovers)
+        pytest.fail(f"the test left {total} engine job(s) running on {len(leftovers)} bridge(s)", pytrace=False)
