@@ -216,6 +216,55 @@ def cmd_sids_export(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .project import Project
+    from .train import TrainConfig, train_generator
+
+    proj = Project.open(args.project)
+    tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
+                                  seed=args.seed, eval_every=args.eval_every, patience=args.patience,
+                                  eval_users=args.eval_users).items() if v is not None}
+    mkw = {}
+    for name in ("d_model", "n_layers", "n_heads", "dropout", "max_len"):
+        v = getattr(args, name)
+        if v is not None:
+            mkw[name] = v
+    if args.model_config:
+        mkw.update(json.loads(args.model_config))
+    bar = _Bar(not args.json, f"train {args.model}")
+
+    def on_epoch(row):
+        if not args.json:
+            bar.bar.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                                   if not k.startswith("valid_") or k in ("valid_recall@10", "valid_ndcg@10")))
+
+    try:
+        rec = train_generator(proj, args.model, model_config=mkw, train_config=TrainConfig(**tkw), device=args.device,
+                              progress=bar, on_epoch=on_epoch)
+    finally:
+        bar.close()
+    obj = {k: v for k, v in rec.items() if k != "history"}
+    t = rec["test"]
+    _emit(args, obj, f"{args.model}: best epoch {rec['best_epoch']} ({rec['stopped']}), test recall@10 {t['recall@10']:.4f} "
+                     f"ndcg@10 {t['ndcg@10']:.4f}, saved to {args.project}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .project import Project
+    from .train import evaluate_generator
+
+    proj = Project.open(args.project)
+    bar = _Bar(not args.json, f"eval {args.model}")
+    try:
+        out = evaluate_generator(proj, args.model, split_name=args.split, beam=args.beam, constrained=not args.unconstrained,
+                                 users=args.users, device=args.device, progress=bar)
+    finally:
+        bar.close()
+    _emit(args, out)
+    return 0
+
+
 def cmd_bench_tokenize(args) -> int:
     from .bench import bench_tokenize
 
@@ -288,6 +337,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("project")
     sp.add_argument("--graphml", required=True)
     sp.add_argument("--max-depth", type=int)
+
+
+    sp = add(sub, "train", "train a generator on the project's leave-one-out split", cmd_train)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--model", required=True, choices=("ran", "tiger", "sasrec"))
+    sp.add_argument("--epochs", type=int)
+    sp.add_argument("--max-minutes", type=float, help="wall-clock budget; the best checkpoint so far is kept")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--lr", type=float)
+    sp.add_argument("--batch-size", type=int)
+    sp.add_argument("--seed", type=int)
+    sp.add_argument("--eval-every", type=int, help="epochs between validation runs")
+    sp.add_argument("--eval-users", type=int, help="validate on a seeded subset of users")
+    sp.add_argument("--patience", type=int, help="validation runs without improvement before stopping")
+    sp.add_argument("--d-model", type=int)
+    sp.add_argument("--n-layers", type=int)
+    sp.add_argument("--n-heads", type=int)
+    sp.add_argument("--dropout", type=float)
+    sp.add_argument("--max-len", type=int)
+    sp.add_argument("--model-config", help="JSON object of further model settings")
+
+    sp = add(sub, "eval", "evaluate a trained generator (leave-one-out, full catalogue)", cmd_eval)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--model", required=True, choices=("ran", "tiger", "sasrec"))
+    sp.add_argument("--split", choices=("valid", "test"), default="test")
+    sp.add_argument("--beam", type=int, default=20)
+    sp.add_argument("--unconstrained", action="store_true", help="decode without the trie and count invalid SIDs")
+    sp.add_argument("--users", type=int, help="evaluate a seeded subset of users")
+    sp.add_argument("--device", default="auto")
 
     bench = sub.add_parser("bench", help="benchmarks (JSON figures, ratios within one run)").add_subparsers(dest="bench_command", required=True)
     sp = add(bench, "tokenize", "fit+encode seconds per method; trie build and mask throughput", cmd_bench_tokenize)

@@ -1,0 +1,180 @@
+"""RAN, the recursive-assignment network of IntRR, as a generator over semantic IDs.
+
+Notation: D SID levels (L quantizer levels + the collision level), codebooks ``V_l [K_l, d]``
+shared by the item side and the user side.
+
+Per level l, from an input x ``[*, d]`` and a context ``z_<l`` (sum of earlier level contexts):
+    h_1 = x,   h_l = MLP_l([x || z_<l])          (hidden-state fusion)
+    p_l = softmax(h_l V_l^T)                      (assignment over the K_l codewords)
+    z_l = sum_k p_l(k) V_l(k)                     (redistribution)   or   V_l(c_l) (teacher forcing)
+
+Item side: x = the item's UID embedding u_i; contexts by redistribution; the item's input to the
+backbone is ``E_i = sum_l z_l``; the alignment loss ``L_aln = -sum_l log p_l(c_l)`` ties the
+collaborative assignment to the item's SID c. The p_l here are the **collaborative-guided codeword
+weights** the explorer compares with the tokenizer's content-guided soft assignment.
+
+User side: a causal Transformer runs once over ``E`` of the history (one token per item) and gives
+h_u; the RAN decodes the next item's SID from x = h_u, with teacher forcing in training and beam
+search over levels at inference (``next_logits`` only runs the small fusion MLP and one matmul).
+
+Loss: ``L = L_rec + aln_weight * L_aln`` with ``L_rec = -sum_l log p_l(c_l of the target)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import ConfigError
+from .base import DecodeState
+from .common import CausalBackbone, check_positive, config_from_dict
+
+__all__ = ["RANConfig", "RAN"]
+
+
+@dataclass(frozen=True)
+class RANConfig:
+    d_model: int = 64  # the reference generator on Beauty used d = 64, 2 layers
+    n_layers: int = 2
+    n_heads: int = 2
+    max_len: int = 50  # history items seen by the backbone (Beauty's mean length is 8.9)
+    dropout: float = 0.3  # Beauty is small and sparse; SASRec-style models want strong dropout
+    aln_weight: float = 0.1  # lambda in L = L_rec + lambda * L_aln (IntRR's default)
+    item_context: str = "redistribution"  # item-side context: "redistribution" or "teacher"
+
+    def __post_init__(self):
+        check_positive(self, "d_model", "n_layers", "n_heads", "max_len")
+        if self.item_context not in ("redistribution", "teacher"):
+            raise ConfigError(f"item_context={self.item_context!r}: expected 'redistribution' or 'teacher'")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
+        if self.aln_weight < 0:
+            raise ConfigError(f"aln_weight={self.aln_weight}: must be >= 0")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RANConfig":
+        return config_from_dict(cls, d)
+
+
+class RAN(nn.Module):
+    kind = "ran"
+    config_class = RANConfig
+
+    def __init__(self, config: RANConfig, sid_codes: np.ndarray, level_sizes):
+        """``sid_codes [N, D]`` int: every item's SID (row = item index)."""
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.level_sizes = tuple(int(k) for k in level_sizes)
+        self.depth = len(self.level_sizes)
+        self.n_items = int(sid_codes.shape[0])
+        self.register_buffer("sids", torch.as_tensor(np.asarray(sid_codes), dtype=torch.long), persistent=True)
+        self.uid = nn.Embedding(self.n_items + 1, d, padding_idx=0)  # row 0 = padding
+        self.books = nn.ParameterList([nn.Parameter(torch.randn(k, d) * d**-0.5) for k in self.level_sizes])
+        self.fuse = nn.ModuleList(
+            [nn.Sequential(nn.Linear(2 * d, 2 * d), nn.GELU(), nn.Linear(2 * d, d), nn.LayerNorm(d)) for _ in range(self.depth - 1)]
+        )
+        self.backbone = CausalBackbone(d, config.n_layers, config.n_heads, config.max_len, config.dropout)
+        nn.init.normal_(self.uid.weight, std=d**-0.5)
+        with torch.no_grad():
+            self.uid.weight[0].zero_()
+
+    # ---------------------------------------------------------------- the RAN itself
+    def _hidden(self, l: int, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        return x if l == 0 else self.fuse[l - 1](torch.cat([x, ctx], -1))
+
+    def assign(self, x: torch.Tensor, teacher: torch.Tensor | None = None):
+        """Run the RAN on inputs ``x [n, d]``. Returns ``(logits, z)``: per level logits
+        ``[n, K_l]`` and contexts ``[n, d]``. With ``teacher [n, D]`` the context after level l
+        is ``V_l(c_l)``; otherwise the redistribution ``p_l V_l``."""
+        ctx = torch.zeros_like(x)
+        logits, zs = [], []
+        for l, V in enumerate(self.books):
+            h = self._hidden(l, x, ctx)
+            lg = h @ V.T
+            z = V[teacher[:, l]] if teacher is not None else torch.softmax(lg, -1) @ V
+            logits.append(lg)
+            zs.append(z)
+            ctx = ctx + z
+        return logits, zs
+
+    def item_inputs(self, items: torch.Tensor):
+        """Item-side pass for item indices ``[n]``: ``(E [n, d], logits per level)``."""
+        teacher = self.sids[items] if self.config.item_context == "teacher" else None
+        logits, zs = self.assign(self.uid(items + 1), teacher)
+        return torch.stack(zs).sum(0), logits
+
+    @torch.no_grad()
+    def collaborative_weights(self, items) -> np.ndarray:
+        """The collaborative-guided codeword weights ``p_l`` of items: list over levels of
+        ``[n, K_l]`` float32 arrays (what the explorer compares with the tokenizer's)."""
+        was = self.training
+        self.eval()
+        items = torch.as_tensor(np.asarray(items), dtype=torch.long, device=self.sids.device)
+        _, logits = self.item_inputs(items)
+        self.train(was)
+        return [torch.softmax(lg, -1).float().cpu().numpy() for lg in logits]
+
+    @torch.no_grad()
+    def item_representations(self) -> np.ndarray:
+        """``E_i`` for every item, ``[N, d]`` (the collaborative space the map can show)."""
+        was = self.training
+        self.eval()
+        E, _ = self.item_inputs(torch.arange(self.n_items, device=self.sids.device))
+        self.train(was)
+        return E.float().cpu().numpy()
+
+    # ---------------------------------------------------------------- sequence side
+    def encode_history(self, history: torch.Tensor) -> torch.Tensor:
+        """``history [B, T]`` (item index + 1, 0 = pad, left-padded) -> states ``[B, T, d]``."""
+        pad = history == 0
+        flat = history.reshape(-1)
+        uniq, inv = torch.unique(flat, return_inverse=True)
+        E, _ = self.item_inputs((uniq - 1).clamp_min(0))
+        E = E * (uniq > 0).unsqueeze(-1).to(E.dtype)
+        x = E[inv].reshape(*history.shape, -1)
+        return self.backbone(x, pad)
+
+    def training_loss(self, history: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """``history, target [B, T]``: target[b, t] is the item (index + 1) after history[b, :t+1],
+        0 where there is none. Returns ``(loss, parts)``."""
+        H = self.encode_history(history)
+        sel = target > 0
+        h = H[sel]  # [n, d]
+        tgt = target[sel] - 1
+        codes = self.sids[tgt]
+        logits, _ = self.assign(h, teacher=codes)
+        rec = sum(F.cross_entropy(lg.float(), codes[:, l]) for l, lg in enumerate(logits))
+        # alignment on the items of this batch (history and targets)
+        items = torch.unique(torch.cat([history[history > 0], target[sel]])) - 1
+        _, item_logits = self.item_inputs(items)
+        icodes = self.sids[items]
+        aln = sum(F.cross_entropy(lg.float(), icodes[:, l]) for l, lg in enumerate(item_logits))
+        loss = rec + self.config.aln_weight * aln
+        return loss, {"rec": float(rec.detach()), "aln": float(aln.detach())}
+
+    # ---------------------------------------------------------------- generator protocol
+    def start(self, history: torch.Tensor, instruction: torch.Tensor | None = None) -> DecodeState:
+        hu = self.encode_history(history)[:, -1]  # the most recent position
+        return DecodeState({"hu": hu, "ctx": torch.zeros_like(hu)})
+
+    def next_logits(self, state: DecodeState, prefix: torch.Tensor) -> torch.Tensor:
+        l = prefix.shape[1]
+        hu = state.tensors["hu"]
+        if l == 0:
+            ctx = torch.zeros_like(hu)
+        else:
+            ctx = sum(self.books[j][prefix[:, j]] for j in range(l))
+        h = self._hidden(l, hu, ctx)
+        return torch.log_softmax((h @ self.books[l].T).float(), -1)
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor):
+        """Training forward (so DDP can wrap the model): see :meth:`training_loss`."""
+        return self.training_loss(history, target)

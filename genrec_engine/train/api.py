@@ -1,0 +1,136 @@
+"""Train and evaluate a project's generators: the functions behind ``genrec train|eval``."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import leave_one_out
+from ..device import resolve_device
+from ..errors import ConfigError
+from ..fileio import read_json, write_json_atomic
+from ..jobs import CancelToken, ProgressFn, Stage, report
+from .checkpoint import load_generator, save_generator
+from .evaluate import evaluate
+from .loop import TrainConfig, TrainResult, ddp_context, fit
+
+__all__ = ["train_generator", "evaluate_generator", "load_project_generator", "KINDS"]
+
+KINDS = ("ran", "tiger", "sasrec")
+
+
+def _model_class(kind: str):
+    from ..models import MODEL_CLASSES
+
+    if kind not in MODEL_CLASSES:
+        raise ConfigError(f"model={kind!r}: expected one of {', '.join(sorted(MODEL_CLASSES))}")
+    return MODEL_CLASSES[kind]
+
+
+def _item_counts(split, n_items: int) -> np.ndarray:
+    return np.bincount(np.concatenate([np.asarray(s) for s in split.train]), minlength=n_items)
+
+
+def generator_path(project, kind: str) -> Path:
+    return Path(project.path) / f"generator-{kind}.safetensors"
+
+
+def load_project_generator(project, kind: str, device: str | torch.device = "cpu"):
+    """The project's trained ``kind`` generator, on ``device``, in eval mode."""
+    _model_class(kind)
+    return load_generator(generator_path(project, kind), project.sids.codes, project.sids.level_sizes, device=device,
+                          **_model_kwargs(project, kind))
+
+
+def _model_kwargs(project, kind: str) -> dict:
+    return {"item_embeddings": project.embeddings} if kind in ("tiger",) else {}
+
+
+def train_generator(
+    project,
+    kind: str,
+    *,
+    model_config: dict | None = None,
+    train_config: TrainConfig | None = None,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    on_epoch=None,
+    save: bool = True,
+) -> dict:
+    """Train ``kind`` on the project's leave-one-out split, early-stopping on validation
+    Recall@10, evaluate on test, save ``generator-<kind>.safetensors`` and ``metrics.json``.
+    Returns the metrics record written for this generator."""
+    cls = _model_class(kind)
+    cfg = cls.config_class.from_dict(model_config or {})
+    tcfg = train_config or TrainConfig()
+    dev = resolve_device(device)
+    rank, world = ddp_context()
+    if world > 1 and dev.type == "cuda":
+        dev = torch.device("cuda", rank % torch.cuda.device_count())
+    split = leave_one_out(project.dataset)
+    sids, n = project.sids, project.sids.n_items
+    trie = project.trie
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(tcfg.seed)
+        model = cls(cfg, sids.codes, sids.level_sizes, **_model_kwargs(project, kind)).to(dev)
+
+    def validate(m):
+        return evaluate(m, split, "valid", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
+                        beam=tcfg.eval_beam, users=tcfg.eval_users, seed=tcfg.seed, device=dev, cancel=cancel)
+
+    result: TrainResult = fit(model, split.train, config=tcfg, validate=validate, device=dev, max_len=cfg.max_len,
+                              progress=Stage(progress, 0.0, 0.95, f"train {kind}"), cancel=cancel, on_epoch=on_epoch)
+    report(progress, 0.95, "test evaluation")
+    test = evaluate(model, split, "test", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
+                    beam=tcfg.eval_beam, device=dev, item_embeddings=project.embeddings,
+                    item_counts=_item_counts(split, n), cancel=cancel)
+    record = {
+        "model": kind,
+        "model_config": cfg.to_dict(),
+        "train_config": tcfg.to_dict(),
+        "device": str(dev),
+        "world_size": world,
+        "best_epoch": result.best_epoch,
+        "stopped": result.stopped,
+        "train_seconds": round(result.seconds, 1),
+        "samples_per_second": round(result.samples_per_second, 1),
+        "valid": {k[6:]: v for k, v in result.best_metrics.items() if k.startswith("valid_")},
+        "test": test,
+        "history": result.history,
+        "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if save and rank == 0:
+        save_generator(model.cpu(), generator_path(project, kind), extra={"best_epoch": result.best_epoch})
+        path = Path(project.path) / "metrics.json"
+        metrics = read_json(path) if path.is_file() else {}
+        metrics[kind] = record
+        write_json_atomic(path, metrics)
+    report(progress, 1.0, "done")
+    return record
+
+
+def evaluate_generator(
+    project,
+    kind: str,
+    *,
+    split_name: str = "test",
+    beam: int = 20,
+    constrained: bool = True,
+    users: int | None = None,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> dict:
+    dev = resolve_device(device)
+    model = load_project_generator(project, kind, device=dev)
+    split = leave_one_out(project.dataset)
+    n = project.sids.n_items
+    out = evaluate(model, split, split_name, trie=project.trie, sids=project.sids.codes, n_items=n,
+                   max_len=model.config.max_len, beam=beam, constrained=constrained, users=users, device=dev,
+                   item_embeddings=project.embeddings, item_counts=_item_counts(split, n), progress=progress,
+                   cancel=cancel)
+    out["model"], out["split"], out["beam"], out["constrained"] = kind, split_name, beam, constrained
+    return out

@@ -1,0 +1,85 @@
+"""Generator checkpoints: safetensors weights + JSON config in the file's metadata (no pickle).
+
+Loading refuses a file of another format version, a truncated file, or one trained for a
+different SID table (item count or level sizes differ), each with a message that says which.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from ..errors import ProjectFormatError
+from ..fileio import atomic_path
+
+__all__ = ["GENERATOR_FORMAT", "save_generator", "load_generator", "generator_classes"]
+
+GENERATOR_FORMAT = "genrec-generator/1"
+
+
+def generator_classes() -> dict:
+    from ..models import MODEL_CLASSES
+
+    return MODEL_CLASSES
+
+
+def save_generator(model, path: str | os.PathLike, extra: dict | None = None) -> None:
+    meta = {
+        "format": GENERATOR_FORMAT,
+        "kind": model.kind,
+        "config": json.dumps(model.config.to_dict(), sort_keys=True),
+        "level_sizes": json.dumps(list(model.level_sizes)),
+        "n_items": str(model.n_items),
+        "extra": json.dumps(extra or {}, sort_keys=True),
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def read_generator_meta(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ProjectFormatError(f"{path}: generator checkpoint not found")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = dict(fh.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ProjectFormatError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
+    if meta.get("format") != GENERATOR_FORMAT:
+        raise ProjectFormatError(f"{path}: generator format {meta.get('format')!r}, expected {GENERATOR_FORMAT!r}")
+    meta["config"] = json.loads(meta["config"])
+    meta["level_sizes"] = json.loads(meta["level_sizes"])
+    meta["n_items"] = int(meta["n_items"])
+    meta["extra"] = json.loads(meta.get("extra", "{}"))
+    return meta
+
+
+def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, *, device: str | torch.device = "cpu", **kwargs):
+    """Rebuild a generator for the project's SID table ``sid_codes [N, D]`` and load its weights."""
+    path = Path(path)
+    meta = read_generator_meta(path)
+    classes = generator_classes()
+    if meta["kind"] not in classes:
+        raise ProjectFormatError(f"{path}: unknown generator kind {meta['kind']!r}")
+    if meta["n_items"] != len(sid_codes) or list(meta["level_sizes"]) != [int(k) for k in level_sizes]:
+        raise ProjectFormatError(
+            f"{path}: trained for {meta['n_items']} items with SID levels {meta['level_sizes']}, but the project has "
+            f"{len(sid_codes)} items with levels {list(level_sizes)}; retrain with genrec train"
+        )
+    cls = classes[meta["kind"]]
+    model = cls(cls.config_class.from_dict(meta["config"]), sid_codes, level_sizes, **kwargs)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise ProjectFormatError(f"{path}: unreadable weights: {exc}") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ProjectFormatError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.to(device).eval()
+    return model
