@@ -265,6 +265,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_recommend(args) -> int:
+    from .project import Project
+    from .train import recommend
+
+    proj = Project.open(args.project)
+    ids = _int_list(args.history, "--history") if args.history else []
+    out = recommend(proj, args.model, ids, k=args.k, beam=args.beam, trace=args.trace,
+                    constrained=not args.unconstrained, exclude_history=args.exclude_history, device=args.device)
+    lines = [f"{r['rank']:>2}. {r['item_id']:>6}  {'-'.join(map(str, r['sid'])) if r['sid'] else '':<14} "
+             f"{r['score']:8.3f}  {r['title'][:70]}" for r in out["items"]]
+    _emit(args, out, "\n".join(lines))
+    return 0
+
+
 def cmd_bench_tokenize(args) -> int:
     from .bench import bench_tokenize
 
@@ -365,6 +379,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--beam", type=int, default=20)
     sp.add_argument("--unconstrained", action="store_true", help="decode without the trie and count invalid SIDs")
     sp.add_argument("--users", type=int, help="evaluate a seeded subset of users")
+    sp.add_argument("--device", default="auto")
+
+    sp = add(sub, "recommend", "recommend the next items for a history of item ids", cmd_recommend)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--model", required=True, choices=("ran", "tiger", "sasrec"))
+    sp.add_argument("--history", default="", help="comma-separated item ids, oldest first")
+    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("--beam", type=int, default=20)
+    sp.add_argument("--trace", action="store_true", help="include the beam search trace, level by level")
+    sp.add_argument("--unconstrained", action="store_true")
+    sp.add_argument("--exclude-history", action="store_true", help="never recommend items already in the history")
     sp.add_argument("--device", default="auto")
 
     bench = sub.add_parser("bench", help="benchmarks (JSON figures, ratios within one run)").add_subparsers(dest="bench_command", required=True)

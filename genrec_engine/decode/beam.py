@@ -257,11 +257,13 @@ def _level_logp(model: GenerativeModel, state: DecodeState, prefix: torch.Tensor
 
 
 class _Exclusion:
-    """Per-user excluded items, as counts of excluded items under every trie node.
+    """Per-user excluded items, turned into per-level lists of fully excluded trie edges.
 
     A candidate child is masked when *all* of its live items are excluded for that user, so a beam
     never walks into a subtree holding only excluded items (at the last level this masks exactly
-    the excluded leaves). Keys are ``user * n_{l+1} + node`` sorted for ``searchsorted``.
+    the excluded leaves). Per level ``l`` the masked edges are stored as sorted keys
+    ``user * n_l + parent_node`` with their ``token``; a batch of rows finds its edges with two
+    ``searchsorted`` calls, so the cost grows with the rows plus the masked edges, not ``R * K``.
     """
 
     def __init__(self, trie: PrefixTrie, exclude: Sequence[set[int]], batch: int, device) -> None:
@@ -286,15 +288,22 @@ class _Exclusion:
         tdev = trie.device
         user_t = torch.tensor(users, dtype=torch.long, device=tdev)
         code_t = torch.tensor(codes, dtype=torch.long, device=tdev).view(len(users), depth)
-        nodes = torch.zeros(len(users), dtype=torch.long, device=tdev)
-        self.keys: list[torch.Tensor] = []  # per level l: sorted keys of level l + 1 nodes
-        self.counts: list[torch.Tensor] = []
+        parent = torch.zeros(len(users), dtype=torch.long, device=tdev)
+        self.keys: list[torch.Tensor] = []  # per level: sorted user * n_l + parent of masked edges
+        self.tokens: list[torch.Tensor] = []  # per level: the masked edge's token
         for level in range(depth):
-            nodes = trie.step(level, nodes, code_t[:, level])
+            child = trie.step(level, parent, code_t[:, level])
             n_next = trie.num_nodes(level + 1)
-            keys, counts = torch.unique(user_t * n_next + nodes, return_counts=True)
-            self.keys.append(keys)
-            self.counts.append(counts)
+            uniq, inverse, counts = torch.unique(user_t * n_next + child, return_inverse=True, return_counts=True)
+            first = torch.full((uniq.shape[0],), len(users), dtype=torch.long, device=tdev)
+            first.scatter_reduce_(0, inverse, torch.arange(len(users), device=tdev), reduce="amin")
+            full = counts >= trie.count(level + 1, child.index_select(0, first))  # all items excluded
+            rep = first[full]
+            keys = user_t[rep] * trie.num_nodes(level) + parent[rep]
+            order = keys.argsort()
+            self.keys.append(keys[order])
+            self.tokens.append(code_t[rep, level][order])
+            parent = child
 
     def fully_excluded(self, level: int, nodes: torch.Tensor, row_user: torch.Tensor) -> torch.Tensor:
         """bool ``[R, K_level]``: True where the child along the token holds only excluded items."""
@@ -302,20 +311,21 @@ class _Exclusion:
         k = trie.level_sizes[level]
         rows = nodes.shape[0]
         tdev = trie.device
-        child = trie.step(
-            level,
-            nodes.to(tdev).repeat_interleave(k),
-            torch.arange(k, device=tdev).repeat(rows),
-        )  # [R * K]
+        mask = torch.zeros(rows, k, dtype=torch.bool, device=tdev)
         keys = self.keys[level]
-        if keys.numel() == 0:
-            return torch.zeros(rows, k, dtype=torch.bool, device=self.device)
-        key = row_user.to(tdev).repeat_interleave(k) * trie.num_nodes(level + 1) + child
-        pos = torch.searchsorted(keys, key).clamp_(max=keys.shape[0] - 1)
-        hit = (keys.index_select(0, pos) == key) & (child >= 0)
-        n_excl = torch.where(hit, self.counts[level].index_select(0, pos), torch.zeros_like(pos))
-        full = hit & (n_excl >= trie.count(level + 1, child))
-        return full.view(rows, k).to(self.device)
+        if keys.numel() == 0 or rows == 0:
+            return mask.to(self.device)
+        nodes = nodes.to(tdev)
+        rkey = torch.where(nodes >= 0, row_user.to(tdev) * trie.num_nodes(level) + nodes, torch.full_like(nodes, -1))
+        lo = torch.searchsorted(keys, rkey)
+        n = torch.searchsorted(keys, rkey, right=True) - lo  # masked edges per row
+        total = int(n.sum())
+        if total:
+            row = torch.arange(rows, device=tdev).repeat_interleave(n)
+            start = torch.cumsum(n, 0) - n
+            idx = (lo - start).repeat_interleave(n) + torch.arange(total, device=tdev)
+            mask[row, self.tokens[level][idx]] = True
+        return mask.to(self.device)
 
 
 def _make_exclusion(trie, exclude, batch, device) -> _Exclusion | None:

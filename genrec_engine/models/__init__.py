@@ -1,7 +1,8 @@
 """Stage 2: generators behind one protocol (see ``base.py``)."""
 from .base import DecodeState, GenerativeModel, pad_histories
 from .ran import RAN, RANConfig
+from .sasrec import SASRec, SASRecConfig
 
-MODEL_CLASSES = {"ran": RAN}
+MODEL_CLASSES = {"ran": RAN, "sasrec": SASRec}
 
-__all__ = ["DecodeState", "GenerativeModel", "pad_histories", "RAN", "RANConfig", "MODEL_CLASSES"]
+__all__ = ["DecodeState", "GenerativeModel", "pad_histories", "RAN", "RANConfig", "SASRec", "SASRecConfig", "MODEL_CLASSES"]

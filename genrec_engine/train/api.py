@@ -16,7 +16,7 @@ from .checkpoint import load_generator, save_generator
 from .evaluate import evaluate
 from .loop import TrainConfig, TrainResult, ddp_context, fit
 
-__all__ = ["train_generator", "evaluate_generator", "load_project_generator", "KINDS"]
+__all__ = ["train_generator", "evaluate_generator", "load_project_generator", "recommend", "KINDS"]
 
 KINDS = ("ran", "tiger", "sasrec")
 
@@ -134,3 +134,72 @@ def evaluate_generator(
                    cancel=cancel)
     out["model"], out["split"], out["beam"], out["constrained"] = kind, split_name, beam, constrained
     return out
+
+
+def recommend(
+    project,
+    kind: str,
+    history_ids,
+    *,
+    k: int = 10,
+    beam: int = 20,
+    trace: bool = False,
+    constrained: bool = True,
+    exclude_history: bool = False,
+    device: str = "cpu",
+    model=None,
+) -> dict:
+    """Top-``k`` next items for a history given as item **ids** (oldest first).
+
+    Returns ``{"items": [{"rank", "item_id", "title", "sid", "score"}], "history": [...],
+    "trace": [BeamStep.to_dict(), ...] | None, "invalid": n}``. Unknown ids raise ConfigError
+    naming them."""
+    from ..decode import beam_search
+    from ..models import pad_histories
+
+    cat = project.dataset.catalogue
+    ids = [int(i) for i in history_ids]
+    try:
+        idx = cat.index_of(ids) if ids else np.zeros(0, dtype=np.int64)
+    except KeyError as exc:
+        raise ConfigError(f"--history: {exc.args[0] if exc.args else exc}") from None
+    dev = resolve_device(device)
+    model = model or load_project_generator(project, kind, device=dev)
+    H = pad_histories([idx], model.config.max_len, device=dev)
+    if H.shape[1] and (H > 0).sum() == 0:
+        H = H[:, -1:]
+    sids = project.sids
+    steps = None
+    invalid = 0
+    with torch.no_grad():
+        if hasattr(model, "score_items"):
+            scores = model.score_items(H)[0]
+            if exclude_history and len(idx):
+                scores[torch.as_tensor(idx, device=scores.device)] = -float("inf")
+            top = torch.topk(scores, k)
+            items, vals, codes = top.indices.tolist(), top.values.tolist(), [sids.sid(i) for i in top.indices.tolist()]
+        else:
+            res = beam_search(model, H, trie=project.trie, beam=max(beam, k), k=k, constrained=constrained, trace=trace,
+                              exclude=[set(idx.tolist())] if exclude_history else None)
+            items, vals = res.items[0].tolist(), res.scores[0].tolist()
+            codes = [tuple(int(c) for c in row) for row in res.sids[0].tolist()]
+            invalid = int(res.invalid[0]) if res.invalid is not None else 0
+            steps = [s.to_dict() for s in res.trace] if trace and res.trace is not None else None
+    out = []
+    for r, (i, v, c) in enumerate(zip(items, vals, codes)):
+        if not np.isfinite(v):
+            continue
+        out.append({
+            "rank": r + 1,
+            "item_id": int(sids.item_ids[i]) if i >= 0 else None,
+            "title": cat.title(i) if i >= 0 else "(no item has this SID)",
+            "sid": list(c),
+            "score": float(v),
+        })
+    return {
+        "model": kind,
+        "history": [{"item_id": int(cat.item_ids[i]), "title": cat.title(int(i)), "sid": list(sids.sid(int(i)))} for i in idx],
+        "items": out,
+        "invalid": invalid,
+        "trace": steps,
+    }

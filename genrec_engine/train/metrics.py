@@ -209,7 +209,7 @@ def summarize(
     ``ranked`` int ``[U, K]``, ``targets`` int ``[U]``, ``sids`` int ``[N, D]``; optional
     ``item_embeddings`` ``[N, d]`` (for ``ild@10``), ``item_counts`` ``[N]`` (for
     ``popularity@10``) and ``invalid`` int ``[U]`` (for ``invalid_rate``, over ``K`` returned
-    SIDs per user); a metric whose input is missing is ``None``. Keys: ``recall@5/10/20``,
+    SIDs per user; any ``-1`` = unknown gives ``None``); a metric whose input is missing is ``None``. Keys: ``recall@5/10/20``,
     ``ndcg@5/10/20``, ``coverage@10``, ``homogeneity@10``, ``ild@10``, ``popularity@10``,
     ``invalid_rate``, ``users``.
     """
@@ -221,6 +221,7 @@ def summarize(
     out["homogeneity@10"] = homogeneity_at_k(r, sids, 10, 1)
     out["ild@10"] = None if item_embeddings is None else intra_list_diversity(r, item_embeddings, 10)
     out["popularity@10"] = None if item_counts is None else popularity_bias(r, item_counts, 10)["popularity@10"]
-    out["invalid_rate"] = None if invalid is None else invalid_rate(invalid, max(r.shape[1], 1))
+    unknown = invalid is None or bool((_np(invalid) < 0).any())  # -1 = "no trie to check against"
+    out["invalid_rate"] = None if unknown else invalid_rate(invalid, max(r.shape[1], 1))
     out["users"] = int(r.shape[0])
     return out

@@ -20,7 +20,7 @@ from genrec_engine.models.base import DecodeState, GenerativeModel
 SETTINGS = settings(
     derandomize=True,  # seeded: the same examples on every run
     deadline=None,
-    max_examples=60,
+    max_examples=40,
     suppress_health_check=[HealthCheck.too_slow],
 )
 SIZES = (4, 4, 3)
