@@ -118,7 +118,9 @@ def fit(
     history, stopped, samples = [], "epochs", 0
     try:
         for epoch in range(1, config.epochs + 1):
-            batches = _length_buckets(lengths, config.batch_size, gen)[rank::world]  # DDP: a share each
+            batches = _length_buckets(lengths, config.batch_size, gen)
+            if world > 1:  # every rank must take the same number of steps, or DDP's all-reduce hangs
+                batches = batches[: len(batches) // world * world][rank::world]
             sums: dict[str, float] = {}
             for b, idx in enumerate(batches):
                 check_cancel(cancel)
