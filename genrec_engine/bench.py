@@ -146,3 +146,124 @@ def bench_tokenize(
     }
     report(progress, 1.0, "done")
     return out
+
+
+def _beauty_project():
+    from .project import Project
+
+    return Project.open(_BEAUTY.parent.parent / "models" / "beauty-default")
+
+
+def _models_for_bench(project, kinds, device):
+    """Trained generators when the project has them, else freshly initialised ones (latency and
+    throughput do not depend on the weights)."""
+    from .models import MODEL_CLASSES
+    from .train.api import _model_kwargs, generator_path, load_project_generator
+
+    out = {}
+    for kind in kinds:
+        if generator_path(project, kind).is_file():
+            out[kind] = (load_project_generator(project, kind, device=device), "trained")
+        else:
+            cls = MODEL_CLASSES[kind]
+            torch.manual_seed(0)
+            m = cls(cls.config_class(), project.sids.codes, project.sids.level_sizes, **_model_kwargs(project, kind))
+            out[kind] = (m.to(device).eval(), "untrained")
+    return out
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def bench_decode(*, batch: int = 256, beams=(10, 20, 50), repeats: int = 3, device: str = "auto",
+                 progress: ProgressFn | None = None) -> dict:
+    """Decode latency per batch of Beauty test users: RAN vs TIGER-style at several beam widths,
+    and constrained vs unconstrained (the trie's overhead)."""
+    from .data import leave_one_out
+    from .decode import beam_search
+    from .models import MODEL_CLASSES, pad_histories
+
+    dev = resolve_device(device)
+    project = _beauty_project()
+    split = leave_one_out(project.dataset)
+    kinds = [k for k in ("ran", "tiger") if k in MODEL_CLASSES]
+    models = _models_for_bench(project, kinds, dev)
+    trie = project.trie.to(dev)
+    rng = np.random.default_rng(0)
+    users = rng.choice(len(split.test_history), batch, replace=False)
+    out: dict = {"machine": machine_info(str(dev)), "batch": batch, "models": {k: v[1] for k, v in models.items()},
+                 "latency_ms": {}, "ratios": {}}
+    jobs = [(kind, b, c) for b in beams for kind in kinds for c in (True, False)]
+    with torch.no_grad():
+        for j, (kind, b, constrained) in enumerate(jobs):
+            model = models[kind][0]
+            H = pad_histories([split.test_history[u] for u in users], model.config.max_len, device=dev)
+            report(progress, j / len(jobs), f"{kind} beam {b}")
+            s = _median_seconds(lambda: beam_search(model, H, trie=trie, beam=b, k=10, constrained=constrained), repeats)
+            out["latency_ms"][f"{kind}/beam{b}/{'constrained' if constrained else 'unconstrained'}"] = round(s * 1000, 2)
+    lat = out["latency_ms"]
+    for b in beams:
+        if "tiger" in kinds:
+            out["ratios"][f"tiger_over_ran/beam{b}"] = round(lat[f"tiger/beam{b}/constrained"] / lat[f"ran/beam{b}/constrained"], 2)
+        for kind in kinds:
+            out["ratios"][f"{kind}_constrained_over_unconstrained/beam{b}"] = round(
+                lat[f"{kind}/beam{b}/constrained"] / lat[f"{kind}/beam{b}/unconstrained"], 3)
+    report(progress, 1.0, "done")
+    return out
+
+
+def bench_train(*, history: int = 30, steps: int = 20, batch_size: int = 128, device: str = "auto",
+                progress: ProgressFn | None = None) -> dict:
+    """Training throughput (target items per second) of RAN vs TIGER-style on Beauty batches
+    with histories cut to ``history`` items and 4-token SIDs (3 levels + collision level)."""
+    from .data import leave_one_out
+    from .models import MODEL_CLASSES
+    from .train.data import next_item_tensors
+    from .train.api import _model_kwargs
+
+    dev = resolve_device(device)
+    project = _beauty_project()
+    split = leave_one_out(project.dataset)
+    H, Y = next_item_tensors(split.train, history)
+    long_rows = torch.argsort((H > 0).sum(1), descending=True)[: batch_size * 4]  # the fullest histories
+    out: dict = {"machine": machine_info(str(dev)), "history": history, "sid_length": project.sids.depth,
+                 "batch_size": batch_size, "samples_per_second": {}}
+    kinds = [k for k in ("ran", "tiger") if k in MODEL_CLASSES]
+    for j, kind in enumerate(kinds):
+        cls = MODEL_CLASSES[kind]
+        torch.manual_seed(0)
+        cfg = cls.config_class.from_dict({**cls.config_class().to_dict(), "max_len": history}) if "max_len" in cls.config_class().to_dict() else cls.config_class()
+        model = cls(cfg, project.sids.codes, project.sids.level_sizes, **_model_kwargs(project, kind)).to(dev).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        n_samples = 0
+
+        def step(i):
+            nonlocal n_samples
+            idx = long_rows[(i * batch_size) % len(long_rows):][:batch_size]
+            h, y = H[idx].to(dev), Y[idx].to(dev)
+            loss, _ = model(h, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            n_samples += int((y > 0).sum())
+
+        step(0)
+        n_samples = 0
+        t0 = time.perf_counter()
+        for i in range(steps):
+            step(i)
+            report(progress, (j + (i + 1) / steps) / len(kinds), f"{kind} step {i + 1}/{steps}")
+        out["samples_per_second"][kind] = round(n_samples / (time.perf_counter() - t0), 1)
+    sps = out["samples_per_second"]
+    if "tiger" in sps:
+        out["ran_over_tiger"] = round(sps["ran"] / sps["tiger"], 2)
+    return out

@@ -301,6 +301,38 @@ def cmd_bench_tokenize(args) -> int:
     return 0
 
 
+def cmd_bench_decode(args) -> int:
+    from .bench import bench_decode
+
+    bar = _Bar(not args.json, "bench decode")
+    try:
+        obj = bench_decode(batch=args.batch, beams=_int_list(args.beams, "--beams"), device=args.device, progress=bar)
+    finally:
+        bar.close()
+    if args.out:
+        from .fileio import write_json_atomic
+
+        write_json_atomic(args.out, obj)
+    _emit(args, obj)
+    return 0
+
+
+def cmd_bench_train(args) -> int:
+    from .bench import bench_train
+
+    bar = _Bar(not args.json, "bench train")
+    try:
+        obj = bench_train(history=args.history, steps=args.steps, device=args.device, progress=bar)
+    finally:
+        bar.close()
+    if args.out:
+        from .fileio import write_json_atomic
+
+        write_json_atomic(args.out, obj)
+    _emit(args, obj)
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .quantize import METHODS
@@ -397,6 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sizes", default="100000,1000000", help="synthetic catalogue sizes (d = 384)")
     sp.add_argument("--methods", default=",".join(METHODS))
     sp.add_argument("--no-beauty", action="store_true", help="skip the bundled Beauty catalogue")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--out", help="also write the JSON to this file")
+    sp = add(bench, "decode", "beam-search latency: RAN vs TIGER-style, constrained vs unconstrained", cmd_bench_decode)
+    sp.add_argument("--batch", type=int, default=256)
+    sp.add_argument("--beams", default="10,20,50")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--out", help="also write the JSON to this file")
+    sp = add(bench, "train", "training samples/s: RAN vs TIGER-style", cmd_bench_train)
+    sp.add_argument("--history", type=int, default=30)
+    sp.add_argument("--steps", type=int, default=20)
     sp.add_argument("--device", default="auto")
     sp.add_argument("--out", help="also write the JSON to this file")
     return p

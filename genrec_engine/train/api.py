@@ -45,7 +45,11 @@ def load_project_generator(project, kind: str, device: str | torch.device = "cpu
 
 
 def _model_kwargs(project, kind: str) -> dict:
-    return {"item_embeddings": project.embeddings} if kind in ("tiger",) else {}
+    """Extra constructor inputs: TIGER-style takes the tokenizer's codebooks (frozen DECOR
+    vectors for the quantizer levels) and the item embeddings."""
+    if kind == "tiger":
+        return {"item_embeddings": project.embeddings, "codebooks": project.tokenizer.codebooks}
+    return {}
 
 
 def train_generator(
