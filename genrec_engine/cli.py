@@ -258,7 +258,7 @@ def cmd_eval(args) -> int:
     bar = _Bar(not args.json, f"eval {args.model}")
     try:
         out = evaluate_generator(proj, args.model, split_name=args.split, beam=args.beam, constrained=not args.unconstrained,
-                                 users=args.users, device=args.device, progress=bar)
+                                 users=args.users, exactness=args.exactness, device=args.device, progress=bar)
     finally:
         bar.close()
     _emit(args, out)
@@ -279,18 +279,11 @@ def cmd_recommend(args) -> int:
     return 0
 
 
-def cmd_bench_tokenize(args) -> int:
-    from .bench import bench_tokenize
-
-    bar = _Bar(not args.json, "bench")
+def _run_bench(args, name: str, fn, **kwargs) -> int:
+    """Run one benchmark with a progress bar, write ``--out`` atomically, print the JSON."""
+    bar = _Bar(not args.json, f"bench {name}")
     try:
-        obj = bench_tokenize(
-            sizes=_int_list(args.sizes, "--sizes"),
-            methods=[m for m in args.methods.split(",") if m],
-            beauty=not args.no_beauty,
-            device=args.device,
-            progress=bar,
-        )
+        obj = fn(device=args.device, progress=bar, **kwargs)
     finally:
         bar.close()
     if args.out:
@@ -299,38 +292,25 @@ def cmd_bench_tokenize(args) -> int:
         write_json_atomic(args.out, obj)
     _emit(args, obj)
     return 0
+
+
+def cmd_bench_tokenize(args) -> int:
+    from .bench import bench_tokenize
+
+    return _run_bench(args, "tokenize", bench_tokenize, sizes=_int_list(args.sizes, "--sizes"),
+                      methods=[m for m in args.methods.split(",") if m], beauty=not args.no_beauty)
 
 
 def cmd_bench_decode(args) -> int:
     from .bench import bench_decode
 
-    bar = _Bar(not args.json, "bench decode")
-    try:
-        obj = bench_decode(batch=args.batch, beams=_int_list(args.beams, "--beams"), device=args.device, progress=bar)
-    finally:
-        bar.close()
-    if args.out:
-        from .fileio import write_json_atomic
-
-        write_json_atomic(args.out, obj)
-    _emit(args, obj)
-    return 0
+    return _run_bench(args, "decode", bench_decode, batch=args.batch, beams=_int_list(args.beams, "--beams"))
 
 
 def cmd_bench_train(args) -> int:
     from .bench import bench_train
 
-    bar = _Bar(not args.json, "bench train")
-    try:
-        obj = bench_train(history=args.history, steps=args.steps, device=args.device, progress=bar)
-    finally:
-        bar.close()
-    if args.out:
-        from .fileio import write_json_atomic
-
-        write_json_atomic(args.out, obj)
-    _emit(args, obj)
-    return 0
+    return _run_bench(args, "train", bench_train, history=args.history, steps=args.steps)
 
 
 # ---------------------------------------------------------------- parser
@@ -411,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--beam", type=int, default=20)
     sp.add_argument("--unconstrained", action="store_true", help="decode without the trie and count invalid SIDs")
     sp.add_argument("--users", type=int, help="evaluate a seeded subset of users")
+    sp.add_argument("--exactness", type=int, default=0, metavar="N",
+                    help="also compare beam top-10 with the exact top-10 for N sampled users, per beam width")
     sp.add_argument("--device", default="auto")
 
     sp = add(sub, "recommend", "recommend the next items for a history of item ids", cmd_recommend)

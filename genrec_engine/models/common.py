@@ -39,6 +39,7 @@ class CausalBackbone(nn.Module):
         if d_model % n_heads:
             raise ConfigError(f"d_model={d_model} must be a multiple of n_heads={n_heads}")
         self.pos = nn.Embedding(max_len, d_model)
+        nn.init.normal_(self.pos.weight, std=0.02)  # small, so positions do not drown the item inputs
         layer = nn.TransformerEncoderLayer(
             d_model, n_heads, dim_feedforward=4 * d_model, dropout=dropout, batch_first=True, norm_first=True,
             activation="gelu",

@@ -139,7 +139,7 @@ class RAN(nn.Module):
         uniq, inv = torch.unique(flat, return_inverse=True)
         E, _ = self.item_inputs((uniq - 1).clamp_min(0))
         E = E * (uniq > 0).unsqueeze(-1).to(E.dtype)
-        x = E[inv].reshape(*history.shape, -1)
+        x = E[inv].reshape(*history.shape, -1) * self.config.d_model**0.5  # as SASRec scales its inputs
         return self.backbone(x, pad)
 
     def training_loss(self, history: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:

@@ -124,10 +124,13 @@ def evaluate_generator(
     beam: int = 20,
     constrained: bool = True,
     users: int | None = None,
+    exactness: int = 0,
     device: str = "auto",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> dict:
+    """Metrics of a trained generator; ``exactness=n`` also compares beam top-10 with the exact
+    top-10 by full SID likelihood for n sampled users, per beam width."""
     dev = resolve_device(device)
     model = load_project_generator(project, kind, device=dev)
     split = leave_one_out(project.dataset)
@@ -137,6 +140,17 @@ def evaluate_generator(
                    item_embeddings=project.embeddings, item_counts=_item_counts(split, n), progress=progress,
                    cancel=cancel)
     out["model"], out["split"], out["beam"], out["constrained"] = kind, split_name, beam, constrained
+    if exactness and not hasattr(model, "score_items"):
+        from ..decode import topk_overlap
+        from .data import eval_tensors
+
+        H, _, _ = eval_tensors(split, split_name, model.config.max_len)
+        pick = np.random.default_rng(0).choice(len(H), min(exactness, len(H)), replace=False)
+        report(progress, 1.0, "exactness check")
+        overlap = topk_overlap(model, H[torch.as_tensor(np.sort(pick))].to(dev), trie=project.trie, k=10,
+                               widths=(1, 5, 10, 20, 50))
+        out["exactness@10"] = {f"beam{w}": round(v, 4) for w, v in overlap.items()}
+        out["exactness_users"] = int(len(pick))
     return out
 
 
