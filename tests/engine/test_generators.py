@@ -103,3 +103,16 @@ def test_two_process_ddp_on_cpu(tmp_path):
     assert all(x["world"] == 2 for x in ranks)
     assert ranks[0]["checksum"] == pytest.approx(ranks[1]["checksum"], rel=1e-6)  # DDP kept replicas in sync
     assert ranks[0]["losses"][-1] < ranks[0]["losses"][0]
+
+
+def test_js_divergence_reference_values():
+    from genrec_engine.weights import js_divergence
+
+    p = np.array([[1.0, 0.0], [0.5, 0.5], [0.25, 0.75]])
+    q = np.array([[0.0, 1.0], [0.5, 0.5], [0.75, 0.25]])
+    got = js_divergence(p, q)
+    assert got[0] == pytest.approx(1.0, abs=1e-6)  # disjoint supports: 1 bit
+    assert got[1] == pytest.approx(0.0, abs=1e-9)
+    m = np.array([0.5, 0.5])
+    kl = lambda a, b: float((a * np.log2(a / b)).sum())  # noqa: E731
+    assert got[2] == pytest.approx(0.5 * kl(p[2], m) + 0.5 * kl(q[2], m), rel=1e-6)

@@ -180,3 +180,27 @@ def test_console_script_runs_in_a_subprocess():
     assert r.returncode == 0, r.stderr
     obj = json.loads(r.stdout)
     assert obj["items"] == 12_101 and obj["levels"][0]["utilization"] >= 0.9
+
+
+def test_codeword_weights_compare_content_and_collaborative(small_dataset, tmp_path):
+    import torch
+
+    from genrec_engine.models import RAN, RANConfig
+    from genrec_engine.weights import codeword_weights, divergence_ranking
+
+    ds = load_dataset(small_dataset)
+    cfg = QuantizerConfig(method="rkmeans", levels=2, codebook_size=16, device="cpu")
+    proj = tokenize_dataset(ds, cfg, tmp_path / "p", encoder="structured").project
+    torch.manual_seed(0)
+    ran = RAN(RANConfig(d_model=16, n_layers=1, n_heads=1, max_len=8), proj.sids.codes, proj.sids.level_sizes)
+    levels = codeword_weights(proj, ran, 5)
+    assert [lw.content.shape[0] for lw in levels] == list(proj.sids.level_sizes)
+    for lw in levels:
+        assert lw.content.sum() == pytest.approx(1.0, rel=1e-4) and lw.collaborative.sum() == pytest.approx(1.0, rel=1e-4)
+        assert 0.0 <= lw.js <= 1.0
+    assert levels[0].content_argmax == levels[0].code  # the soft assignment's argmax is the hard SID
+    assert levels[-1].content[levels[-1].code] == 1.0  # collision level: one-hot
+    json.dumps([lw.to_dict() for lw in levels])
+    rank = divergence_ranking(proj, ran)
+    assert rank["js"].shape == (400, proj.sids.depth)
+    np.testing.assert_allclose(rank["js"][5], [lw.js for lw in levels], rtol=1e-5)
