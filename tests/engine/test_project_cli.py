@@ -204,3 +204,35 @@ def test_codeword_weights_compare_content_and_collaborative(small_dataset, tmp_p
     rank = divergence_ranking(proj, ran)
     assert rank["js"].shape == (400, proj.sids.depth)
     np.testing.assert_allclose(rank["js"][5], [lw.js for lw in levels], rtol=1e-5)
+
+
+def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, capsys):
+    code, _, _ = _cli(capsys, "tokenize", "--data", str(small_dataset), "--method", "rkmeans", "--levels", "2",
+                      "--codebook-size", "16", "--encoder", "structured", "--out", str(tmp_path / "p"), "--json")
+    assert code == 0
+    for kind in ("ran", "sasrec"):
+        code, out, err = _cli(capsys, "train", "--project", str(tmp_path / "p"), "--model", kind, "--epochs", "2",
+                              "--eval-every", "1", "--d-model", "16", "--n-layers", "1", "--n-heads", "1", "--json")
+        assert code == 0, err
+        rec = json.loads(out)
+        assert rec["model"] == kind and "recall@10" in rec["test"]
+        assert (tmp_path / "p" / f"generator-{kind}.safetensors").is_file()
+    metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert set(metrics) == {"ran", "sasrec"}
+    code, out, _ = _cli(capsys, "eval", "--project", str(tmp_path / "p"), "--model", "ran", "--split", "test",
+                        "--beam", "10", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["invalid_rate"] == 0.0
+    assert set(obj) >= {"recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20", "invalid_rate",
+                        "coverage@10", "homogeneity@10", "users", "seconds"}
+    proj = Project.open(tmp_path / "p")
+    hist = ",".join(str(i) for i in proj.sids.item_ids[:3])
+    code, out, _ = _cli(capsys, "recommend", "--project", str(tmp_path / "p"), "--model", "ran", "--history", hist,
+                        "-k", "5", "--trace", "--json")
+    obj = json.loads(out)
+    assert code == 0 and len(obj["items"]) == 5 and len(obj["trace"]) == proj.sids.depth
+    valid = {tuple(r) for r in proj.sids.codes.tolist()}
+    assert all(tuple(r["sid"]) in valid for r in obj["items"])
+    code, out, err = _cli(capsys, "recommend", "--project", str(tmp_path / "p"), "--model", "ran", "--history", "1,99999999",
+                          "--json")
+    assert code == 1 and "99999999" in err
