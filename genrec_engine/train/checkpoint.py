@@ -81,5 +81,10 @@ def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, 
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ProjectFormatError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    if "sids" in state and not torch.equal(state["sids"], torch.as_tensor(np.asarray(sid_codes), dtype=torch.long)):
+        raise ProjectFormatError(
+            f"{path}: trained for a different SID table than the project's (the tokenizer was refit since); "
+            "retrain with genrec train"
+        )
     model.to(device).eval()
     return model

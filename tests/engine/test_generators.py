@@ -67,6 +67,9 @@ def test_checkpoint_round_trip_gives_identical_outputs(trained_ran, tmp_path):
     a = trained_ran.next_logits(trained_ran.start(hist), torch.zeros(2, 0, dtype=torch.long))
     b = back.next_logits(back.start(hist), torch.zeros(2, 0, dtype=torch.long))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+    shuffled = CODES[::-1].copy()  # same shapes, other SIDs: a refit tokenizer
+    with pytest.raises(ProjectFormatError, match="different SID table"):
+        load_generator(tmp_path / "g.safetensors", shuffled, SIZES)
     with pytest.raises(ProjectFormatError, match="trained for 40 items"):
         load_generator(tmp_path / "g.safetensors", CODES[:30], SIZES)
     raw = (tmp_path / "g.safetensors").read_bytes()
