@@ -75,7 +75,8 @@ class RAN(nn.Module):
         self.level_sizes = tuple(int(k) for k in level_sizes)
         self.depth = len(self.level_sizes)
         self.n_items = int(sid_codes.shape[0])
-        self.register_buffer("sids", torch.as_tensor(np.asarray(sid_codes), dtype=torch.long), persistent=True)
+        # torch.tensor copies: loading a checkpoint must never write into the caller's SID array
+        self.register_buffer("sids", torch.tensor(np.asarray(sid_codes), dtype=torch.long), persistent=True)
         self.uid = nn.Embedding(self.n_items + 1, d, padding_idx=0)  # row 0 = padding
         self.books = nn.ParameterList([nn.Parameter(torch.randn(k, d) * d**-0.5) for k in self.level_sizes])
         self.fuse = nn.ModuleList(

@@ -195,7 +195,8 @@ class TIGER(nn.Module):
         if codes.ndim != 2 or codes.shape[1] != self.depth:
             raise ConfigError(f"sid_codes: expected [N, {self.depth}], got shape {codes.shape}")
         self.n_items = int(codes.shape[0])
-        self.register_buffer("sids", torch.as_tensor(codes, dtype=torch.long), persistent=True)
+        # torch.tensor copies: loading a checkpoint must never write into the caller's SID array
+        self.register_buffer("sids", torch.tensor(codes, dtype=torch.long), persistent=True)
         offsets = np.concatenate([[0], np.cumsum(self.level_sizes)[:-1]])
         self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.long), persistent=False)
         n_tok = int(sum(self.level_sizes))
