@@ -8,7 +8,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["CausalBackbone", "config_from_dict", "check_positive"]
+__all__ = ["CausalBackbone", "ConfigIO", "config_from_dict", "check_positive"]
 
 
 def check_positive(cfg, *names: str) -> None:
@@ -24,6 +24,17 @@ def config_from_dict(cls, d: dict):
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
     return cls(**d)
+
+
+class ConfigIO:
+    """JSON round trip for frozen config dataclasses (unknown fields are refused by name)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return config_from_dict(cls, d)
 
 
 class CausalBackbone(nn.Module):

@@ -21,7 +21,6 @@ Loss: ``L = L_rec + aln_weight * L_aln`` with ``L_rec = -sum_l log p_l(c_l of th
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,13 +30,13 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError
 from .base import DecodeState
-from .common import CausalBackbone, check_positive, config_from_dict
+from .common import CausalBackbone, ConfigIO, check_positive
 
 __all__ = ["RANConfig", "RAN"]
 
 
 @dataclass(frozen=True)
-class RANConfig:
+class RANConfig(ConfigIO):
     d_model: int = 64  # the reference generator on Beauty used d = 64, 2 layers
     n_layers: int = 2
     n_heads: int = 2
@@ -54,13 +53,6 @@ class RANConfig:
             raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
         if self.aln_weight < 0:
             raise ConfigError(f"aln_weight={self.aln_weight}: must be >= 0")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RANConfig":
-        return config_from_dict(cls, d)
 
 
 class RAN(nn.Module):

@@ -7,7 +7,6 @@ catalogue by ``score_items``; it is also the dense scorer for hybrid re-ranking 
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,13 +15,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError
-from .common import CausalBackbone, check_positive, config_from_dict
+from .common import CausalBackbone, ConfigIO, check_positive
 
 __all__ = ["SASRecConfig", "SASRec"]
 
 
 @dataclass(frozen=True)
-class SASRecConfig:
+class SASRecConfig(ConfigIO):
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 2
@@ -33,13 +32,6 @@ class SASRecConfig:
         check_positive(self, "d_model", "n_layers", "n_heads", "max_len")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SASRecConfig":
-        return config_from_dict(cls, d)
 
 
 class SASRec(nn.Module):
