@@ -156,7 +156,7 @@ class RAN(nn.Module):
     # ---------------------------------------------------------------- generator protocol
     def start(self, history: torch.Tensor, instruction: torch.Tensor | None = None) -> DecodeState:
         hu = self.encode_history(history)[:, -1]  # the most recent position
-        return DecodeState({"hu": hu, "ctx": torch.zeros_like(hu)})
+        return DecodeState({"hu": hu})
 
     def next_logits(self, state: DecodeState, prefix: torch.Tensor) -> torch.Tensor:
         l = prefix.shape[1]
