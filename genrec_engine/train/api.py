@@ -85,8 +85,16 @@ def train_generator(
         return evaluate(m, split, "valid", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
                         beam=tcfg.eval_beam, users=tcfg.eval_users, seed=tcfg.seed, device=dev, cancel=cancel)
 
+    partial = Path(project.path) / f"generator-{kind}.partial.safetensors"
+
+    def keep_best(m, epoch):
+        """Checkpoint each improvement beside the project, so a killed run leaves its best weights."""
+        if save:
+            save_generator(m, partial, extra={"best_epoch": epoch, "partial": True})
+
     result: TrainResult = fit(model, split.train, config=tcfg, validate=validate, device=dev, max_len=cfg.max_len,
-                              progress=Stage(progress, 0.0, 0.95, f"train {kind}"), cancel=cancel, on_epoch=on_epoch)
+                              progress=Stage(progress, 0.0, 0.95, f"train {kind}"), cancel=cancel, on_epoch=on_epoch,
+                              on_best=keep_best)
     report(progress, 0.95, "test evaluation")
     test = evaluate(model, split, "test", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
                     beam=tcfg.eval_beam, device=dev, item_embeddings=project.embeddings,
@@ -108,6 +116,7 @@ def train_generator(
     }
     if save and rank == 0:
         save_generator(model.cpu(), generator_path(project, kind), extra={"best_epoch": result.best_epoch})
+        partial.unlink(missing_ok=True)
         path = Path(project.path) / "metrics.json"
         metrics = read_json(path) if path.is_file() else {}
         metrics[kind] = record

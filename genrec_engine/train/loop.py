@@ -89,11 +89,13 @@ def fit(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    on_best: Callable[[torch.nn.Module, int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` (its ``forward(history, target)`` returns ``(loss, parts)``) on next-item
     pairs from ``train_sequences``; ``validate(model) -> {"recall@10": ...}`` drives early
     stopping. The best weights are restored into ``model`` at the end, also after a cancel or
-    when the time budget runs out (a cancel before any validation raises Cancelled)."""
+    when the time budget runs out (a cancel before any validation raises Cancelled).
+    ``on_best(model, epoch)`` runs (on rank 0) whenever validation improves."""
     rank, world = ddp_context()
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -156,6 +158,8 @@ def fit(
                 if score > best:
                     best, best_epoch, bad = score, epoch, 0
                     best_state = copy.deepcopy(model.state_dict())
+                    if on_best is not None and rank == 0:
+                        on_best(model, epoch)  # e.g. save it, so a killed run keeps its best weights
                 else:
                     bad += 1
             history.append(row)

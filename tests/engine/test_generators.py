@@ -119,3 +119,14 @@ def test_js_divergence_reference_values():
     m = np.array([0.5, 0.5])
     kl = lambda a, b: float((a * np.log2(a / b)).sum())  # noqa: E731
     assert got[2] == pytest.approx(0.5 * kl(p[2], m) + 0.5 * kl(q[2], m), rel=1e-6)
+
+
+def test_on_best_sees_every_improvement():
+    torch.manual_seed(0)
+    model = RAN(RANConfig(d_model=16, n_layers=1, n_heads=1, max_len=8, dropout=0.0), CODES, SIZES)
+    scores = iter([0.1, 0.3, 0.2, 0.4])
+    seen = []
+    fit(model, _planted_sequences(40), config=TrainConfig(epochs=4, batch_size=32, eval_every=1, patience=9),
+        validate=lambda m: {"recall@10": next(scores)}, device=torch.device("cpu"), max_len=8,
+        on_best=lambda m, epoch: seen.append(epoch))
+    assert seen == [1, 2, 4]

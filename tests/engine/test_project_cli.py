@@ -217,6 +217,7 @@ def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, ca
         rec = json.loads(out)
         assert rec["model"] == kind and "recall@10" in rec["test"]
         assert (tmp_path / "p" / f"generator-{kind}.safetensors").is_file()
+        assert not (tmp_path / "p" / f"generator-{kind}.partial.safetensors").exists()  # removed once saved
     metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
     assert set(metrics) == {"ran", "sasrec"}
     code, out, _ = _cli(capsys, "eval", "--project", str(tmp_path / "p"), "--model", "ran", "--split", "test",
