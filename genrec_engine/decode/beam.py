@@ -428,6 +428,18 @@ def _select(
     return torch.cat(parents, 1), torch.cat(tokens, 1), torch.cat(scores, 1), group
 
 
+def _prepare(model, history, trie, constrained, allow_mask, sizes, exclude, instruction, what: str):
+    """Shared set-up of beam search and sampling: check the trie, build the extra masks and the
+    exclusion, and run the model's ``start`` once. Returns ``(device, batch, allow, exclusion, state)``."""
+    if constrained and trie is None:
+        raise ConfigError(f"trie: constrained {what} needs a trie (or pass constrained=False)")
+    device = history.device
+    batch = history.shape[0]
+    allow = _check_allow_mask(allow_mask, sizes, batch, device)
+    exclusion = _make_exclusion(trie, exclude, batch, device)
+    return device, batch, allow, exclusion, _start(model, history, instruction)
+
+
 def beam_search(
     model: GenerativeModel,
     history: torch.Tensor,
@@ -473,14 +485,8 @@ def beam_search(
     penalty = float(diversity_penalty)
     if not math.isfinite(penalty) or penalty < 0:
         raise ConfigError(f"diversity_penalty: {diversity_penalty!r} must be a finite number >= 0")
-    if constrained and trie is None:
-        raise ConfigError("trie: constrained decoding needs a trie (or pass constrained=False)")
-    device = history.device
-    batch = history.shape[0]
-    allow = _check_allow_mask(allow_mask, sizes, batch, device)
-    exclusion = _make_exclusion(trie, exclude, batch, device)
-
-    state = _start(model, history, instruction)
+    device, batch, allow, exclusion, state = _prepare(
+        model, history, trie, constrained, allow_mask, sizes, exclude, instruction, "decoding")
     width = 1  # rows per user at the current level
     scores = torch.zeros(batch, 1, device=device)  # [B, W] cumulative log-probs
     prefix = torch.zeros(batch, 0, dtype=torch.long, device=device)  # [B * W, l]
@@ -669,14 +675,8 @@ def sample(
     temperature = float(temperature)
     if not math.isfinite(temperature) or temperature <= 0:
         raise ConfigError(f"temperature: {temperature!r} must be a finite number > 0")
-    if constrained and trie is None:
-        raise ConfigError("trie: constrained sampling needs a trie (or pass constrained=False)")
-    device = history.device
-    batch = history.shape[0]
-    allow = _check_allow_mask(allow_mask, sizes, batch, device)
-    exclusion = _make_exclusion(trie, exclude, batch, device)
-
-    state0 = _start(model, history, instruction)
+    device, batch, allow, exclusion, state0 = _prepare(
+        model, history, trie, constrained, allow_mask, sizes, exclude, instruction, "sampling")
     user_of_batch = torch.arange(batch, device=device)
     row_user = user_of_batch.repeat_interleave(per)  # [B * S]
     # level 0 is the same for every sample of a user: compute it once
