@@ -28,6 +28,7 @@ from . import DEFAULT_PROJECT
 from .bridge import EngineBridge, Job
 from .panels import ProjectSnapshot, ProjectViewModel, load_project
 from .panels.overview import OverviewPanel
+from .selection import Selection
 
 __all__ = ["MainWindow"]
 
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("GenRec Explorer")
         self.bridge = bridge or EngineBridge(self)
         self.view_model = ProjectViewModel(self)
+        self.selection = Selection(self)  # linked selection, shared by every panel
         self.dialogs = dialogs
         self.error_box: QMessageBox | None = None  # the last error dialog (non-blocking)
         self._open_job: Job | None = None  # the one project load whose result will be applied
@@ -243,6 +245,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_project_changed(self, snapshot: ProjectSnapshot | None) -> None:
+        self.selection.set_sid_table(snapshot.project.sids if snapshot else None)
         name = snapshot.name if snapshot else None
         self.project_label.setText(f"Project: {name}" if name else "No project")
         self.project_label.setToolTip(str(snapshot.path) if snapshot else "No project open")

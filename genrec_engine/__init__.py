@@ -12,6 +12,8 @@ from .errors import Cancelled, ConfigError, DataValidationError, GenrecError, Pr
 from .index import PrefixTrie
 from .jobs import CancelToken, ProgressFn
 from .project import PROJECT_FORMAT, Project, TokenizeResult, compute_embeddings, tokenize_dataset
+from .train import KINDS, TrainConfig, evaluate_generator, load_project_generator, recommend, train_generator
+from .weights import LevelWeights, codeword_weights, divergence_ranking, js_divergence
 from .quantize import (
     METHODS,
     QuantizerConfig,
@@ -33,4 +35,6 @@ __all__ = [
     "PROJECT_FORMAT", "Project", "TokenizeResult", "compute_embeddings", "tokenize_dataset",
     "METHODS", "QuantizerConfig", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
     "load_quantizer", "save_quantizer",
+    "KINDS", "TrainConfig", "evaluate_generator", "load_project_generator", "recommend", "train_generator",
+    "LevelWeights", "codeword_weights", "divergence_ranking", "js_divergence",
 ]

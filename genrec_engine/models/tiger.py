@@ -71,6 +71,11 @@ class TIGERConfig:
     # ``codebooks`` argument and saved with the config, so a checkpoint can be rebuilt without them.
     codebook_dims: tuple[int, ...] | None = None
 
+    @property
+    def max_len(self) -> int:
+        """History items the model reads (the name the trainer and evaluator use for every kind)."""
+        return self.max_items
+
     def __post_init__(self):
         check_positive(self, "d_model", "n_enc_layers", "n_dec_layers", "n_heads", "d_ff", "max_items",
                        "max_examples_per_batch")
