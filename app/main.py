@@ -3,8 +3,10 @@
 Opens PROJECT (a folder written by ``genrec tokenize``; default: the bundled beauty-default) in
 the background, so the window is usable at once.
 
-``--screenshot DIR`` waits until the project has loaded, saves the window to ``DIR/overview.png``
-and exits 0 (1, with the reason on stderr, when the project cannot be opened). It renders
+``--screenshot DIR`` waits until the project has loaded, then shows each panel in turn, waits
+until its background work is drawn, saves the window to ``DIR/<panel>.png`` (overview, tree, map,
+weights, training, ...) and exits 0 (1, with the reason on stderr, when the project cannot be
+opened; 2 when it or a panel never gets ready). It renders
 offscreen unless ``QT_QPA_PLATFORM`` says otherwise. ``--quit-after MS`` quits after MS
 milliseconds (smoke tests of the installed or frozen app).
 """
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--screenshot", metavar="DIR", type=Path, default=None,
-        help="save the window to DIR/overview.png once the project has loaded, then exit",
+        help="save every panel to DIR/<panel>.png once the project has loaded, then exit",
     )
     parser.add_argument(
         "--quit-after", metavar="MS", type=int, default=None, help="quit after MS milliseconds"
@@ -75,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir: Path = args.screenshot
 
         def save(_snapshot) -> None:
-            # one turn of the event loop first, so the new numbers are laid out before rendering
-            QTimer.singleShot(0, lambda: _save_screenshot(window, out_dir, qapp))
+            _Screenshooter(window, out_dir, qapp).start()
 
         def fail(message: str) -> None:
             print(f"genrec-explorer: {message}", file=sys.stderr)
@@ -104,18 +105,65 @@ def _quiet_offscreen_messages(mode, context, message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def _save_screenshot(window, out_dir: Path, qapp) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "overview.png"
-        if not window.grab().save(str(path)):
-            raise OSError(f"{path}: could not write the PNG")
-    except OSError as exc:
-        print(f"genrec-explorer: {exc}", file=sys.stderr)
-        qapp.exit(1)
-        return
-    print(path)
-    qapp.exit(0)
+class _Screenshooter:
+    """Shows each panel of ``window.panels`` in turn, waits (event loop running) until the panel
+    says it is ready, saves the window to ``DIR/<name>.png``, then exits the app."""
+
+    POLL_MS = 100
+    PANEL_TIMEOUT_MS = 180_000  # the first UMAP of a big catalogue may take minutes
+
+    def __init__(self, window, out_dir: Path, qapp):
+        from PySide6.QtCore import QElapsedTimer
+
+        self.window, self.out_dir, self.qapp = window, out_dir, qapp
+        self.queue = list(window.panels.items())
+        self.clock = QElapsedTimer()
+
+    def start(self) -> None:
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._fail(1, f"{self.out_dir}: {exc}")
+            return
+        self._next()
+
+    def _next(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        if not self.queue:
+            self.qapp.exit(0)
+            return
+        name, panel = self.queue[0]
+        self.window.tabs.setCurrentWidget(panel)
+        self.clock.start()
+        QTimer.singleShot(0, self._poll)
+
+    def _poll(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        name, panel = self.queue[0]
+        ready = getattr(panel, "screenshot_ready", lambda: True)()
+        if not ready and self.clock.elapsed() < self.PANEL_TIMEOUT_MS:
+            QTimer.singleShot(self.POLL_MS, self._poll)
+            return
+        if not ready:
+            print(f"genrec-explorer: the {name} panel was not ready after {self.PANEL_TIMEOUT_MS} ms; "
+                  "saving it as it is", file=sys.stderr)
+        # two more turns of the event loop, so what just arrived is laid out and painted
+        QTimer.singleShot(50, lambda: self._save(name))
+
+    def _save(self, name: str) -> None:
+        path = self.out_dir / f"{name}.png"
+        if not self.window.grab().save(str(path)):
+            self._fail(1, f"{path}: could not write the PNG")
+            return
+        print(path)
+        self.queue.pop(0)
+        self._next()
+
+    def _fail(self, code: int, message: str) -> None:
+        print(f"genrec-explorer: {message}", file=sys.stderr)
+        self.qapp.exit(code)
 
 
 if __name__ == "__main__":

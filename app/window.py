@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from typing import Callable
+
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -26,6 +28,7 @@ import genrec_engine
 
 from . import DEFAULT_PROJECT
 from .bridge import EngineBridge, Job
+from .dialogs import ProblemsDialog
 from .panels import ProjectSnapshot, ProjectViewModel, load_project
 from .panels.overview import OverviewPanel
 from .selection import Selection
@@ -33,6 +36,29 @@ from .selection import Selection
 __all__ = ["MainWindow"]
 
 _STATUS_MESSAGE_MS = 8000
+_RECENT_KEY = "recent_projects"
+_RECENT_MAX = 8
+
+
+def check_dataset_job(path, *, progress=None, cancel=None):
+    """Engine job: validate a dataset folder; returns ``(folder, dataset | None, problems)``."""
+    if progress is not None:
+        progress(0.0, f"checking {Path(path).name}")
+    dataset, problems = genrec_engine.check_dataset(path)
+    return Path(path), dataset, problems
+
+
+def new_project_job(dataset, out, *, progress=None, cancel=None):
+    """Engine job: tokenize ``dataset`` with the default tokenizer (residual k-means, 3 x 256)
+    into the project folder ``out``; returns ``out``."""
+    config = genrec_engine.QuantizerConfig(method="rkmeans", levels=3, codebook_size=256, device="auto")
+    genrec_engine.tokenize_dataset(dataset, config, out, progress=progress, cancel=cancel)
+    return Path(out)
+
+
+def save_copy_job(project, dest, *, progress=None, cancel=None):
+    """Engine job: write a complete copy of ``project`` to ``dest``; returns ``dest``."""
+    return project.save_copy(dest, progress=progress, cancel=cancel)
 
 
 class MainWindow(QMainWindow):
@@ -54,6 +80,7 @@ class MainWindow(QMainWindow):
         *,
         bridge: EngineBridge | None = None,
         dialogs: bool = True,
+        settings: QSettings | None = None,
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
@@ -62,6 +89,9 @@ class MainWindow(QMainWindow):
         self.view_model = ProjectViewModel(self)
         self.selection = Selection(self)  # linked selection, shared by every panel
         self.dialogs = dialogs
+        self.settings = settings or QSettings()
+        self.problems_dialog: ProblemsDialog | None = None  # the last dataset-problems dialog
+        self._handlers: dict[int, Callable[[object], None]] = {}  # job id -> what to do with its result
         self.error_box: QMessageBox | None = None  # the last error dialog (non-blocking)
         self._open_job: Job | None = None  # the one project load whose result will be applied
         self._superseded: set[int] = set()  # older loads still winding down: their outcome is ignored
@@ -72,6 +102,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.overview, "Overview")
+        #: every panel by its short name (also its screenshot file name), in tab order
+        self.panels: dict[str, QWidget] = {"overview": self.overview}
         self.setCentralWidget(self.tabs)
 
         self._build_menus()
@@ -100,6 +132,31 @@ class MainWindow(QMainWindow):
         self._open_job = self.bridge.submit(load_project, path, name=f"Opening {path.name or path}")
         return self._open_job
 
+    def open_dataset(self, folder: str | os.PathLike) -> Job:
+        """Validate a dataset folder in the background. Problems are listed in a dialog and the open
+        project stays; a valid dataset is tokenized into a new project folder the user picks."""
+        folder = Path(folder).expanduser()
+        self.statusBar().showMessage(f"Checking {folder} …")
+        job = self.bridge.submit(check_dataset_job, folder, name=f"Checking {folder.name}")
+        self._handlers[job.id] = self._on_dataset_checked
+        return job
+
+    def save_project_as(self, dest: str | os.PathLike) -> Job | None:
+        """Copy the open project (parts, generators, metrics) to ``dest`` in the background, then open the copy."""
+        if self.snapshot is None:
+            return None
+        dest = Path(dest).expanduser()
+        job = self.bridge.submit(save_copy_job, self.snapshot.project, dest, name=f"Saving {dest.name}")
+        self._handlers[job.id] = lambda out: (self.statusBar().showMessage(f"Saved {out}", _STATUS_MESSAGE_MS),
+                                              self.open_project(out))
+        return job
+
+    def recent_projects(self) -> list[str]:
+        """Recently opened project folders, newest first (those that still exist)."""
+        value = self.settings.value(_RECENT_KEY, [])
+        items = [value] if isinstance(value, str) else list(value or [])
+        return [p for p in items if Path(p, "project.json").is_file()]
+
     @property
     def snapshot(self) -> ProjectSnapshot | None:
         return self.view_model.snapshot
@@ -112,6 +169,21 @@ class MainWindow(QMainWindow):
         self.action_open.setStatusTip("Open a project folder written by `genrec tokenize`")
         self.action_open.triggered.connect(self._ask_open_project)
         file_menu.addAction(self.action_open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.action_save_as = QAction("&Save project as…", self)
+        self.action_save_as.setShortcut(QKeySequence.StandardKey.SaveAs)
+        self.action_save_as.setStatusTip("Write a complete copy of the open project (with its generators) to a new folder")
+        self.action_save_as.triggered.connect(self._ask_save_as)
+        self.action_save_as.setEnabled(False)
+        file_menu.addAction(self.action_save_as)
+        file_menu.addSeparator()
+        self.action_open_dataset = QAction("Open &dataset folder…", self)
+        self.action_open_dataset.setStatusTip(
+            "Check a folder with items.* and interactions.*, then tokenize it into a new project"
+        )
+        self.action_open_dataset.triggered.connect(self._ask_open_dataset)
+        file_menu.addAction(self.action_open_dataset)
         file_menu.addSeparator()
         self.action_quit = QAction("&Quit", self)
         self.action_quit.setShortcut(QKeySequence.StandardKey.Quit)
@@ -156,6 +228,61 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a GenRec project folder", start)
         if folder:
             self.open_project(folder)
+
+    @Slot()
+    def _ask_save_as(self) -> None:
+        if self.snapshot is None:
+            return
+        start = str(self.snapshot.path.parent / f"{self.snapshot.name}-copy")
+        dest, _ = QFileDialog.getSaveFileName(self, "Save the project as a new folder", start)
+        if dest:
+            self.save_project_as(dest)
+
+    @Slot()
+    def _ask_open_dataset(self) -> None:
+        start = str(self.snapshot.path.parent) if self.snapshot else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open a dataset folder (items.* + interactions.*)", start)
+        if folder:
+            self.open_dataset(folder)
+
+    @Slot()
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_projects()
+        if not recent:
+            none = self.recent_menu.addAction("(no recent projects)")
+            none.setEnabled(False)
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_project(p))
+
+    def _remember_recent(self, path: Path) -> None:
+        key = str(Path(path).resolve())
+        recent = [key] + [p for p in self.recent_projects() if p != key]
+        self.settings.setValue(_RECENT_KEY, recent[:_RECENT_MAX])
+
+    def _on_dataset_checked(self, result) -> None:
+        folder, dataset, problems = result
+        if dataset is None or problems:
+            self._show_problems(folder, problems)
+        if dataset is None:
+            self.statusBar().showMessage(f"{folder.name}: not opened (see the problems)", _STATUS_MESSAGE_MS)
+            return
+        default = str(folder.parent / f"{folder.name}-project")
+        out = default
+        if self.dialogs:
+            out, _ = QFileDialog.getSaveFileName(self, "Create a project folder for this dataset", default)
+        if not out:
+            return
+        job = self.bridge.submit(new_project_job, dataset, Path(out), name=f"Tokenizing {folder.name}")
+        self._handlers[job.id] = self.open_project
+
+    def _show_problems(self, folder: Path, problems) -> None:
+        if self.problems_dialog is not None:
+            self.problems_dialog.close()
+        self.problems_dialog = ProblemsDialog(folder, problems, self)
+        if self.dialogs:
+            self.problems_dialog.open()
 
     @Slot()
     def _show_about(self) -> None:
@@ -209,16 +336,22 @@ class MainWindow(QMainWindow):
 
     @Slot(int, object)
     def _on_job_result(self, job_id: int, result: object) -> None:
+        handler = self._handlers.pop(job_id, None)
+        if handler is not None:
+            handler(result)
+            return
         if self._open_job is None or job_id != self._open_job.id or not isinstance(result, ProjectSnapshot):
             return  # another job's result, or a superseded load
         self.view_model.set_snapshot(result)
         self.statusBar().showMessage(
             f"Opened {result.name}: {result.diagnostics.items:,} items", _STATUS_MESSAGE_MS
         )
+        self._remember_recent(result.path)
         self.sig_project_loaded.emit(result)
 
     @Slot(int, str)
     def _on_job_error(self, job_id: int, message: str) -> None:
+        self._handlers.pop(job_id, None)
         if job_id in self._superseded:
             return
         if self._open_job is not None and job_id == self._open_job.id:
@@ -230,6 +363,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_job_cancelled(self, job_id: int) -> None:
+        self._handlers.pop(job_id, None)
         if job_id in self._superseded:
             return
         if self._open_job is not None and job_id == self._open_job.id:
@@ -246,6 +380,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_project_changed(self, snapshot: ProjectSnapshot | None) -> None:
         self.selection.set_sid_table(snapshot.project.sids if snapshot else None)
+        self.action_save_as.setEnabled(snapshot is not None)
         name = snapshot.name if snapshot else None
         self.project_label.setText(f"Project: {name}" if name else "No project")
         self.project_label.setToolTip(str(snapshot.path) if snapshot else "No project open")

@@ -13,6 +13,7 @@ project and re-encoding gives bit-identical SIDs.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,36 @@ class Project:
         self.sids.save(path / "sids.parquet")
         write_json_atomic(path / "project.json", meta)  # last: a folder with project.json is complete
         self.path, self.meta = path, meta
+
+    def save_copy(self, dest: str | os.PathLike, *, progress: ProgressFn | None = None,
+                  cancel: CancelToken | None = None) -> Path:
+        """Write a complete copy of this project to ``dest`` ("Save as"): its parts, its trained
+        generators, ``metrics.json`` and cached layouts. This object keeps pointing at its own
+        folder. Each file is written atomically; ``project.json`` goes last, so an interrupted copy
+        is never mistaken for a project. Refuses to copy a project onto itself."""
+        dest = Path(dest)
+        if dest.resolve() == self.path.resolve():
+            raise ConfigError(f"{dest}: that is the project's own folder; save it in place instead")
+        if dest.exists() and not dest.is_dir():
+            raise ConfigError(f"{dest}: exists and is not a folder")
+        extras = sorted(
+            f for f in self.path.iterdir()
+            if f.is_file() and not f.name.endswith(".partial.safetensors") and not f.name.startswith(".")
+            and (f.name == "metrics.json" or f.name.startswith(("generator-", "layout-")))
+        )
+        report(progress, 0.0, f"saving {dest.name}")
+        clone = Project(self.path, dict(self.meta), self.embeddings, self.sids)
+        clone._tokenizer, clone._dataset = self._tokenizer, self._dataset
+        for k, f in enumerate(extras):  # generators first: project.json (written by save) marks completion
+            check_cancel(cancel)
+            dest.mkdir(parents=True, exist_ok=True)
+            with atomic_path(dest / f.name) as tmp:
+                shutil.copyfile(f, tmp)
+            report(progress, 0.8 * (k + 1) / max(1, len(extras)), f"copied {f.name}")
+        check_cancel(cancel)
+        clone.save(dest)
+        report(progress, 1.0, f"saved {dest}")
+        return dest
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Project":

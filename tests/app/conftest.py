@@ -33,3 +33,14 @@ def _check_no_jobs_left() -> None:
     if leftovers:
         total = sum(n for _, n in leftovers)
         pytest.fail(f"the test left {total} engine job(s) running on {len(leftovers)} bridge(s)", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_settings(tmp_path_factory):
+    """QSettings (recent projects) go to a temporary folder, never the user's real settings."""
+    from PySide6.QtCore import QCoreApplication, QSettings
+
+    QCoreApplication.setOrganizationName("GenRecTests")
+    QCoreApplication.setApplicationName("GenRec Explorer tests")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path_factory.mktemp("settings")))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrec_engine import Project, ProjectFormatError, QuantizerConfig, load_dataset, tokenize_dataset
+from genrec_engine import ConfigError, Project, ProjectFormatError, QuantizerConfig, load_dataset, tokenize_dataset
 from genrec_engine.cli import main as cli_main
 from genrec_engine.embed import StructuredEncoder, TextEncoder, load_embeddings
 from genrec_engine.errors import ConfigError
@@ -237,3 +237,25 @@ def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, ca
     code, out, err = _cli(capsys, "recommend", "--project", str(tmp_path / "p"), "--model", "ran", "--history", "1,99999999",
                           "--json")
     assert code == 1 and "99999999" in err
+
+
+def test_save_copy_writes_a_complete_project_and_leaves_the_original(small_dataset, tmp_path):
+    ds = load_dataset(small_dataset)
+    cfg = QuantizerConfig(method="rkmeans", levels=2, codebook_size=8, device="cpu")
+    tokenize_dataset(ds, cfg, tmp_path / "p", encoder="structured")
+    src = Project.open(tmp_path / "p")
+    (src.path / "generator-ran.safetensors").write_bytes(b"weights")
+    (src.path / "generator-ran.partial.safetensors").write_bytes(b"unfinished")
+    (src.path / "metrics.json").write_text("{}")
+    before = {f.name: f.read_bytes() for f in src.path.iterdir()}
+    out = src.save_copy(tmp_path / "elsewhere" / "copy")
+    assert src.path == tmp_path / "p"  # the open project still points at its own folder
+    assert {f.name: f.read_bytes() for f in src.path.iterdir()} == before
+    names = {f.name for f in out.iterdir()}
+    assert {"project.json", "generator-ran.safetensors", "metrics.json"} <= names
+    assert "generator-ran.partial.safetensors" not in names
+    copy = Project.open(out)
+    np.testing.assert_array_equal(copy.sids.codes, src.sids.codes)
+    assert copy.dataset.n_items == src.dataset.n_items  # the relative dataset path was rewritten
+    with pytest.raises(ConfigError, match="own folder"):
+        src.save_copy(tmp_path / "p")

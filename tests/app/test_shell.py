@@ -1,0 +1,71 @@
+"""The window's file actions: dataset folders with problems, save as, recent projects."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from PySide6.QtCore import QSettings
+
+import app
+from app.window import MainWindow
+
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+]
+
+LOAD_MS = 30_000
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(dialogs=False, settings=settings)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.sig_project_loaded, timeout=LOAD_MS):
+        pass
+    return win
+
+
+def _bad_dataset(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "items.csv").write_text("item_id,title\n1,Lipstick\n2,Cleanser\nx,Broken id\n")
+    (folder / "interactions.csv").write_text("user_id,item_id\n10,1\n10,2\n10,99\n")
+    return folder
+
+
+def test_bad_dataset_lists_its_problems_and_keeps_the_open_project(window, qtbot, tmp_path):
+    before = window.snapshot
+    files = {f.name: f.read_bytes() for f in before.path.iterdir() if f.is_file()}
+    job = window.open_dataset(_bad_dataset(tmp_path))
+    qtbot.waitUntil(lambda: window.problems_dialog is not None, timeout=LOAD_MS)
+    qtbot.waitUntil(lambda: job.finished, timeout=LOAD_MS)
+    model = window.problems_dialog.model
+    rows = [[model.index(r, c).data() for c in range(model.columnCount())] for r in range(model.rowCount())]
+    assert any(r[1] == "items.csv" and r[2] == "4" and r[3] == "item_id" for r in rows), rows
+    assert any(r[1] == "interactions.csv" and "99" in r[4] for r in rows), rows
+    assert "error" in window.problems_dialog.summary.text()
+    assert window.snapshot is before  # nothing lost: the same project stays open
+    assert {f.name: f.read_bytes() for f in before.path.iterdir() if f.is_file()} == files
+
+
+def test_problem_table_model_is_a_valid_qt_model(window, qtbot, tmp_path, qtmodeltester):
+    window.open_dataset(_bad_dataset(tmp_path))
+    qtbot.waitUntil(lambda: window.problems_dialog is not None, timeout=LOAD_MS)
+    qtmodeltester.check(window.problems_dialog.model)
+
+
+def test_save_as_copies_the_project_and_opens_the_copy(window, qtbot, tmp_path):
+    original = window.snapshot.path
+    dest = tmp_path / "copy"
+    window.save_project_as(dest)
+    with qtbot.waitSignal(window.sig_project_loaded, timeout=LOAD_MS) as blocker:
+        pass
+    assert blocker.args[0].path == dest
+    assert (dest / "generator-ran.safetensors").read_bytes() == (original / "generator-ran.safetensors").read_bytes()
+    assert blocker.args[0].project.sids.n_items == 12_101
+    recent = window.recent_projects()
+    assert recent[0] == str(dest.resolve()) and str(original.resolve()) in recent
+    shutil.rmtree(dest)
+    assert str(dest.resolve()) not in window.recent_projects()  # vanished folders drop out
