@@ -269,10 +269,23 @@ def cmd_recommend(args) -> int:
     from .project import Project
     from .train import recommend
 
+    from .filters import ItemFilter
+
     proj = Project.open(args.project)
     ids = _int_list(args.history, "--history") if args.history else []
+
+    def names(values):  # repeatable options, each a comma-separated list
+        return tuple(v.strip() for arg in values or () for v in arg.split(",") if v.strip())
+
+    filters = ItemFilter(
+        allow_categories=names(args.allow_category), block_categories=names(args.block_category),
+        allow_brands=names(args.allow_brand), block_brands=names(args.block_brand),
+        allow_items=tuple(i for arg in args.allow_item or () for i in _int_list(arg, "--allow-item")),
+        block_items=tuple(i for arg in args.block_item or () for i in _int_list(arg, "--block-item")),
+    )
     out = recommend(proj, args.model, ids, k=args.k, beam=args.beam, trace=args.trace,
-                    constrained=not args.unconstrained, exclude_history=args.exclude_history, device=args.device)
+                    constrained=not args.unconstrained, exclude_history=args.exclude_history, filters=filters,
+                    interest_depth=args.interest_depth, device=args.device)
     lines = [f"{r['rank']:>2}. {r['item_id']:>6}  {'-'.join(map(str, r['sid'])) if r['sid'] else '':<14} "
              f"{r['score']:8.3f}  {r['title'][:70]}" for r in out["items"]]
     _emit(args, out, "\n".join(lines))
@@ -404,6 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--trace", action="store_true", help="include the beam search trace, level by level")
     sp.add_argument("--unconstrained", action="store_true")
     sp.add_argument("--exclude-history", action="store_true", help="never recommend items already in the history")
+    for what, meta in (("category", "NAME"), ("brand", "NAME"), ("item", "ID")):
+        sp.add_argument(f"--allow-{what}", action="append", metavar=meta,
+                        help=f"only recommend items with this {what} (comma-separated; repeatable)")
+        sp.add_argument(f"--block-{what}", action="append", metavar=meta,
+                        help=f"never recommend items with this {what} (comma-separated; repeatable)")
+    sp.add_argument("--interest-depth", type=int, default=1, help="SID codes that define an interest group (default 1)")
     sp.add_argument("--device", default="auto")
 
     bench = sub.add_parser("bench", help="benchmarks (JSON figures, ratios within one run)").add_subparsers(dest="bench_command", required=True)

@@ -173,14 +173,21 @@ def recommend(
     trace: bool = False,
     constrained: bool = True,
     exclude_history: bool = False,
+    filters=None,
+    interest_depth: int = 1,
     device: str = "cpu",
     model=None,
 ) -> dict:
     """Top-``k`` next items for a history given as item **ids** (oldest first).
 
-    Returns ``{"items": [{"rank", "item_id", "title", "sid", "score"}], "history": [...],
+    ``filters``: an :class:`~genrec_engine.filters.ItemFilter`; its blocked items are masked in
+    the trie during decoding (SASRec: their scores), so they never come back and the list still
+    fills. Returns ``{"items": [{"rank", "item_id", "title", "sid", "score"}], "history": [...],
+    "interests": [InterestGroup.to_dict(), ...] (by the first ``interest_depth`` codes),
     "trace": [BeamStep.to_dict(), ...] | None, "invalid": n}``. Unknown ids raise ConfigError
     naming them."""
+    from ..filters import interest_groups
+
     from ..decode import beam_search
     from ..models import pad_histories
 
@@ -198,16 +205,19 @@ def recommend(
     sids = project.sids
     steps = None
     invalid = 0
+    blocked = set(idx.tolist()) if exclude_history else set()
+    if filters is not None and not filters.empty:
+        blocked |= filters.blocked_items(cat)
     with torch.no_grad():
         if hasattr(model, "score_items"):
             scores = model.score_items(H)[0]
-            if exclude_history and len(idx):
-                scores[torch.as_tensor(idx, device=scores.device)] = -float("inf")
+            if blocked:
+                scores[torch.as_tensor(sorted(blocked), device=scores.device)] = -float("inf")
             top = torch.topk(scores, k)
             items, vals, codes = top.indices.tolist(), top.values.tolist(), [sids.sid(i) for i in top.indices.tolist()]
         else:
             res = beam_search(model, H, trie=project.trie, beam=max(beam, k), k=k, constrained=constrained, trace=trace,
-                              exclude=[set(idx.tolist())] if exclude_history else None)
+                              exclude=[blocked] if blocked else None)
             items, vals = res.items[0].tolist(), res.scores[0].tolist()
             codes = [tuple(int(c) for c in row) for row in res.sids[0].tolist()]
             invalid = int(res.invalid[0]) if res.invalid is not None else 0
@@ -227,6 +237,9 @@ def recommend(
         "model": kind,
         "history": [{"item_id": int(cat.item_ids[i]), "title": cat.title(int(i)), "sid": list(sids.sid(int(i)))} for i in idx],
         "items": out,
+        "interests": [g.to_dict(sids.item_ids) for g in
+                      interest_groups(sids.codes, idx, cat.title, depth=interest_depth)] if len(idx) else [],
+        "filters": filters.to_dict() if filters is not None else {},
         "invalid": invalid,
         "trace": steps,
     }
