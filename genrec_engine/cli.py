@@ -134,9 +134,15 @@ def cmd_tokenize(args) -> int:
     fields = tuple(f.strip() for f in args.fields.split(",") if f.strip())
     bar = _Bar(not args.json, f"tokenize {args.method}")
     t0 = time.perf_counter()
+    cold = None
+    if args.cold_holdout is not None:
+        from .coldstart import choose_cold_items
+
+        cold = {"fraction": args.cold_holdout, "seed": args.seed,
+                "indices": choose_cold_items(dataset.n_items, args.cold_holdout, args.seed)}
     try:
         res = tokenize_dataset(dataset, config, args.out, encoder=args.encoder, fields=fields,
-                               embeddings_path=args.embeddings, progress=bar)
+                               embeddings_path=args.embeddings, cold=cold, progress=bar)
     finally:
         bar.close()
     obj = {**res.summary(), "total_seconds": round(time.perf_counter() - t0, 2), "project": str(args.out)}
@@ -221,6 +227,14 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train_generator
 
     proj = Project.open(args.project)
+    if args.cold_holdout is not None:
+        from .coldstart import apply_cold_holdout
+
+        fresh = proj.meta.get("cold") is None
+        proj = apply_cold_holdout(proj, args.cold_holdout, args.seed or 0)
+        if fresh:
+            print(f"genrec: {len(proj.cold_indices)} cold items held out; the tokenizer was re-fitted on the others "
+                  "(generators trained before on this project must be retrained)", file=sys.stderr)
     tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
                                   seed=args.seed, eval_every=args.eval_every, patience=args.patience,
                                   eval_users=args.eval_users).items() if v is not None}
@@ -362,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--steps", type=int, help="optimiser steps for rqvae/vqvae")
     sp.add_argument("--latent-dim", type=int, help="latent width for rqvae/vqvae")
     sp.add_argument("--balance-last-level", action="store_true", help="re-assign the last level to cut collisions")
+    sp.add_argument("--cold-holdout", type=float, metavar="FRACTION",
+                    help="hold this seeded (--seed) share of items out of the tokenizer fit and the trie (cold items)")
 
     sids = sub.add_parser("sids", help="inspect a project's semantic IDs").add_subparsers(dest="sids_command", required=True)
     sp = add(sids, "show", "show one item's SID or the items under a prefix", cmd_sids_show)
@@ -396,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dropout", type=float)
     sp.add_argument("--max-len", type=int)
     sp.add_argument("--model-config", help="JSON object of further model settings")
+    sp.add_argument("--cold-holdout", type=float, metavar="FRACTION",
+                    help="hold this seeded share of items out of tokenizer fitting and training (cold-start protocol)")
 
     sp = add(sub, "eval", "evaluate a trained generator (leave-one-out, full catalogue)", cmd_eval)
     sp.add_argument("--project", required=True)

@@ -127,12 +127,30 @@ class Project:
         return QuantizerConfig.from_dict(self.meta["tokenizer"]["config"])
 
     @property
+    def cold_indices(self) -> np.ndarray:
+        """Item indices held out as cold items (``genrec tokenize/train --cold-holdout``), sorted; empty if none."""
+        ids = self.meta.get("cold", {}).get("items", [])
+        if not ids:
+            return np.zeros(0, dtype=np.int64)
+        import pandas as pd
+
+        pos = pd.Index(self.sids.item_ids).get_indexer(np.asarray(ids, dtype=np.int64))
+        if (pos < 0).any():
+            raise ProjectFormatError(f"{self.path / 'project.json'}: cold item {ids[int(np.argmax(pos < 0))]} "
+                                     "is not in the SID table")
+        return np.sort(pos.astype(np.int64))
+
+    @property
     def trie(self):
-        """The prefix trie over the SID table (built on first use, ~0.1 s for 12k items)."""
+        """The prefix trie over the SID table (built on first use, ~0.1 s for 12k items). Cold
+        items are left out, so they cannot be generated until they are injected."""
         if self._trie is None:
             from .index import PrefixTrie
 
-            self._trie = PrefixTrie.from_codes(self.sids.codes, self.sids.level_sizes)
+            trie = PrefixTrie.from_codes(self.sids.codes, self.sids.level_sizes)
+            for i in self.cold_indices.tolist():
+                trie.remove(i)
+            self._trie = trie
         return self._trie
 
     def diagnostics(self) -> TokenizerDiagnostics:
@@ -231,6 +249,7 @@ def tokenize_dataset(
     fields: tuple[str, ...] = ("title", "brand", "categories"),
     embeddings: np.ndarray | None = None,
     embeddings_path: str | os.PathLike | None = None,
+    cold: dict | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> TokenizeResult:
@@ -239,6 +258,10 @@ def tokenize_dataset(
     Progress: embeddings take the first 40 % of the bar (or none when given/cached), the
     tokenizer the rest. Nothing is written before the fit succeeds, so a cancelled or failed
     run leaves an existing project at ``out`` untouched.
+
+    ``cold``: ``{"fraction", "seed", "indices"}`` (see :func:`genrec_engine.coldstart.choose_cold_items`):
+    those items are held out of the tokenizer fit (they are still encoded, with the frozen
+    tokenizer) and recorded in the project as cold items, which the trie leaves out.
     """
     if embeddings is None:
         embeddings, enc_meta = compute_embeddings(
@@ -250,7 +273,13 @@ def tokenize_dataset(
     check_cancel(cancel)
     X = np.asarray(embeddings, dtype=np.float32).astype(np.float16).astype(np.float32)  # what is saved
     t0 = time.perf_counter()
-    q = build_quantizer(config).fit(X, progress=Stage(progress, 0.4, 0.95, f"{config.method} tokenizer"), cancel=cancel)
+    fit_rows = X
+    if cold is not None:
+        warm = np.ones(len(X), dtype=bool)
+        warm[np.asarray(cold["indices"], dtype=np.int64)] = False
+        fit_rows = X[warm]
+    q = build_quantizer(config).fit(fit_rows, progress=Stage(progress, 0.4, 0.95, f"{config.method} tokenizer"),
+                                    cancel=cancel)
     check_cancel(cancel)
     codes = q.encode(X)
     if config.balance_last_level:
@@ -274,6 +303,10 @@ def tokenize_dataset(
         "tokenizer": {"config": config.to_dict(), "file": "tokenizer.safetensors", "fit_seconds": round(seconds, 3)},
         "diagnostics": diag.summary(),
     }
+    if cold is not None:
+        idx = np.asarray(cold["indices"], dtype=np.int64)
+        meta["cold"] = {"fraction": float(cold["fraction"]), "seed": int(cold["seed"]),
+                        "items": [int(i) for i in dataset.catalogue.item_ids[np.sort(idx)]]}
     project = Project(out, meta, X, sids)
     project._tokenizer = q
     project.attach_dataset(dataset)

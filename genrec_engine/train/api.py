@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import leave_one_out
+from ..coldstart import project_split
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..fileio import read_json, write_json_atomic
@@ -74,7 +74,7 @@ def train_generator(
     rank, world = ddp_context()
     if world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", rank % torch.cuda.device_count())
-    split = leave_one_out(project.dataset)
+    split = project_split(project)
     sids, n = project.sids, project.sids.n_items
     trie = project.trie
     with torch.random.fork_rng(devices=[]):
@@ -142,7 +142,7 @@ def evaluate_generator(
     top-10 by full SID likelihood for n sampled users, per beam width."""
     dev = resolve_device(device)
     model = load_project_generator(project, kind, device=dev)
-    split = leave_one_out(project.dataset)
+    split = project_split(project)
     n = project.sids.n_items
     out = evaluate(model, split, split_name, trie=project.trie, sids=project.sids.codes, n_items=n,
                    max_len=model.config.max_len, beam=beam, constrained=constrained, users=users, device=dev,
