@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         out_dir: Path = args.screenshot
 
         def save(_snapshot) -> None:
-            _Screenshooter(window, out_dir, qapp).start()
+            # kept on the window: Qt's single-shot timers hold only weak references to bound methods
+            window.screenshooter = _Screenshooter(window, out_dir, qapp)
+            window.screenshooter.start()
 
         def fail(message: str) -> None:
             print(f"genrec-explorer: {message}", file=sys.stderr)
@@ -87,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"genrec-explorer: the project did not load within {SCREENSHOT_TIMEOUT_MS} ms", file=sys.stderr)
             qapp.exit(2)
 
+        load_timer = QTimer(window)
+        load_timer.setSingleShot(True)
+        load_timer.timeout.connect(timeout)
+        window.sig_project_loaded.connect(lambda _s: load_timer.stop())  # panels have their own limit
         window.sig_project_loaded.connect(save)
         window.sig_project_failed.connect(fail)
-        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, timeout)
+        load_timer.start(SCREENSHOT_TIMEOUT_MS)
 
     if args.quit_after is not None:
         QTimer.singleShot(args.quit_after, lambda: (window.close(), qapp.quit()))

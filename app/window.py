@@ -30,7 +30,11 @@ from . import DEFAULT_PROJECT
 from .bridge import EngineBridge, Job
 from .dialogs import ProblemsDialog
 from .panels import ProjectSnapshot, ProjectViewModel, load_project
+from .panels.map import MapPanel
 from .panels.overview import OverviewPanel
+from .panels.training import TrainingPanel
+from .panels.tree import TreePanel
+from .panels.weights import WeightsPanel
 from .selection import Selection
 
 __all__ = ["MainWindow"]
@@ -101,9 +105,19 @@ class MainWindow(QMainWindow):
         self.overview = OverviewPanel(self.view_model)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.overview, "Overview")
+        self.tree = TreePanel(self.view_model, self.selection, self.bridge)
+        self.map = MapPanel(self.view_model, self.selection, self.bridge)
+        self.weights = WeightsPanel(self.view_model, self.selection, self.bridge)
+        self.training = TrainingPanel(self.view_model, self.selection, self.bridge)
         #: every panel by its short name (also its screenshot file name), in tab order
-        self.panels: dict[str, QWidget] = {"overview": self.overview}
+        self.panels: dict[str, QWidget] = {
+            "overview": self.overview, "tree": self.tree, "map": self.map, "weights": self.weights,
+            "training": self.training,
+        }
+        titles = {"overview": "Overview", "tree": "SID tree", "map": "Codebook map", "weights": "Codeword weights",
+                  "training": "Training"}
+        for name, panel in self.panels.items():
+            self.tabs.addTab(panel, titles[name])
         self.setCentralWidget(self.tabs)
 
         self._build_menus()

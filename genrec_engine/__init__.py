@@ -9,8 +9,13 @@ from .data import Catalogue, Dataset, Interactions, Split, check_dataset, import
 from .device import device_label, resolve_device
 from .embed import StructuredEncoder, TextEncoder, load_embeddings
 from .errors import Cancelled, ConfigError, DataValidationError, GenrecError, Problem, ProjectFormatError
+from .export import EXPORT_FORMATS, SubtreeExport, export_subtree, subtree_graph, subtree_items
+from .filters import InterestGroup, ItemFilter, interest_groups
 from .index import PrefixTrie
+from .inject import ColdStartSession, NewItem, coldstart_eval, hybrid_recommend
 from .jobs import CancelToken, ProgressFn
+from .jobs_train import make_tiny_project, make_working_copy, retokenize_copy, save_working_copy, train_copy
+from .layout import SPACES as LAYOUT_SPACES, item_layout, layout_matrix, nearest_neighbours
 from .project import PROJECT_FORMAT, Project, TokenizeResult, compute_embeddings, tokenize_dataset
 from .train import KINDS, TrainConfig, evaluate_generator, load_project_generator, recommend, train_generator
 from .weights import LevelWeights, codeword_weights, divergence_ranking, js_divergence
@@ -31,10 +36,15 @@ __all__ = [
     "device_label", "resolve_device",
     "StructuredEncoder", "TextEncoder", "load_embeddings",
     "Cancelled", "ConfigError", "DataValidationError", "GenrecError", "Problem", "ProjectFormatError",
+    "InterestGroup", "ItemFilter", "interest_groups",
     "PrefixTrie", "CancelToken", "ProgressFn",
+    "ColdStartSession", "NewItem", "coldstart_eval", "hybrid_recommend",
+    "EXPORT_FORMATS", "SubtreeExport", "export_subtree", "subtree_graph", "subtree_items",
+    "make_tiny_project", "make_working_copy", "retokenize_copy", "save_working_copy", "train_copy",
     "PROJECT_FORMAT", "Project", "TokenizeResult", "compute_embeddings", "tokenize_dataset",
     "METHODS", "QuantizerConfig", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
     "load_quantizer", "save_quantizer",
     "KINDS", "TrainConfig", "evaluate_generator", "load_project_generator", "recommend", "train_generator",
     "LevelWeights", "codeword_weights", "divergence_ranking", "js_divergence",
+    "LAYOUT_SPACES", "item_layout", "layout_matrix", "nearest_neighbours",
 ]

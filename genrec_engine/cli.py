@@ -306,6 +306,44 @@ def cmd_recommend(args) -> int:
     return 0
 
 
+def cmd_layout(args) -> int:
+    from .layout import item_layout
+    from .project import Project
+
+    proj = Project.open(args.project)
+    bar = _Bar(not args.json, f"layout {args.space}")
+    t0 = time.perf_counter()
+    try:
+        xy = item_layout(proj, args.space, seed=args.seed, progress=bar)
+    finally:
+        bar.close()
+    obj = {"project": str(args.project), "space": args.space, "items": int(xy.shape[0]),
+           "seconds": round(time.perf_counter() - t0, 2), "file": f"layout-{args.space}.npy"}
+    _emit(args, obj, f"{args.project}: layout-{args.space}.npy ({xy.shape[0]:,} items, {obj['seconds']} s)")
+    return 0
+
+
+def cmd_coldstart_eval(args) -> int:
+    from .inject import coldstart_eval
+    from .project import Project
+
+    proj = Project.open(args.project)
+    bar = _Bar(not args.json, "coldstart-eval")
+    kw = {k: v for k, v in dict(weight=args.weight, n_candidates=args.candidates, content_share=args.content_share,
+                                max_cold=args.max_cold).items() if v is not None}
+    try:
+        out = coldstart_eval(proj, progress=bar, users=args.users, gen_kind=args.model, dense_kind=args.dense,
+                             device=args.device, **kw)
+    finally:
+        bar.close()
+    human = (f"{out['cold_cases']} cold / {out['warm_cases']} warm test cases, weight {out['weight']}\n"
+             f"cold recall@10: generative {out['cold_recall@10_generative']:.4f}  hybrid {out['cold_recall@10_hybrid']:.4f}\n"
+             f"cold ndcg@10:   generative {out['cold_ndcg@10_generative']:.4f}  hybrid {out['cold_ndcg@10_hybrid']:.4f}\n"
+             f"warm recall@10: generative {out['warm_recall@10_generative']:.4f}  hybrid {out['warm_recall@10_hybrid']:.4f}")
+    _emit(args, out, human)
+    return 0
+
+
 def _run_bench(args, name: str, fn, **kwargs) -> int:
     """Run one benchmark with a progress bar, write ``--out`` atomically, print the JSON."""
     bar = _Bar(not args.json, f"bench {name}")
@@ -442,6 +480,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"never recommend items with this {what} (comma-separated; repeatable)")
     sp.add_argument("--interest-depth", type=int, default=1, help="SID codes that define an interest group (default 1)")
     sp.add_argument("--device", default="auto")
+
+    sp = add(sub, "layout", "UMAP layout of the items for the codebook map, cached in the project", cmd_layout)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--space", choices=("content", "collaborative"), default="content")
+    sp.add_argument("--seed", type=int, default=0)
+
+    sp = add(sub, "coldstart-eval", "cold vs warm recall: generative-only vs hybrid (generative + dense) re-ranking",
+             cmd_coldstart_eval)
+    sp.add_argument("--project", required=True, help="a cold-start project (--cold-holdout)")
+    sp.add_argument("--model", choices=("ran", "tiger"), default="ran", help="generative model (default ran)")
+    sp.add_argument("--dense", choices=("sasrec",), default="sasrec", help="dense scorer (default sasrec)")
+    sp.add_argument("--weight", type=float, help="share of the dense score in the mix, 0..1")
+    sp.add_argument("--candidates", type=int, help="beam width = generative candidates per user")
+    sp.add_argument("--content-share", type=float, help="share of the content-profile term in the dense score, 0..1")
+    sp.add_argument("--max-cold", type=int, help="most cold items in a top-10 list")
+    sp.add_argument("--users", type=int, help="evaluate a seeded subset of test users")
+    sp.add_argument("--device", default="cpu")
 
     bench = sub.add_parser("bench", help="benchmarks (JSON figures, ratios within one run)").add_subparsers(dest="bench_command", required=True)
     sp = add(bench, "tokenize", "fit+encode seconds per method; trie build and mask throughput", cmd_bench_tokenize)

@@ -47,13 +47,9 @@ METHOD_NAMES = {
 
 #: The panels planned for later issues: (name, what it will show).
 COMING_PANELS = (
-    ("SID tree", "browse the prefix trie level by level, with item counts per node"),
-    ("Codebook map", "a UMAP of codewords and items, one level at a time"),
-    ("Codeword weights", "content- vs collaborative-guided weights per item and level"),
     ("Beam stepper", "step through constrained beam search and see what the trie prunes"),
     ("Cold-start lab", "tokenize a new item, insert it, and score its path for a user"),
     ("Playground", "a history plus an instruction in, ranked recommendations out"),
-    ("Training monitor", "losses and Recall@K / NDCG@K while a generator trains"),
     ("Generation diagnostics", "invalid rate, coverage, homogeneity and diversity"),
 )
 

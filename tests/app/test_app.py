@@ -43,6 +43,7 @@ def window(qtbot):
     assert win.overview.page() == "loading"  # usable at once; the load runs in the background
     with qtbot.waitSignal(win.sig_project_loaded, timeout=LOAD_MS):
         pass
+    qtbot.waitUntil(lambda: win.bridge.running() == 0, timeout=LOAD_MS)  # the panels' own start-up jobs
     return win
 
 

@@ -24,6 +24,7 @@ def window(qtbot, tmp_path):
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.sig_project_loaded, timeout=LOAD_MS):
         pass
+    qtbot.waitUntil(lambda: win.bridge.running() == 0, timeout=LOAD_MS)  # the panels' own start-up jobs
     return win
 
 
@@ -67,5 +68,6 @@ def test_save_as_copies_the_project_and_opens_the_copy(window, qtbot, tmp_path):
     assert blocker.args[0].project.sids.n_items == 12_101
     recent = window.recent_projects()
     assert recent[0] == str(dest.resolve()) and str(original.resolve()) in recent
+    qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=LOAD_MS)  # the panels' jobs on the copy
     shutil.rmtree(dest)
     assert str(dest.resolve()) not in window.recent_projects()  # vanished folders drop out
