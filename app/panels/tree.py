@@ -428,6 +428,10 @@ class ItemsTableModel(QAbstractTableModel):
         self._items = np.zeros(0, dtype=np.int64)
         self.endResetModel()
 
+    def item_indices(self) -> np.ndarray:
+        """The item index of each row, in display order."""
+        return self._items.copy()
+
     def set_items(self, items: Sequence[int] | np.ndarray) -> None:
         """Show these item indices (kept in the current sort order)."""
         self.beginResetModel()

@@ -305,3 +305,35 @@ def test_app_starts_and_quits(tmp_path):
     proc = _run_app("--quit-after", "1500")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------------- linked panels
+
+
+def test_selecting_a_tree_node_lists_its_items_and_selects_them_on_the_map(window, qtbot):
+    import numpy as np
+
+    sids = window.snapshot.project.sids
+    prefix = tuple(int(c) for c in sids.codes[1, :2])
+    expected = sids.items_with_prefix(prefix)
+    window.tabs.setCurrentWidget(window.tree)
+    with qtbot.waitSignal(window.selection.sig_changed, timeout=LOAD_MS) as blocker:
+        assert window.tree.select_prefix(prefix)
+    assert blocker.args[0].source == "tree" and blocker.args[0].prefix == prefix
+    assert window.tree.selected_prefix() == prefix
+    assert sorted(window.tree.table.model().item_indices().tolist()) == sorted(expected.tolist())
+    qtbot.waitUntil(lambda: window.map.positions() is not None, timeout=LOAD_MS)
+    np.testing.assert_array_equal(np.sort(window.map.highlighted_items()), np.sort(expected))
+    # the weights panel follows the first selected item
+    qtbot.waitUntil(lambda: window.weights.shown_item() == int(expected[0]), timeout=LOAD_MS)
+    qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=LOAD_MS)
+
+
+def test_a_map_click_selects_the_item_in_the_tree(window, qtbot):
+    qtbot.waitUntil(lambda: window.map.positions() is not None, timeout=LOAD_MS)
+    item = 1
+    sid = window.snapshot.project.sids.sid(item)
+    window.selection.select_items([item], "map")
+    qtbot.waitUntil(lambda: window.tree.selected_prefix() == tuple(sid), timeout=LOAD_MS)
+    qtbot.waitUntil(lambda: window.weights.shown_item() == item, timeout=LOAD_MS)
+    qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=LOAD_MS)
