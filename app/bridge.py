@@ -119,7 +119,9 @@ class _Worker(QRunnable):
 
     def __init__(self, job: Job, relay: _Relay, fn: Callable[..., Any], args: tuple, kwargs: dict):
         super().__init__()
-        self.setAutoDelete(False)  # the bridge owns the Python object until the job is finished
+        # autoDelete (the default): the pool owns the runnable and deletes it after run() has
+        # returned. The bridge must not own it: dropping it when the outcome event arrives could
+        # delete the C++ object while the pool thread is still leaving run() (a crash seen in tests).
         self._job, self._relay, self._fn, self._args, self._kwargs = job, relay, fn, args, kwargs
 
     def run(self) -> None:  # pool thread
@@ -182,7 +184,7 @@ class EngineBridge(QObject):
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max(1, int(max_threads)))
-        self._jobs: dict[int, tuple[Job, _Worker]] = {}  # strong references until sig_finished
+        self._jobs: dict[int, Job] = {}  # unfinished jobs, until sig_finished
         self._relay = _Relay(self)
         self._relay.sig_event.connect(self._on_worker_event, Qt.ConnectionType.QueuedConnection)
         app = QCoreApplication.instance()
@@ -199,22 +201,22 @@ class EngineBridge(QObject):
         """
         job = Job(id=next(self._ids), name=name or getattr(fn, "__name__", "job"))
         worker = _Worker(job, self._relay, fn, args, kwargs)
-        self._jobs[job.id] = (job, worker)
+        self._jobs[job.id] = job
         _BUSY.add(self)
         self._pool.start(worker)
         return job
 
     def cancel(self, job_id: int) -> bool:
         """Ask job ``job_id`` to stop at its next check; False when it is unknown or already over."""
-        entry = self._jobs.get(job_id)
-        if entry is None:
+        job = self._jobs.get(job_id)
+        if job is None:
             return False
-        entry[0].cancel.cancel()
+        job.cancel.cancel()
         return True
 
     def cancel_all(self) -> None:
         """Ask every unfinished job to stop."""
-        for job, _ in list(self._jobs.values()):
+        for job in list(self._jobs.values()):
             job.cancel.cancel()
 
     def wait_all(self, timeout_ms: int = -1) -> bool:
@@ -238,8 +240,7 @@ class EngineBridge(QObject):
 
     def job(self, job_id: int) -> Job | None:
         """The handle of an unfinished job, or None."""
-        entry = self._jobs.get(job_id)
-        return entry[0] if entry else None
+        return self._jobs.get(job_id)
 
     @staticmethod
     def run_sync(
@@ -258,10 +259,9 @@ class EngineBridge(QObject):
     # ---- private ----
     @Slot(int, str, object)
     def _on_worker_event(self, job_id: int, kind: str, payload: object) -> None:
-        entry = self._jobs.get(job_id)
-        if entry is None:
+        job = self._jobs.get(job_id)
+        if job is None:
             return
-        job = entry[0]
         if kind == "started":
             job.state = "running"
             self.sig_started.emit(job_id, job.name)

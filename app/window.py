@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.dialogs = dialogs
         self.settings = settings or QSettings()
         self.problems_dialog: ProblemsDialog | None = None  # the last dataset-problems dialog
+        self._warmed_up = False
         self._handlers: dict[int, Callable[[object], None]] = {}  # job id -> what to do with its result
         self.error_box: QMessageBox | None = None  # the last error dialog (non-blocking)
         self._open_job: Job | None = None  # the one project load whose result will be applied
@@ -361,6 +362,9 @@ class MainWindow(QMainWindow):
             f"Opened {result.name}: {result.diagnostics.items:,} items", _STATUS_MESSAGE_MS
         )
         self._remember_recent(result.path)
+        if not self._warmed_up:  # torch's first optimiser imports ~800 modules: do it now, off the GUI thread
+            self._warmed_up = True
+            self.bridge.submit(genrec_engine.warm_up_training, name="Preparing the trainer")
         self.sig_project_loaded.emit(result)
 
     @Slot(int, str)

@@ -14,7 +14,7 @@ from .filters import InterestGroup, ItemFilter, interest_groups
 from .index import PrefixTrie
 from .inject import ColdStartSession, NewItem, coldstart_eval, hybrid_recommend
 from .jobs import CancelToken, ProgressFn
-from .jobs_train import make_tiny_project, make_working_copy, retokenize_copy, save_working_copy, train_copy
+from .jobs_train import warm_up_training, make_tiny_project, make_working_copy, retokenize_copy, save_working_copy, train_copy
 from .layout import SPACES as LAYOUT_SPACES, item_layout, layout_matrix, nearest_neighbours
 from .project import PROJECT_FORMAT, Project, TokenizeResult, compute_embeddings, tokenize_dataset
 from .train import KINDS, TrainConfig, evaluate_generator, load_project_generator, recommend, train_generator
@@ -40,7 +40,7 @@ __all__ = [
     "PrefixTrie", "CancelToken", "ProgressFn",
     "ColdStartSession", "NewItem", "coldstart_eval", "hybrid_recommend",
     "EXPORT_FORMATS", "SubtreeExport", "export_subtree", "subtree_graph", "subtree_items",
-    "make_tiny_project", "make_working_copy", "retokenize_copy", "save_working_copy", "train_copy",
+    "warm_up_training", "make_tiny_project", "make_working_copy", "retokenize_copy", "save_working_copy", "train_copy",
     "PROJECT_FORMAT", "Project", "TokenizeResult", "compute_embeddings", "tokenize_dataset",
     "METHODS", "QuantizerConfig", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
     "load_quantizer", "save_quantizer",

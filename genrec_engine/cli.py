@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -378,6 +379,24 @@ def cmd_bench_train(args) -> int:
     return _run_bench(args, "train", bench_train, history=args.history, steps=args.steps)
 
 
+def cmd_bench_gui_stall(args) -> int:
+    """Runs the app's stall benchmark in a child interpreter (the engine itself never imports Qt)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "app.stall", "--json", "--seconds", str(args.seconds), "--kind", args.kind]
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise GenrecError(f"python -m app.stall failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    obj = json.loads(proc.stdout.strip().splitlines()[-1])
+    if args.out:
+        from .fileio import write_json_atomic
+
+        write_json_atomic(args.out, obj)
+    print(json.dumps(obj))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .quantize import METHODS
@@ -510,6 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--beams", default="10,20,50")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--out", help="also write the JSON to this file")
+    sp = add(bench, "gui-stall", "longest GUI-thread stall while a generator trains (vs idle), via the app", cmd_bench_gui_stall)
+    sp.add_argument("--seconds", type=float, default=5.0)
+    sp.add_argument("--kind", default="sasrec", choices=("sasrec", "ran", "tiger"))
+    sp.add_argument("--out", help="also write the JSON to this file")
+
     sp = add(bench, "train", "training samples/s: RAN vs TIGER-style", cmd_bench_train)
     sp.add_argument("--history", type=int, default=30)
     sp.add_argument("--steps", type=int, default=20)

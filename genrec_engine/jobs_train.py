@@ -25,7 +25,17 @@ from .project import Project, tokenize_dataset
 from .quantize import QuantizerConfig, TokenizerDiagnostics
 from .train import TrainConfig, train_generator
 
-__all__ = ["make_working_copy", "retokenize_copy", "train_copy", "save_working_copy", "make_tiny_project"]
+__all__ = ["warm_up_training", "make_working_copy", "retokenize_copy", "train_copy", "save_working_copy", "make_tiny_project"]
+
+
+def warm_up_training(*, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> None:
+    """Build one AdamW optimiser on a dummy tensor, so the ~800 modules torch imports on first use
+    (``torch._dynamo`` and friends, ~0.5 s of GIL-holding work) load now rather than when the user
+    starts a training run and watches the window."""
+    import torch
+
+    p = torch.zeros(1, requires_grad=True)
+    torch.optim.AdamW([p], lr=1e-3).zero_grad()
 
 
 def make_working_copy(

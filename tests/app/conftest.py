@@ -44,3 +44,21 @@ def _private_settings(tmp_path_factory):
     QCoreApplication.setApplicationName("GenRec Explorer tests")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path_factory.mktemp("settings")))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Collect Qt wrappers while the QApplication still exists; left to interpreter shutdown, the
+    order in which PySide6 and pyqtgraph objects die is undefined (a crash was seen there)."""
+    import gc
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        for w in app.topLevelWidgets():
+            w.close()
+            w.deleteLater()
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
