@@ -223,6 +223,14 @@ def cmd_sids_export(args) -> int:
     return 0
 
 
+def _command_line() -> str:
+    """The ``genrec ...`` command being run (with OMP_NUM_THREADS when set), for metrics.json."""
+    import shlex
+
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return (f"OMP_NUM_THREADS={threads} " if threads else "") + shlex.join(["genrec", *sys.argv[1:]])
+
+
 def cmd_train(args) -> int:
     from .project import Project
     from .train import TrainConfig, train_generator
@@ -255,7 +263,7 @@ def cmd_train(args) -> int:
 
     try:
         rec = train_generator(proj, args.model, model_config=mkw, train_config=TrainConfig(**tkw), device=args.device,
-                              progress=bar, on_epoch=on_epoch)
+                              progress=bar, on_epoch=on_epoch, command=_command_line())
     finally:
         bar.close()
     obj = {k: v for k, v in rec.items() if k != "history"}

@@ -63,6 +63,7 @@ def train_generator(
     cancel: CancelToken | None = None,
     on_epoch=None,
     save: bool = True,
+    command: str | None = None,
 ) -> dict:
     """Train ``kind`` on the project's leave-one-out split, early-stopping on validation
     Recall@10, evaluate on test, save ``generator-<kind>.safetensors`` and ``metrics.json``.
@@ -114,6 +115,8 @@ def train_generator(
         "history": result.history,
         "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if command:
+        record["command"] = command  # how to rebuild this checkpoint
     if save and rank == 0:
         save_generator(model.cpu(), generator_path(project, kind), extra={"best_epoch": result.best_epoch})
         partial.unlink(missing_ok=True)
