@@ -131,7 +131,22 @@ class _Screenshooter:
         except OSError as exc:
             self._fail(1, f"{self.out_dir}: {exc}")
             return
+        self._select_example()
         self._next()
+
+    def _select_example(self) -> None:
+        """Select something so every panel shows a filled state: the level-2 prefix of the
+        catalogue's first item that shares its full code tuple with another item."""
+        import numpy as np
+
+        snapshot = self.window.snapshot
+        if snapshot is None:
+            return
+        codes = snapshot.project.sids.codes
+        colliding = np.flatnonzero(codes[:, -1] > 0)
+        item = int(colliding[0]) if len(colliding) else 0
+        depth = min(2, codes.shape[1] - 1)
+        self.window.selection.select_prefix(codes[item, :depth], "screenshot")
 
     def _next(self) -> None:
         from PySide6.QtCore import QTimer

@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.problems_dialog: ProblemsDialog | None = None  # the last dataset-problems dialog
         self._warmed_up = False
+        self._quiet_jobs: set[int] = set()
         self._handlers: dict[int, Callable[[object], None]] = {}  # job id -> what to do with its result
         self.error_box: QMessageBox | None = None  # the last error dialog (non-blocking)
         self._open_job: Job | None = None  # the one project load whose result will be applied
@@ -336,6 +337,8 @@ class MainWindow(QMainWindow):
     # ---- private: bridge events ----
     @Slot(int, str)
     def _on_job_started(self, job_id: int, name: str) -> None:
+        if job_id in self._quiet_jobs:
+            return
         self._progress_job = job_id
         self.progress_bar.setValue(0)
         self.progress_bar.setToolTip(name)
@@ -364,7 +367,8 @@ class MainWindow(QMainWindow):
         self._remember_recent(result.path)
         if not self._warmed_up:  # torch's first optimiser imports ~800 modules: do it now, off the GUI thread
             self._warmed_up = True
-            self.bridge.submit(genrec_engine.warm_up_training, name="Preparing the trainer")
+            job = self.bridge.submit(genrec_engine.warm_up_training, name="Preparing the trainer")
+            self._quiet_jobs.add(job.id)  # housekeeping: no progress bar for it
         self.sig_project_loaded.emit(result)
 
     @Slot(int, str)
@@ -390,6 +394,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_job_finished(self, job_id: int) -> None:
+        self._quiet_jobs.discard(job_id)
         self._superseded.discard(job_id)
         if job_id == self._progress_job:
             self._progress_job = None
