@@ -222,7 +222,8 @@ class HealthTableModel(_RowsModel):
 
 
 def read_metrics(project_path: Path) -> dict | None:
-    """The records of ``<project>/metrics.json`` by generator kind; None when the file is absent.
+    """The generator records of ``<project>/metrics.json`` by kind (other entries, e.g. the
+    cold-start evaluation, are skipped); None when the file is absent.
 
     Raises ``ValueError``/``OSError`` for an unreadable file (the panel shows the message)."""
     path = Path(project_path) / "metrics.json"
@@ -231,7 +232,7 @@ def read_metrics(project_path: Path) -> dict | None:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of generator records")
-    return {k: v for k, v in data.items() if isinstance(v, dict)}
+    return {k: v for k, v in data.items() if isinstance(v, dict) and "test" in v}  # generators only
 
 
 # ----------------------------------------------------------------------------------------- helpers
