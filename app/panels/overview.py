@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
+from .widgets import centred_column as _centred_column, heading as _heading
 
 from genrec_engine import TokenizerDiagnostics
 
@@ -188,38 +189,6 @@ class _Card(QFrame):
 def _mix(a: QColor, b: QColor, t: float) -> QColor:
     """``a`` moved a fraction ``t`` of the way towards ``b``."""
     return QColor.fromRgbF(*(x + (y - x) * t for x, y in zip(a.getRgbF()[:3], b.getRgbF()[:3])))
-
-
-def _heading(text: str, scale: float = 1.0) -> QLabel:
-    label = QLabel(text)
-    font = QFont(label.font())
-    font.setBold(True)
-    font.setPointSizeF(font.pointSizeF() * scale)
-    label.setFont(font)
-    return label
-
-
-def _centred_column(*widgets: QWidget, width: int = 640) -> QWidget:
-    """A page with ``widgets`` stacked in a column of fixed ``width``, centred, text wrapped."""
-    column = QWidget()
-    column.setFixedWidth(width)
-    col = QVBoxLayout(column)
-    col.setSpacing(10)
-    for w in widgets:
-        if isinstance(w, QLabel):
-            w.setWordWrap(True)
-            w.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        col.addWidget(w)
-    row = QHBoxLayout()  # stretches either side, not an alignment flag, so wrapped text gets its height
-    row.addStretch(1)
-    row.addWidget(column)
-    row.addStretch(1)
-    page = QWidget()
-    lay = QVBoxLayout(page)
-    lay.addStretch(1)
-    lay.addLayout(row)
-    lay.addStretch(2)
-    return page
 
 
 _TABLE_HELP = (

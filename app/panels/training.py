@@ -21,7 +21,6 @@ from typing import Any, Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -56,6 +55,7 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
+from .widgets import heading as _heading
 
 __all__ = ["TrainingPanel", "MetricsTableModel", "HealthTableModel", "KIND_NAMES", "SOURCE"]
 
@@ -236,15 +236,6 @@ def read_metrics(project_path: Path) -> dict | None:
 
 
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def _heading(text: str, scale: float = 1.0) -> QLabel:
-    label = QLabel(text)
-    font = QFont(label.font())
-    font.setBold(True)
-    font.setPointSizeF(font.pointSizeF() * scale)
-    label.setFont(font)
-    return label
 
 
 def _table(model: QAbstractTableModel) -> QTableView:

@@ -51,7 +51,7 @@ from genrec_engine import PrefixTrie, export_subtree
 from ..bridge import EngineBridge
 from ..selection import Selection, SelectionEvent
 from . import ProjectSnapshot, ProjectViewModel
-from .overview import _centred_column, _heading
+from .widgets import centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",

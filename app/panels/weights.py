@@ -28,7 +28,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -58,6 +58,7 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
+from .widgets import heading as _heading
 
 __all__ = [
     "WeightsPanel",
@@ -498,15 +499,6 @@ class LevelPlot(pg.GraphicsLayoutWidget):
 
 
 # ----------------------------------------------------------------------------------------- panel
-
-
-def _heading(text: str, scale: float = 1.0) -> QLabel:
-    label = QLabel(text)
-    font = QFont(label.font())
-    font.setBold(True)
-    font.setPointSizeF(font.pointSizeF() * scale)
-    label.setFont(font)
-    return label
 
 
 def _wrapped(text: str = "", rich: bool = True) -> QLabel:
