@@ -14,9 +14,10 @@ from PySide6.QtCore import QPointF, Qt
 
 import app
 from app.bridge import EngineBridge
-from app.panels import ProjectViewModel, load_project
+from app.panels import load_project
 from app.panels.map import SOURCE, MapPanel, code_palette, points_in_polygon
-from app.selection import Selection
+
+from .helpers import mount_panel
 from genrec_engine import Project, load_project_generator
 
 pytestmark = [
@@ -46,14 +47,8 @@ class PCALayout:
 
 
 def _make(qtbot, snapshot, layout_fn, *, wait=True):
-    vm = ProjectViewModel()
-    selection = Selection()
+    panel, vm, selection, bridge = mount_panel(qtbot, MapPanel, layout_fn=layout_fn)
     selection.set_sid_table(snapshot.project.sids)
-    bridge = EngineBridge()
-    panel = MapPanel(vm, selection, bridge, layout_fn=layout_fn)
-    qtbot.addWidget(panel)
-    panel.resize(1280, 760)
-    panel.show()
     if wait:
         with qtbot.waitSignal(panel.sig_ready, timeout=JOB_MS):
             vm.set_snapshot(snapshot)

@@ -13,6 +13,8 @@ from app.bridge import EngineBridge
 from app.panels import ProjectViewModel, load_project
 from app.panels.training import TrainingPanel
 from app.selection import Selection
+
+from .helpers import mount_panel
 from genrec_engine import Project, make_tiny_project
 
 pytestmark = [
@@ -40,16 +42,7 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 def _panel(qtbot, snapshot):
-    vm = ProjectViewModel()
-    vm.set_snapshot(snapshot)
-    selection = Selection()
-    selection.set_sid_table(snapshot.project.sids)
-    bridge = EngineBridge()
-    panel = TrainingPanel(vm, selection, bridge)
-    qtbot.addWidget(panel)
-    panel.resize(1280, 760)
-    panel.show()
-    panel._keep = (vm, selection, bridge)  # the test owns them for the panel's lifetime
+    panel, _vm, _selection, bridge = mount_panel(qtbot, TrainingPanel, snapshot)
     return panel, bridge
 
 
@@ -220,7 +213,7 @@ def test_closing_the_project_stops_its_job_and_ignores_its_rows(qtbot, tiny_proj
     _small_settings(panel, "sasrec", epochs=5000, eval_every=500)
     job_id = panel.train()
     qtbot.waitUntil(lambda: len(panel.epoch_rows()) >= 1, timeout=JOB_MS)
-    vm = panel._keep[0]
+    vm = panel._test_refs[0]
     with qtbot.waitSignal(bridge.sig_finished, timeout=JOB_MS, check_params_cb=lambda j: j == job_id):
         vm.set_snapshot(None)
     qtbot.waitUntil(lambda: bridge.running() == 0 and bridge.active_threads() == 0, timeout=JOB_MS)

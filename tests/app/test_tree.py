@@ -24,6 +24,8 @@ from app.panels.tree import (
     parse_query,
 )
 from app.selection import Selection
+
+from .helpers import mount_panel
 from genrec_engine import PrefixTrie, SIDTable
 
 pytestmark = [
@@ -41,16 +43,7 @@ def snapshot():
 
 @pytest.fixture
 def panel(qtbot, snapshot):
-    vm = ProjectViewModel()
-    vm.set_snapshot(snapshot)
-    selection = Selection()
-    selection.set_sid_table(snapshot.project.sids)
-    bridge = EngineBridge()
-    p = TreePanel(vm, selection, bridge)
-    qtbot.addWidget(p)
-    p.resize(1280, 760)
-    p.show()
-    p._test_refs = (vm, selection, bridge)  # keep the view-model, selection and bridge alive
+    p, _vm, _selection, bridge = mount_panel(qtbot, TreePanel, snapshot)
     yield p
     bridge.wait_all(10_000)
 

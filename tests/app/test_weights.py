@@ -16,9 +16,10 @@ from PySide6.QtWidgets import QApplication
 
 import app
 from app.bridge import EngineBridge
-from app.panels import ProjectViewModel, load_project
+from app.panels import load_project
 from app.panels.weights import SOURCE, LevelWeightsModel, RankingModel, WeightsPanel
-from app.selection import Selection
+
+from .helpers import mount_panel
 from genrec_engine import Project, codeword_weights, divergence_ranking, js_divergence, load_project_generator
 
 pytestmark = [
@@ -46,15 +47,7 @@ def ranking(snapshot, ran):
 
 
 def _make_panel(qtbot, snapshot=None):
-    vm, selection, bridge = ProjectViewModel(), Selection(), EngineBridge()
-    panel = WeightsPanel(vm, selection, bridge)
-    qtbot.addWidget(panel)
-    panel.resize(1280, 760)
-    panel.show()
-    if snapshot is not None:
-        selection.set_sid_table(snapshot.project.sids)
-        vm.set_snapshot(snapshot)
-    return panel, vm, selection, bridge
+    return mount_panel(qtbot, WeightsPanel, snapshot)
 
 
 @pytest.fixture
