@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .errors import Cancelled, DataValidationError, GenrecError
+from .errors import Cancelled, ConfigError, DataValidationError, GenrecError
 
 __all__ = ["main", "build_parser"]
 
@@ -254,6 +254,10 @@ def cmd_train(args) -> int:
             mkw[name] = v
     if args.model_config:
         mkw.update(json.loads(args.model_config))
+    if args.instructions:
+        if args.model == "sasrec":
+            raise ConfigError("--instructions: sasrec scores item ids and cannot take an instruction token; use ran or tiger")
+        mkw["instruction"] = True
     bar = _Bar(not args.json, f"train {args.model}")
 
     def on_epoch(row):
@@ -308,10 +312,31 @@ def cmd_recommend(args) -> int:
     )
     out = recommend(proj, args.model, ids, k=args.k, beam=args.beam, trace=args.trace,
                     constrained=not args.unconstrained, exclude_history=args.exclude_history, filters=filters,
-                    interest_depth=args.interest_depth, device=args.device)
+                    interest_depth=args.interest_depth, instruction=args.instruction, device=args.device)
     lines = [f"{r['rank']:>2}. {r['item_id']:>6}  {'-'.join(map(str, r['sid'])) if r['sid'] else '':<14} "
              f"{r['score']:8.3f}  {r['title'][:70]}" for r in out["items"]]
     _emit(args, out, "\n".join(lines))
+    return 0
+
+
+def cmd_instruct_eval(args) -> int:
+    from .instruct import instruct_eval
+    from .project import Project
+
+    proj = Project.open(args.project)
+    bar = _Bar(not args.json, f"instruct-eval {args.model}")
+    try:
+        out = instruct_eval(proj, args.model, min_items=args.min_items, beam=args.beam, users=args.users,
+                            device=args.device, progress=bar)
+    finally:
+        bar.close()
+    e, h = out["empty_history"], out["with_history"]
+    _emit(args, out, (
+        f"{out['categories']} leaf categories (>= {out['min_items']} items), empty history: precision@10 "
+        f"{e['precision@10']:.3f} (random {e['random_precision@10']:.3f}, popularity {e['popularity_precision@10']:.3f})\n"
+        f"{h['users']} test users with histories: precision@10 {h['precision@10']:.3f} (without instruction "
+        f"{h['precision@10_without_instruction']:.3f}), recall@10 {h['recall@10']:.4f} (without "
+        f"{h['recall@10_without_instruction']:.4f})"))
     return 0
 
 
@@ -479,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model-config", help="JSON object of further model settings")
     sp.add_argument("--cold-holdout", type=float, metavar="FRACTION",
                     help="hold this seeded share of items out of tokenizer fitting and training (cold-start protocol)")
+    sp.add_argument("--instructions", action="store_true",
+                    help="add an instruction token and train it on grounding tasks (ran, tiger)")
 
     sp = add(sub, "eval", "evaluate a trained generator (leave-one-out, full catalogue)", cmd_eval)
     sp.add_argument("--project", required=True)
@@ -506,6 +533,17 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(f"--block-{what}", action="append", metavar=meta,
                         help=f"never recommend items with this {what} (comma-separated; repeatable)")
     sp.add_argument("--interest-depth", type=int, default=1, help="SID codes that define an interest group (default 1)")
+    sp.add_argument("--instruction", help="natural-language request, e.g. 'gentle cleanser for sensitive skin' "
+                    "(generators trained with --instructions; the history may then be empty)")
+    sp.add_argument("--device", default="auto")
+
+    sp = add(sub, "instruct-eval", "category instructions: precision@10 with an empty history and with histories",
+             cmd_instruct_eval)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--model", choices=("ran", "tiger"), default="ran")
+    sp.add_argument("--min-items", type=int, default=20, help="leaf categories with at least this many items")
+    sp.add_argument("--beam", type=int, default=20)
+    sp.add_argument("--users", type=int, default=2000, help="seeded test users for the with-history part")
     sp.add_argument("--device", default="auto")
 
     sp = add(sub, "layout", "UMAP layout of the items for the codebook map, cached in the project", cmd_layout)

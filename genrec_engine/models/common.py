@@ -61,10 +61,18 @@ class CausalBackbone(nn.Module):
         self.max_len = max_len
         self.n_heads = n_heads
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pad: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``extra [B, d]``: one more token after the last position (an instruction), without a
+        position embedding, so the items keep the positions they have without it; the output then
+        has ``T + 1`` rows, the last one summarising the history and the extra token."""
         B, T, _ = x.shape
         pos = torch.arange(T - 1, -1, -1, device=x.device).clamp_max(self.max_len - 1)
-        h = self.drop(x + self.pos(pos)[None])
+        h = x + self.pos(pos)[None]
+        if extra is not None:
+            h = torch.cat([h, extra.unsqueeze(1).to(h.dtype)], 1)
+            pad = torch.cat([pad, pad.new_zeros(B, 1)], 1)
+            T += 1
+        h = self.drop(h)
         causal = torch.triu(torch.ones(T, T, dtype=torch.bool, device=x.device), 1)
         eye = torch.eye(T, dtype=torch.bool, device=x.device)
         # True = blocked: the future and padded keys; every row may see itself, so a padded row

@@ -18,6 +18,10 @@ h_u; the RAN decodes the next item's SID from x = h_u, with teacher forcing in t
 search over levels at inference (``next_logits`` only runs the small fusion MLP and one matmul).
 
 Loss: ``L = L_rec + aln_weight * L_aln`` with ``L_rec = -sum_l log p_l(c_l of the target)``.
+
+Instructions (``instruction=True``): a projected sentence vector is appended after the history as
+one more backbone token and h_u is read there; training adds ``instruct_weight * L_ins``, the
+same SID loss on the grounding batches of :mod:`genrec_engine.train.instruct`.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from torch.nn import functional as F
 from ..errors import ConfigError
 from .base import DecodeState
 from .common import CausalBackbone, ConfigIO, check_positive
+from .instruct import InstructionProjector, check_instruction, instruction_loss
 
 __all__ = ["RANConfig", "RAN"]
 
@@ -44,6 +49,8 @@ class RANConfig(ConfigIO):
     dropout: float = 0.3  # Beauty is small and sparse; SASRec-style models want strong dropout
     aln_weight: float = 0.1  # lambda in L = L_rec + lambda * L_aln (IntRR's default)
     item_context: str = "redistribution"  # item-side context: "redistribution" or "teacher"
+    instruction: bool = False  # accept a natural-language instruction token (trained on grounding tasks)
+    instruct_weight: float = 1.0  # weight of the grounding loss against L_rec
 
     def __post_init__(self):
         check_positive(self, "d_model", "n_layers", "n_heads", "max_len")
@@ -53,6 +60,10 @@ class RANConfig(ConfigIO):
             raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
         if self.aln_weight < 0:
             raise ConfigError(f"aln_weight={self.aln_weight}: must be >= 0")
+        if not isinstance(self.instruction, bool):
+            raise ConfigError(f"instruction={self.instruction!r}: must be true or false")
+        if self.instruct_weight < 0:
+            raise ConfigError(f"instruct_weight={self.instruct_weight}: must be >= 0")
 
 
 class RAN(nn.Module):
@@ -75,9 +86,14 @@ class RAN(nn.Module):
             [nn.Sequential(nn.Linear(2 * d, 2 * d), nn.GELU(), nn.Linear(2 * d, d), nn.LayerNorm(d)) for _ in range(self.depth - 1)]
         )
         self.backbone = CausalBackbone(d, config.n_layers, config.n_heads, config.max_len, config.dropout)
+        self.instruct = InstructionProjector(d) if config.instruction else None
         nn.init.normal_(self.uid.weight, std=d**-0.5)
         with torch.no_grad():
             self.uid.weight[0].zero_()
+
+    @property
+    def accepts_instruction(self) -> bool:
+        return self.instruct is not None
 
     # ---------------------------------------------------------------- the RAN itself
     def _hidden(self, l: int, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
@@ -125,19 +141,26 @@ class RAN(nn.Module):
         return E.float().cpu().numpy()
 
     # ---------------------------------------------------------------- sequence side
-    def encode_history(self, history: torch.Tensor) -> torch.Tensor:
-        """``history [B, T]`` (item index + 1, 0 = pad, left-padded) -> states ``[B, T, d]``."""
+    def encode_history(self, history: torch.Tensor, instruction: torch.Tensor | None = None) -> torch.Tensor:
+        """``history [B, T]`` (item index + 1, 0 = pad, left-padded) -> states ``[B, T, d]``;
+        with ``instruction [B, 384]`` one more state ``[B, T + 1, d]`` (the instruction token)."""
         pad = history == 0
         flat = history.reshape(-1)
         uniq, inv = torch.unique(flat, return_inverse=True)
         E, _ = self.item_inputs((uniq - 1).clamp_min(0))
         E = E * (uniq > 0).unsqueeze(-1).to(E.dtype)
-        x = E[inv].reshape(*history.shape, -1) * self.config.d_model**0.5  # as SASRec scales its inputs
-        return self.backbone(x, pad)
+        scale = self.config.d_model**0.5  # as SASRec scales its inputs
+        x = E[inv].reshape(*history.shape, -1) * scale
+        extra = None if instruction is None else self.instruct(instruction) * scale
+        return self.backbone(x, pad, extra)
 
-    def training_loss(self, history: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def training_loss(self, history: torch.Tensor, target: torch.Tensor, instr_history: torch.Tensor | None = None,
+                      instr_vec: torch.Tensor | None = None, instr_target: torch.Tensor | None = None,
+                      ) -> tuple[torch.Tensor, dict]:
         """``history, target [B, T]``: target[b, t] is the item (index + 1) after history[b, :t+1],
-        0 where there is none. Returns ``(loss, parts)``."""
+        0 where there is none. Grounding batch (instruction models): ``instr_history [b, W]``
+        (left-padded, may be all padding), ``instr_vec [b, 384]``, ``instr_target [b]`` item
+        indices. Returns ``(loss, parts)``."""
         H = self.encode_history(history)
         sel = target > 0
         h = H[sel]  # [n, d]
@@ -151,11 +174,22 @@ class RAN(nn.Module):
         icodes = self.sids[items]
         aln = sum(F.cross_entropy(lg.float(), icodes[:, l]) for l, lg in enumerate(item_logits))
         loss = rec + self.config.aln_weight * aln
-        return loss, {"rec": float(rec.detach()), "aln": float(aln.detach())}
+        parts = {"rec": float(rec.detach()), "aln": float(aln.detach())}
+        if instr_vec is not None:
+            if self.instruct is None:
+                raise ConfigError("a grounding batch was given to a RAN built with instruction=False")
+            hi = self.encode_history(instr_history, instr_vec)[:, -1]
+            icodes = self.sids[instr_target]
+            ins = instruction_loss(self.assign(hi, teacher=icodes)[0], icodes)
+            loss = loss + self.config.instruct_weight * ins
+            parts["ins"] = float(ins.detach())
+        return loss, parts
 
     # ---------------------------------------------------------------- generator protocol
     def start(self, history: torch.Tensor, instruction: torch.Tensor | None = None) -> DecodeState:
-        hu = self.encode_history(history)[:, -1]  # the most recent position
+        """Run the backbone once; ``instruction`` ``[B, 384]`` or ``[384]`` (instruction models)."""
+        instruction = check_instruction(self, instruction, history.shape[0])
+        hu = self.encode_history(history, instruction)[:, -1]  # the most recent position
         return DecodeState({"hu": hu})
 
     def next_logits(self, state: DecodeState, prefix: torch.Tensor) -> torch.Tensor:
@@ -168,6 +202,6 @@ class RAN(nn.Module):
         h = self._hidden(l, hu, ctx)
         return torch.log_softmax((h @ self.books[l].T).float(), -1)
 
-    def forward(self, history: torch.Tensor, target: torch.Tensor):
+    def forward(self, history: torch.Tensor, target: torch.Tensor, **grounding):
         """Training forward (so DDP can wrap the model): see :meth:`training_loss`."""
-        return self.training_loss(history, target)
+        return self.training_loss(history, target, **grounding)

@@ -52,6 +52,7 @@ from torch.nn import functional as F
 from ..errors import ConfigError
 from .base import DecodeState
 from .common import check_positive, config_from_dict
+from .instruct import InstructionProjector, check_instruction, instruction_loss
 
 __all__ = ["TIGERConfig", "TIGER"]
 
@@ -70,6 +71,8 @@ class TIGERConfig:
     # Widths e_l of the frozen codebooks DECOR was built with. Filled in by the model from its
     # ``codebooks`` argument and saved with the config, so a checkpoint can be rebuilt without them.
     codebook_dims: tuple[int, ...] | None = None
+    instruction: bool = False  # accept a natural-language instruction token (appended to the encoder input)
+    instruct_weight: float = 1.0  # weight of the grounding loss against the next-item loss
 
     @property
     def max_len(self) -> int:
@@ -85,6 +88,10 @@ class TIGERConfig:
             raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
         if not isinstance(self.decor, bool):
             raise ConfigError(f"decor={self.decor!r}: must be true or false")
+        if not isinstance(self.instruction, bool):
+            raise ConfigError(f"instruction={self.instruction!r}: must be true or false")
+        if self.instruct_weight < 0:
+            raise ConfigError(f"instruct_weight={self.instruct_weight}: must be >= 0")
         if self.codebook_dims is not None:
             dims = tuple(self.codebook_dims)
             if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in dims):
@@ -221,6 +228,7 @@ class TIGER(nn.Module):
         self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.heads = nn.ModuleList([nn.Linear(d, k) for k in self.level_sizes])
         self.drop = nn.Dropout(config.dropout)
+        self.instruct = InstructionProjector(d) if config.instruction else None
         for emb in (self.tok, self.level, self.item_pos, self.dec_pos):
             nn.init.normal_(emb.weight, std=0.02)
 
@@ -228,6 +236,10 @@ class TIGER(nn.Module):
         if config.decor:
             config = self._build_decor(config, codebooks, d)
         self.config = config
+
+    @property
+    def accepts_instruction(self) -> bool:
+        return self.instruct is not None
 
     def _build_decor(self, config: TIGERConfig, codebooks, d: int) -> TIGERConfig:
         if codebooks is not None:
@@ -289,11 +301,12 @@ class TIGER(nn.Module):
         return (self.tok(flat) * w).sum(1) / w.sum(1).clamp_min(1.0)
 
     # ---------------------------------------------------------------- encoder / decoder
-    def encode(self, history: torch.Tensor):
+    def encode(self, history: torch.Tensor, instruction: torch.Tensor | None = None):
         """``history [n, T]`` (item index + 1, 0 = pad, left-padded) -> ``(memory [n, S, d],
         key mask [n, S] bool True = real token, ctx [n, d] or None)`` over the last ``max_items``
-        items (``S = min(T, max_items) * D``). A row without items keeps its last (padding)
-        token as a key, so attention is always defined."""
+        items (``S = min(T, max_items) * D``, + 1 with ``instruction [n, 384]``: the instruction
+        token, last). A row without items keeps its last (padding) token as a key, so attention
+        is always defined."""
         M = self.config.max_items
         history = history[:, -M:]
         n, T = history.shape
@@ -302,11 +315,16 @@ class TIGER(nn.Module):
         flat = (codes + self.offsets).reshape(n, T * D)
         valid = (history > 0).repeat_interleave(D, dim=1)  # [n, S]
         ctx = self._context(flat, valid)
-        valid[:, -1] |= ~valid.any(1)
+        if instruction is None:  # the instruction token is a key of its own
+            valid[:, -1] |= ~valid.any(1)
         x, _ = self._gate_and_embed(flat, ctx)
         level = torch.arange(D, device=history.device).repeat(T)
         pos = torch.arange(T - 1, -1, -1, device=history.device).repeat_interleave(D)
-        x = self.drop(x + self.level(level) + self.item_pos(pos))
+        x = x + self.level(level) + self.item_pos(pos)
+        if instruction is not None:
+            x = torch.cat([x, self.instruct(instruction).unsqueeze(1).to(x.dtype)], 1)
+            valid = torch.cat([valid, valid.new_ones(n, 1)], 1)
+        x = self.drop(x)
         mask = valid[:, None, None, :]
         for layer in self.enc_layers:
             x = layer(x, mask)
@@ -347,21 +365,36 @@ class TIGER(nn.Module):
     def _cross_kv(self, memory: torch.Tensor):
         return [layer.cross_attn.kv(memory) for layer in self.dec_layers]
 
-    def level_logits(self, history: torch.Tensor, codes: torch.Tensor) -> list[torch.Tensor]:
-        """Teacher-forced logits: for histories ``[n, T]`` and next-item SIDs ``codes [n, D]``,
-        a list over levels of ``[n, K_l]``."""
-        memory, valid, ctx = self.encode(history)
+    def level_logits(self, history: torch.Tensor, codes: torch.Tensor,
+                     instruction: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Teacher-forced logits: for histories ``[n, T]`` and next-item SIDs ``codes [n, D]``
+        (and ``instruction [n, 384]``), a list over levels of ``[n, K_l]``."""
+        memory, valid, ctx = self.encode(history, instruction)
         x = self._dec_inputs(codes, 0, self.depth, ctx)
         out, _ = self._decode(x, 0, None, self._cross_kv(memory), valid[:, None, None, :])
         return [head(out[:, l]) for l, head in enumerate(self.heads)]
 
     # ---------------------------------------------------------------- training
-    def training_loss(self, history: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def training_loss(self, history: torch.Tensor, target: torch.Tensor, instr_history: torch.Tensor | None = None,
+                      instr_vec: torch.Tensor | None = None, instr_target: torch.Tensor | None = None,
+                      ) -> tuple[torch.Tensor, dict]:
         """``history, target [B, T]``: target[b, t] is the item (index + 1) after history[b, :t+1],
         0 where there is none. Every (b, t) with a target is one example (its history window is
         the last ``max_items`` items up to t); above ``max_examples_per_batch`` examples a uniform
         sample is kept (torch's global RNG). Returns ``(loss, parts)``; loss = sum over levels of
-        the mean cross-entropy."""
+        the mean cross-entropy. Instruction models also take a grounding batch:
+        ``instr_history [b, W]``, ``instr_vec [b, 384]``, ``instr_target [b]`` item indices."""
+        loss, parts = self._next_item_loss(history, target)
+        if instr_vec is not None:
+            if self.instruct is None:
+                raise ConfigError("a grounding batch was given to a TIGER built with instruction=False")
+            icodes = self.sids[instr_target]
+            ins = instruction_loss(self.level_logits(instr_history[:, -self.config.max_items:], icodes, instr_vec), icodes)
+            loss = loss + self.config.instruct_weight * ins
+            parts["ins"] = float(ins.detach())
+        return loss, parts
+
+    def _next_item_loss(self, history: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
         B, T = history.shape
         pairs = (target > 0).nonzero()  # [n, 2] (b, t)
         if pairs.shape[0] == 0:
@@ -383,9 +416,9 @@ class TIGER(nn.Module):
         parts.update({f"ce{l}": float(c.detach()) for l, c in enumerate(ces)})
         return loss, parts
 
-    def forward(self, history: torch.Tensor, target: torch.Tensor):
+    def forward(self, history: torch.Tensor, target: torch.Tensor, **grounding):
         """Training forward (so DDP can wrap the model): see :meth:`training_loss`."""
-        return self.training_loss(history, target)
+        return self.training_loss(history, target, **grounding)
 
     # ---------------------------------------------------------------- generator protocol
     def start(self, history: torch.Tensor, instruction: torch.Tensor | None = None) -> DecodeState:
@@ -393,8 +426,9 @@ class TIGER(nn.Module):
         per decoder layer i the cross K/V ``ck{i}, cv{i} [B, h, S, d/h]``, the self-attention
         cache ``sk{i}, sv{i} [B, h, p, d/h]`` of the p positions decoded so far (p = 0 here),
         ``fed [B, max(p-1, 0)]`` the prefix tokens behind them, and ``ctx [B, d]`` with DECOR.
-        ``instruction`` is not used by TIGER."""
-        memory, valid, ctx = self.encode(history)
+        ``instruction`` ``[B, 384]`` or ``[384]``: instruction models only."""
+        instruction = check_instruction(self, instruction, history.shape[0])
+        memory, valid, ctx = self.encode(history, instruction)
         t = {"mask": valid, "fed": history.new_zeros(history.shape[0], 0)}
         if ctx is not None:
             t["ctx"] = ctx

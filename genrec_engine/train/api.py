@@ -52,6 +52,17 @@ def _model_kwargs(project, kind: str) -> dict:
     return {}
 
 
+def _grounding_sampler(project, split, cfg, tcfg: TrainConfig, *, progress=None, cancel=None):
+    """The instruction grounding batches for an instruction model (half a batch per step)."""
+    from .instruct import GroundingSampler, build_vocab
+
+    vocab = build_vocab(project, progress=progress, cancel=cancel)
+    cold = set(np.asarray(project.cold_indices).tolist())
+    warm = np.asarray([i for i in range(project.sids.n_items) if i not in cold], dtype=np.int64)
+    return GroundingSampler(vocab, split.train, warm, max_len=cfg.max_len, batch_size=max(1, tcfg.batch_size // 2),
+                            seed=tcfg.seed)
+
+
 def train_generator(
     project,
     kind: str,
@@ -93,9 +104,13 @@ def train_generator(
         if save:
             save_generator(m, partial, extra={"best_epoch": epoch, "partial": True})
 
+    grounding = None
+    if getattr(cfg, "instruction", False):
+        grounding = _grounding_sampler(project, split, cfg, tcfg, progress=Stage(progress, 0.0, 0.05, "instructions"),
+                                       cancel=cancel)
     result: TrainResult = fit(model, split.train, config=tcfg, validate=validate, device=dev, max_len=cfg.max_len,
-                              progress=Stage(progress, 0.0, 0.95, f"train {kind}"), cancel=cancel, on_epoch=on_epoch,
-                              on_best=keep_best)
+                              progress=Stage(progress, 0.05 if grounding else 0.0, 0.95, f"train {kind}"), cancel=cancel,
+                              on_epoch=on_epoch, on_best=keep_best, grounding=grounding)
     report(progress, 0.95, "test evaluation")
     test = evaluate(model, split, "test", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
                     beam=tcfg.eval_beam, device=dev, item_embeddings=project.embeddings,
@@ -178,6 +193,7 @@ def recommend(
     exclude_history: bool = False,
     filters=None,
     interest_depth: int = 1,
+    instruction: str | None = None,
     device: str = "cpu",
     model=None,
 ) -> dict:
@@ -187,8 +203,10 @@ def recommend(
     the trie during decoding (SASRec: their scores), so they never come back and the list still
     fills. Returns ``{"items": [{"rank", "item_id", "title", "sid", "score"}], "history": [...],
     "interests": [InterestGroup.to_dict(), ...] (by the first ``interest_depth`` codes),
-    "trace": [BeamStep.to_dict(), ...] | None, "invalid": n}``. Unknown ids raise ConfigError
-    naming them."""
+    "trace": [BeamStep.to_dict(), ...] | None, "invalid": n, "instruction": text | None}``.
+    ``instruction``: a natural-language request for generators trained with instructions (the
+    history may then be empty); others refuse it with a ConfigError that says how to retrain.
+    Unknown ids raise ConfigError naming them."""
     from ..filters import interest_groups
 
     from ..decode import beam_search
@@ -202,6 +220,17 @@ def recommend(
         raise ConfigError(f"--history: {exc.args[0] if exc.args else exc}") from None
     dev = resolve_device(device)
     model = model or load_project_generator(project, kind, device=dev)
+    vector = None
+    if instruction is not None and str(instruction).strip():
+        from ..instruct import encode_instruction
+        from ..models.instruct import check_instruction
+
+        if hasattr(model, "score_items"):
+            raise ConfigError(f"{kind} scores items by id and takes no instruction; use ran or tiger")
+        check_instruction(model, np.zeros(384, np.float32), 1)  # refuse before loading the text encoder
+        vector = torch.as_tensor(encode_instruction(str(instruction))).unsqueeze(0).to(dev)
+    elif not len(idx):
+        raise ConfigError("give a history (item ids), an instruction, or both")
     H = pad_histories([idx], model.config.max_len, device=dev)
     if H.shape[1] and (H > 0).sum() == 0:
         H = H[:, -1:]
@@ -220,7 +249,7 @@ def recommend(
             items, vals, codes = top.indices.tolist(), top.values.tolist(), [sids.sid(i) for i in top.indices.tolist()]
         else:
             res = beam_search(model, H, trie=project.trie, beam=max(beam, k), k=k, constrained=constrained, trace=trace,
-                              exclude=[blocked] if blocked else None)
+                              exclude=[blocked] if blocked else None, instruction=vector)
             items, vals = res.items[0].tolist(), res.scores[0].tolist()
             codes = [tuple(int(c) for c in row) for row in res.sids[0].tolist()]
             invalid = int(res.invalid[0]) if res.invalid is not None else 0
@@ -244,5 +273,6 @@ def recommend(
                       interest_groups(sids.codes, idx, cat.title, depth=interest_depth)] if len(idx) else [],
         "filters": filters.to_dict() if filters is not None else {},
         "invalid": invalid,
+        "instruction": str(instruction).strip() if vector is not None else None,
         "trace": steps,
     }

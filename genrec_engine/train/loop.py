@@ -90,12 +90,15 @@ def fit(
     cancel: CancelToken | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     on_best: Callable[[torch.nn.Module, int], None] | None = None,
+    grounding=None,
 ) -> TrainResult:
     """Train ``model`` (its ``forward(history, target)`` returns ``(loss, parts)``) on next-item
     pairs from ``train_sequences``; ``validate(model) -> {"recall@10": ...}`` drives early
     stopping. The best weights are restored into ``model`` at the end, also after a cancel or
     when the time budget runs out (a cancel before any validation raises Cancelled).
-    ``on_best(model, epoch)`` runs (on rank 0) whenever validation improves."""
+    ``on_best(model, epoch)`` runs (on rank 0) whenever validation improves. ``grounding``
+    (a :class:`~genrec_engine.train.instruct.GroundingSampler`) adds an instruction batch to
+    every step: ``forward(history, target, **grounding.batch(device))``."""
     rank, world = ddp_context()
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -130,7 +133,8 @@ def fit(
                 h = H[idx, -width:].to(device, non_blocking=True)
                 y = Y[idx, -width:].to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    loss, parts = net(h, y)
+                    extra = grounding.batch(device) if grounding is not None else {}
+                    loss, parts = net(h, y, **extra)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip:
