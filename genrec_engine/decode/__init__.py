@@ -14,6 +14,7 @@ from .beam import (
     topk_overlap,
 )
 from .rerank import mmr
+from .stepper import MODES as STEPPER_MODES, BeamStepper, HeldOutUsers, StepperConfig, StepperResult, StepRecord, find_demo_user, held_out_users
 
 __all__ = [
     "BeamCandidates",
@@ -27,4 +28,6 @@ __all__ = [
     "mmr",
     "sample",
     "topk_overlap",
+    "STEPPER_MODES", "BeamStepper", "HeldOutUsers", "StepperConfig", "StepperResult", "StepRecord", "find_demo_user",
+    "held_out_users",
 ]

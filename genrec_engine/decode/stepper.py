@@ -1,0 +1,553 @@
+"""A level-by-level decoder for ONE user, with back, force and a record per level (the beam stepper).
+
+:class:`BeamStepper` runs the same decode as :func:`~genrec_engine.decode.beam_search` (or one
+round of :func:`~genrec_engine.decode.sample`), but one SID level per :meth:`BeamStepper.step`, so a
+person can watch it: which beams were live, which tokens each beam wanted before and after the trie
+mask, which beams were kept and which were pruned. It reuses beam search's own pieces (model
+start, level log-probs, the trie/exclusion mask, beam selection and the trace builder), so with
+nothing forced its final list *is* ``beam_search``'s for that user.
+
+Every level starts from a *frame* (beam scores, prefixes, trie nodes, the model's decode state
+and, when sampling, the random generator's state) that is never changed once made. Frames are kept
+on a stack: :meth:`BeamStepper.back` pops one, and the next :meth:`BeamStepper.step` recomputes
+exactly what it computed before (the same tensors, the same random draws).
+
+Modes (:attr:`StepperConfig.mode`):
+
+- ``"beam"``: plain beam search with ``beam`` beams.
+- ``"diverse"``: Hamming diverse beam search, ``groups`` groups and ``penalty`` (as ``beam_search``).
+- ``"sample"``: ``beam`` independent samples drawn token by token (Gumbel-max on
+  ``log p / temperature`` under the same masks), i.e. one round of ``sample`` with
+  ``samples_per_round = beam``; repeated SIDs are merged and there is no beam-search fill, so the
+  list can hold fewer than ``k`` items.
+
+**Forcing** (:meth:`BeamStepper.force`) restricts the decode to one branch: the next step keeps
+only the forced child ``prefix + (token,)``, whatever its rank, and every later beam extends it. So
+the final list holds the best items *under the forced prefix*: "what if the model had taken this
+token here". Forcing at the last level picks a single item. In sampling mode every sample continues
+from the forced prefix. A forced token must be allowed by the mask (trie, filters).
+
+Shapes: ``W`` rows of the current level (1 at level 0), ``K`` the level's vocabulary, ``D`` the SID
+depth. Scores are cumulative natural-log probabilities of the model's raw distribution.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..index.trie import PrefixTrie
+from ..models.base import DecodeState, GenerativeModel, pad_histories
+from .beam import (
+    NEG_INF,
+    BeamCandidates,
+    ChosenBeam,
+    PrunedCandidate,
+    _check_history,
+    _check_int,
+    _check_model,
+    _json_float,
+    _level_logp,
+    _level_mask,
+    _prepare,
+    _select,
+    _trace_step,
+    beam_search,
+)
+
+__all__ = [
+    "MODES",
+    "StepperConfig",
+    "StepRecord",
+    "StepperResult",
+    "BeamStepper",
+    "HeldOutUsers",
+    "held_out_users",
+    "find_demo_user",
+]
+
+#: Decoding modes of the stepper: plain beam search, diverse beam search, temperature sampling.
+MODES = ("beam", "diverse", "sample")
+
+
+@dataclass(frozen=True)
+class StepperConfig:
+    """How the stepper decodes. Validated on construction (errors name the field)."""
+
+    beam: int = 20  # beams (or samples) kept per level; recommend() uses 20
+    k: int = 10  # results returned at the end (beam >= k to fill the list)
+    constrained: bool = True  # mask tokens the trie disallows, so every SID is a real item
+    mode: str = "beam"  # one of MODES
+    groups: int = 2  # diverse beam search: groups (must divide beam)
+    penalty: float = 0.5  # diverse beam search: Hamming penalty per earlier pick of a token
+    temperature: float = 1.0  # sampling: log p / temperature
+    seed: int = 0  # sampling: seed of the stepper's own random generator
+    n_cand: int = 8  # candidates recorded per live beam and level (beam + n_cand for a lone beam)
+
+    def __post_init__(self) -> None:
+        _check_int("beam", self.beam, 1)
+        _check_int("k", self.k, 1)
+        _check_int("n_cand", self.n_cand, 1)
+        _check_int("seed", self.seed, 0)
+        if self.mode not in MODES:
+            raise ConfigError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.mode == "diverse":
+            _check_int("groups", self.groups, 1)
+            if self.beam % self.groups:
+                raise ConfigError(f"groups: {self.groups} does not divide beam {self.beam}")
+            if not math.isfinite(float(self.penalty)) or float(self.penalty) < 0:
+                raise ConfigError(f"penalty: {self.penalty!r} must be a finite number >= 0")
+        if self.mode == "sample" and (not math.isfinite(float(self.temperature)) or float(self.temperature) <= 0):
+            raise ConfigError(f"temperature: {self.temperature!r} must be a finite number > 0")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one :meth:`BeamStepper.step` did at SID level ``level`` (0-based).
+
+    ``prefixes[j]``/``beam_scores[j]``: live beam ``j`` before this level (``level`` tokens) and its
+    cumulative log-prob; ``candidates[j]``: beam ``j``'s top candidates by raw probability, each
+    with ``prob_before`` (model softmax), ``prob_after`` (renormalised over allowed tokens) and
+    ``masked``; ``chosen``: the beams kept (``parent`` indexes ``prefixes``), best first within
+    each group, in the order of the next level's ``prefixes``; ``pruned``: allowed candidates that
+    were not kept, best first (at most 50); ``forced``: ``(beam, token)`` when the level was
+    forced; ``ms``: wall time of the step in milliseconds.
+    """
+
+    level: int
+    prefixes: tuple[tuple[int, ...], ...]
+    beam_scores: tuple[float, ...]
+    candidates: tuple[BeamCandidates, ...]
+    chosen: tuple[ChosenBeam, ...]
+    pruned: tuple[PrunedCandidate, ...]
+    forced: tuple[int, int] | None = None
+    ms: float = field(default=0.0, compare=False)
+
+    def child_prefix(self, chosen: ChosenBeam | PrunedCandidate) -> tuple[int, ...]:
+        """The prefix a kept or pruned candidate makes (``level + 1`` tokens)."""
+        return self.prefixes[chosen.parent] + (int(chosen.token),)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable (``None`` for infinite scores)."""
+        return {
+            "level": self.level,
+            "prefixes": [list(p) for p in self.prefixes],
+            "beam_scores": [_json_float(s) for s in self.beam_scores],
+            "candidates": [c.to_dict() for c in self.candidates],
+            "chosen": [c.to_dict() for c in self.chosen],
+            "pruned": [p.to_dict() for p in self.pruned],
+            "forced": None if self.forced is None else list(self.forced),
+            "ms": round(self.ms, 3),
+        }
+
+
+@dataclass(frozen=True)
+class StepperResult:
+    """The ranked list at the end of a decode, best first.
+
+    ``items[i]``: catalogue row (``-1``: the SID matches no item, only possible unconstrained);
+    ``sids[i]``: the full SID; ``scores[i]``: cumulative log-prob; ``invalid``: how many listed SIDs
+    match no item (``-1`` when unknown: no trie).
+    """
+
+    items: tuple[int, ...]
+    sids: tuple[tuple[int, ...], ...]
+    scores: tuple[float, ...]
+    invalid: int
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def homogeneity(self, k: int = 10, level: int = 1) -> tuple[float, tuple[int, ...] | None]:
+        """``(share, prefix)``: the largest share of the top-``k`` SIDs held by one prefix of
+        ``level`` tokens, and that prefix (``(0.0, None)`` for an empty list). Invalid SIDs count
+        too (unlike :func:`~genrec_engine.train.metrics.homogeneity_at_k`, which sees items only)."""
+        top = [s[:level] for s in self.sids[:k]]
+        if not top:
+            return 0.0, None
+        prefix, n = Counter(top).most_common(1)[0]
+        return n / len(top), prefix
+
+    def rank_of(self, item: int) -> int | None:
+        """1-based rank of ``item`` in the list, or None."""
+        try:
+            return self.items.index(int(item)) + 1
+        except ValueError:
+            return None
+
+    def to_dict(self) -> dict:
+        return {"items": list(self.items), "sids": [list(s) for s in self.sids],
+                "scores": [_json_float(s) for s in self.scores], "invalid": self.invalid}
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The decode at the start of one level; never mutated once pushed (see ``_state_copy``)."""
+
+    level: int
+    scores: torch.Tensor  # float32 [1, W] cumulative log-probs, -inf for dead rows
+    prefix: torch.Tensor  # int64 [W, level]
+    nodes: torch.Tensor | None  # int64 [W] trie node per row (-1 dead), None without a trie
+    state: DecodeState  # W rows
+    rng: torch.Tensor | None  # the sampling generator's state before this level's draws
+    forced: tuple[int, int] | None = None  # pending (live beam, token) for this level's step
+
+
+def _state_copy(state: DecodeState) -> DecodeState:
+    """A shallow copy: models may *replace* entries of ``state.tensors`` (TIGER extends its K/V
+    cache in place of the dict), which must not leak into a frame kept for :meth:`BeamStepper.back`."""
+    return DecodeState(dict(state.tensors), dict(state.shared))
+
+
+class BeamStepper:
+    """Decode one user's next item level by level (see the module docstring).
+
+    ``model``: a generator speaking the protocol of ``models/base.py``; ``trie``: the project's
+    prefix trie (required when constrained, and to map SIDs to items); ``history``: the user's item
+    indices, oldest first (the most recent ``max_len`` are used; ``max_len`` defaults to the
+    model's ``config.max_len``); ``exclude``: item indices the decode must not return (a filter's
+    blocked items, maybe the history), masked in the trie as ``beam_search(exclude=...)`` does;
+    ``instruction``: passed to ``model.start`` (float ``[384]`` or ``[1, 384]``).
+
+    Not thread-safe; the model is only read (call under ``torch.no_grad()`` or let the stepper do
+    it: every public method runs without autograd).
+    """
+
+    def __init__(
+        self,
+        model: GenerativeModel,
+        trie: PrefixTrie | None,
+        history: Sequence[int],
+        *,
+        config: StepperConfig = StepperConfig(),
+        exclude: set[int] | frozenset[int] | None = None,
+        instruction: torch.Tensor | None = None,
+        max_len: int | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.model, self.trie, self.config = model, trie, config
+        self.depth, self.level_sizes = _check_model(model, trie)
+        if max_len is None:
+            max_len = getattr(getattr(model, "config", None), "max_len", None) or max(1, len(history))
+        max_len = _check_int("max_len", max_len, 1)
+        if device is None:
+            param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+            device = param.device if param is not None else "cpu"
+        self.history = tuple(int(i) for i in history)
+        H = pad_histories([list(self.history)], max_len, device=device)
+        if (H > 0).sum() == 0:  # no history at all: one padding column, as recommend() does
+            H = H[:, -1:]
+        self.history_tensor = _check_history(H)  # int64 [1, T]: item index + 1, left-padded
+        self.exclude = frozenset(int(i) for i in exclude) if exclude else frozenset()
+        if instruction is not None:
+            instruction = torch.as_tensor(instruction, dtype=torch.float32, device=device)
+            if instruction.ndim == 1:
+                instruction = instruction.unsqueeze(0)
+        self.instruction = instruction
+        with torch.no_grad():
+            dev, _, allow, exclusion, state = _prepare(
+                model, self.history_tensor, trie, config.constrained, None, self.level_sizes,
+                [set(self.exclude)] if self.exclude else None, instruction, "stepping")
+        self.device = dev
+        self._allow, self._exclusion = allow, exclusion
+        self._gen: torch.Generator | None = None
+        rng = None
+        if config.mode == "sample":
+            self._gen = torch.Generator(device=dev)
+            self._gen.manual_seed(int(config.seed))
+            rng = self._gen.get_state()
+        root = _Frame(
+            level=0,
+            scores=torch.zeros(1, 1, device=dev),
+            prefix=torch.zeros(1, 0, dtype=torch.long, device=dev),
+            nodes=None if trie is None else torch.zeros(1, dtype=torch.long, device=trie.device),
+            state=state,
+            rng=rng,
+        )
+        self._frames: list[_Frame] = [root]
+        self._records: list[StepRecord] = []
+
+    # ------------------------------------------------------------------ public: reading
+
+    @property
+    def level(self) -> int:
+        """Levels decoded so far (0 .. depth)."""
+        return len(self._records)
+
+    @property
+    def done(self) -> bool:
+        return self.level == self.depth
+
+    @property
+    def records(self) -> tuple[StepRecord, ...]:
+        """One record per decoded level, oldest first."""
+        return tuple(self._records)
+
+    @property
+    def pending_force(self) -> tuple[int, int] | None:
+        """``(beam, token)`` forced for the next step, or None."""
+        return self._frames[-1].forced
+
+    def live_beams(self) -> list[tuple[tuple[int, ...], float]]:
+        """The current level's live beams ``(prefix, score)`` in the order :meth:`force` indexes."""
+        f = self._frames[-1]
+        sc = f.scores[0].tolist()
+        pref = f.prefix.tolist()
+        return [(tuple(pref[w]), sc[w]) for w in range(len(sc)) if math.isfinite(sc[w])]
+
+    def signature(self) -> tuple:
+        """Everything that determines the rest of the decode, as plain Python values: level, scores,
+        prefixes, trie nodes, pending force, the decode state's tensors and the random state. Equal
+        signatures mean the stepper is in the identical state (used by the tests)."""
+        f = self._frames[-1]
+        state = tuple((k, tuple(v.shape), v.flatten().tolist()) for k, v in sorted(f.state.tensors.items()))
+        return (f.level, f.scores.tolist(), f.prefix.tolist(), None if f.nodes is None else f.nodes.tolist(),
+                f.forced, state, None if f.rng is None else f.rng.tolist())
+
+    # ------------------------------------------------------------------ public: moving
+
+    def step(self) -> StepRecord:
+        """Decode the next level and return its record; ConfigError when the SID is complete."""
+        if self.done:
+            raise ConfigError(f"step: the decode is complete ({self.depth} levels)")
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            record, frame = self._advance(self._frames[-1])
+        record = replace(record, ms=1000.0 * (time.perf_counter() - t0))
+        self._frames.append(frame)
+        self._records.append(record)
+        return record
+
+    def back(self) -> StepRecord | None:
+        """Undo the last step (the level's pending force, if any, is kept). Returns the record of
+        the level now last, or None at the start. At the start it does nothing."""
+        if self._records:
+            self._records.pop()
+            self._frames.pop()
+        return self._records[-1] if self._records else None
+
+    def run_to_end(self) -> list[StepRecord]:
+        """Step until the SID is complete; returns the records made."""
+        out = []
+        while not self.done:
+            out.append(self.step())
+        return out
+
+    def reset(self) -> None:
+        """Back to level 0 (pending forces dropped)."""
+        del self._frames[1:]
+        self._records.clear()
+        self.unforce()
+
+    def force(self, beam: int, token: int) -> None:
+        """Make the next step keep only live beam ``beam``'s child along ``token`` (see the
+        module docstring). ConfigError when the decode is complete, the beam or token is out of
+        range, or the mask disallows the token for that beam."""
+        if self.done:
+            raise ConfigError("force: the decode is complete; go back a level first")
+        f = self._frames[-1]
+        live = self._live_rows(f)
+        beam = _check_int("beam", beam, 0)
+        if beam >= len(live):
+            raise ConfigError(f"beam: {beam} but level {f.level} has {len(live)} live beams")
+        k = self.level_sizes[f.level]
+        token = _check_int("token", token, 0)
+        if token >= k:
+            raise ConfigError(f"token: {token} but level {f.level} has {k} tokens")
+        row = live[beam]
+        mask = _level_mask(f.level, None if f.nodes is None else f.nodes[row:row + 1],
+                           torch.zeros(1, dtype=torch.long, device=self.device), trie=self.trie,
+                           constrained=self.config.constrained, allow=self._allow, exclusion=self._exclusion, k=k)
+        if mask is not None and not bool(mask[0, token]):
+            raise ConfigError(f"token: {token} is masked for beam {beam} (no allowed item lies under it)")
+        self._frames[-1] = replace(f, forced=(beam, token))
+
+    def unforce(self) -> None:
+        """Drop the pending force of the current level."""
+        if self._frames[-1].forced is not None:
+            self._frames[-1] = replace(self._frames[-1], forced=None)
+
+    def result(self) -> StepperResult:
+        """The ranked list once the SID is complete (ConfigError before)."""
+        if not self.done:
+            raise ConfigError(f"result: only {self.level} of {self.depth} levels are decoded")
+        f = self._frames[-1]
+        if self.config.mode == "sample":
+            return self._sample_result(f)
+        k = self.config.k
+        scores = f.scores[0]
+        order = scores.argsort(descending=True, stable=True)[: min(k, scores.shape[0])]
+        return self._finish(order, f)
+
+    # ------------------------------------------------------------------ private
+
+    @staticmethod
+    def _live_rows(f: _Frame) -> list[int]:
+        return [w for w, s in enumerate(f.scores[0].tolist()) if math.isfinite(s)]
+
+    def _advance(self, f: _Frame) -> tuple[StepRecord, _Frame]:
+        """One level from frame ``f``: the same operations as one iteration of ``beam_search``."""
+        cfg, level = self.config, f.level
+        kl = self.level_sizes[level]
+        width = f.scores.shape[1]
+        state = _state_copy(f.state)
+        logp = _level_logp(self.model, state, f.prefix, kl)  # [W, K]
+        row_user = torch.zeros(width, dtype=torch.long, device=self.device)
+        mask = _level_mask(level, f.nodes, row_user, trie=self.trie, constrained=cfg.constrained,
+                           allow=self._allow, exclusion=self._exclusion, k=kl)
+        masked = logp if mask is None else logp.masked_fill(~mask, NEG_INF)
+        cand = (f.scores.reshape(-1, 1) + masked).view(1, width, kl)  # [1, W, K]
+        rng = None
+        if f.forced is not None:
+            parent, token, new_scores, group = self._forced_pick(f, cand)
+            if cfg.mode == "sample":
+                rng = f.rng  # nothing drawn at this level: the next one draws from the same state
+        elif cfg.mode == "sample":
+            parent, token, new_scores, group, rng = self._draw(f, masked)
+        else:
+            groups = cfg.groups if cfg.mode == "diverse" else 1
+            penalty = float(cfg.penalty) if cfg.mode == "diverse" else 0.0
+            same_prefix = None
+            if groups > 1 and level == self.depth - 1:  # as beam_search: no SID twice across groups
+                p = f.prefix.view(1, width, level)
+                same_prefix = (p.unsqueeze(2) == p.unsqueeze(1)).all(dim=-1) & torch.isfinite(f.scores).unsqueeze(1)
+            parent, token, new_scores, group = _select(cand, cfg.beam, groups, penalty, shared_root=width == 1,
+                                                       same_prefix=same_prefix)
+        # a lone beam (the root, or a forced branch) lists beam + n_cand candidates, so the ones it
+        # pruned show up beside the ones it kept
+        n_cand = cfg.n_cand if width > 1 else cfg.beam + cfg.n_cand
+        step = _trace_step(level, f.scores, f.prefix, logp, masked, mask, cand, parent, token, new_scores, group,
+                           n_cand)
+        record = StepRecord(level, tuple(step.prefixes[0]), tuple(step.beam_scores[0]), tuple(step.candidates[0]),
+                            tuple(step.chosen[0]), tuple(step.pruned[0]), f.forced)
+
+        rows = parent.reshape(-1)
+        live = torch.isfinite(new_scores).reshape(-1)
+        prefix = torch.cat([f.prefix.index_select(0, rows), token.reshape(-1, 1)], dim=1)
+        nodes = None
+        if f.nodes is not None:
+            tdev = self.trie.device
+            child = self.trie.step(level, f.nodes.index_select(0, rows.to(tdev)), token.reshape(-1).to(tdev))
+            nodes = torch.where(live.to(tdev), child, torch.full_like(child, -1))
+        # the last level's state is never read again: keep it unselected (beam_search does the same)
+        new_state = state.select(rows) if level + 1 < self.depth else state
+        frame = _Frame(level + 1, new_scores.reshape(1, -1), prefix, nodes, new_state, rng)
+        return record, frame
+
+    def _forced_pick(self, f: _Frame, cand: torch.Tensor):
+        """``(parent, token, score, group)`` ``[1, n]`` keeping only the forced child (n = 1, or
+        ``beam`` identical rows when sampling so every sample continues from it)."""
+        beam, token = f.forced
+        row = self._live_rows(f)[beam]
+        score = cand[0, row, token]
+        if not torch.isfinite(score):  # force() checked the mask; a -inf log-prob is the model's own zero
+            raise ConfigError(f"force: token {token} has probability 0 for beam {beam}")
+        n = self.config.beam if self.config.mode == "sample" else 1
+        dev = cand.device
+        parent = torch.full((1, n), row, dtype=torch.long, device=dev)
+        tok = torch.full((1, n), token, dtype=torch.long, device=dev)
+        return parent, tok, score.reshape(1, 1).expand(1, n).clone(), torch.zeros(n, dtype=torch.long, device=dev)
+
+    def _draw(self, f: _Frame, masked: torch.Tensor):
+        """Sampling: one token per sample row by Gumbel-max, exactly as ``sample`` draws them
+        (same random shapes and order, so a seeded stepper equals one seeded ``sample`` round)."""
+        cfg = self.config
+        n = cfg.beam
+        width = f.scores.shape[1]
+        parent = torch.zeros(n, dtype=torch.long, device=self.device) if width == 1 else \
+            torch.arange(width, device=self.device)
+        rows = masked.index_select(0, parent)  # [n, K]
+        self._gen.set_state(f.rng)
+        u = torch.rand(rows.shape, generator=self._gen, device=self.device).clamp_(1e-12, 1.0 - 1e-7)
+        tok = (rows / float(cfg.temperature) - torch.log(-torch.log(u))).argmax(dim=1)  # [n]
+        new_scores = f.scores[0].index_select(0, parent) + rows.gather(1, tok.unsqueeze(1)).squeeze(1)
+        return (parent.unsqueeze(0), tok.unsqueeze(0), new_scores.unsqueeze(0),
+                torch.zeros(n, dtype=torch.long, device=self.device), self._gen.get_state())
+
+    def _sample_result(self, f: _Frame) -> StepperResult:
+        """Distinct SIDs of the live samples, ranked by true log-prob (ties by SID, as ``sample``)."""
+        scores = f.scores[0]
+        live = torch.isfinite(scores).nonzero().flatten()
+        if live.numel() == 0:
+            return StepperResult((), (), (), 0 if self.trie is not None else -1)
+        uniq, inverse = torch.unique(f.prefix.index_select(0, live), dim=0, return_inverse=True)
+        first = torch.full((uniq.shape[0],), live.numel(), dtype=torch.long, device=scores.device)
+        first.scatter_reduce_(0, inverse, torch.arange(live.numel(), device=scores.device), reduce="amin")
+        rows = live.index_select(0, first)  # one row per distinct SID, in SID order
+        order = scores.index_select(0, rows).argsort(descending=True, stable=True)[: self.config.k]
+        return self._finish(rows.index_select(0, order), f)
+
+    def _finish(self, rows: torch.Tensor, f: _Frame) -> StepperResult:
+        scores = f.scores[0].index_select(0, rows)
+        keep = torch.isfinite(scores)
+        rows, scores = rows[keep], scores[keep]
+        sids = [tuple(int(c) for c in s) for s in f.prefix.index_select(0, rows).tolist()]
+        if self.trie is not None:
+            items = self.trie.item_at_leaf(f.nodes.index_select(0, rows.to(self.trie.device))).tolist()
+            invalid = sum(1 for i in items if i < 0)
+        else:
+            items, invalid = [-1] * len(sids), -1
+        return StepperResult(tuple(int(i) for i in items), tuple(sids), tuple(float(s) for s in scores.tolist()),
+                             int(invalid))
+
+
+# ---------------------------------------------------------------------- test users (the panel's picks)
+
+
+@dataclass(frozen=True)
+class HeldOutUsers:
+    """The test users of a project's leave-one-out split (cold items kept out of histories).
+
+    ``user_ids`` int64 ``[U]``; ``histories[u]`` int64 item indices, oldest first; ``targets`` int64
+    ``[U]`` the item each user really took next (the held-out test item)."""
+
+    user_ids: np.ndarray
+    histories: tuple[np.ndarray, ...]
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+
+def held_out_users(project, *, progress=None, cancel=None) -> HeldOutUsers:
+    """The project's test users (``project_split``; ~0.5 s for 22k users: run it as a job)."""
+    from ..coldstart import project_split
+
+    split = project_split(project)
+    return HeldOutUsers(np.asarray(split.user_ids, dtype=np.int64),
+                        tuple(np.asarray(h, dtype=np.int64) for h in split.test_history),
+                        np.asarray(split.test_target, dtype=np.int64))
+
+
+def find_demo_user(model: GenerativeModel, trie: PrefixTrie, users: HeldOutUsers, *, beam: int = 20, k: int = 10,
+                   candidates: int = 256, min_history: int = 5, chunk: int = 32, seed: int = 0, cancel=None) -> int:
+    """A test user worth showing: among ``candidates`` seeded random users with at least
+    ``min_history`` items, the first (in that order) whose true next item is in the constrained
+    beam-search top-``k``; the first candidate when none is. Decodes ``chunk`` users per batched
+    ``beam_search`` and stops at the first hit (RAN: ~20 ms a chunk; TIGER: ~1 s)."""
+    n = len(users)
+    if n == 0:
+        raise ConfigError("users: the project has no test users")
+    lengths = np.array([len(h) for h in users.histories])
+    pool = np.flatnonzero(lengths >= min_history)
+    if len(pool) == 0:
+        pool = np.arange(n)
+    pick = np.random.default_rng(seed).permutation(pool)[:candidates]
+    max_len = getattr(getattr(model, "config", None), "max_len", None) or int(lengths[pick].max())
+    param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    device = param.device if param is not None else None
+    for lo in range(0, len(pick), chunk):
+        part = pick[lo:lo + chunk]
+        H = pad_histories([users.histories[u] for u in part], max_len, device=device)
+        with torch.no_grad():
+            res = beam_search(model, H, trie=trie, beam=max(beam, k), k=k, cancel=cancel)
+        hits = np.flatnonzero((res.items.cpu().numpy() == users.targets[part][:, None]).any(1))
+        if len(hits):
+            return int(part[hits[0]])
+    return int(pick[0])
