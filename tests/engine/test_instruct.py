@@ -49,31 +49,23 @@ def _share_in(items, leaf, category) -> float:
 
 
 def test_instruction_naming_a_category_moves_results_into_it(instructed):
+    """Every category with >= 10 items, asked for by name: the share of the top 10 in it rises,
+    with an empty history and with a real history."""
+    from genrec_engine.models import pad_histories
+
     model = load_project_generator(instructed, "ran")
     leaf = instructed.dataset.catalogue.leaf_categories()
-    groups = leaf_category_groups(instructed, 10)
+    names = list(leaf_category_groups(instructed, 10))
+    vecs = torch.as_tensor(np.stack([encode_instruction(c) for c in names]))
     split = project_split(instructed)
-    H = torch.zeros(1, 1, dtype=torch.long)
-    moved, with_history = [], []
-    for category in list(groups)[:4]:
-        vec = torch.as_tensor(encode_instruction(category)).unsqueeze(0)
+    for H, gain in ((torch.zeros(len(names), 1, dtype=torch.long), 0.08),
+                    (pad_histories([split.test_history[0]] * len(names), model.config.max_len), 0.05)):
         with torch.no_grad():
-            plain = beam_search(model, H, trie=instructed.trie, beam=20, k=10).items[0].tolist()
-            asked = beam_search(model, H, trie=instructed.trie, beam=20, k=10, instruction=vec).items[0].tolist()
-        moved.append(_share_in(asked, leaf, category) - _share_in(plain, leaf, category))
-        # with a real history too: the instruction still pulls the list into the category
-        hist = [split.test_history[0]]
-        from genrec_engine.models import pad_histories
-
-        Hh = pad_histories(hist, model.config.max_len)
-        with torch.no_grad():
-            asked_h = beam_search(model, Hh, trie=instructed.trie, beam=20, k=10, instruction=vec).items[0].tolist()
-        with torch.no_grad():
-            plain_h = beam_search(model, Hh, trie=instructed.trie, beam=20, k=10).items[0].tolist()
-        with_history.append(_share_in(asked_h, leaf, category) - _share_in(plain_h, leaf, category))
-    assert min(moved) > 0.2, moved
-    assert np.mean(moved) >= 0.4, moved
-    assert np.mean(with_history) > 0.1, with_history
+            plain = beam_search(model, H, trie=instructed.trie, beam=20, k=10).items.tolist()
+            asked = beam_search(model, H, trie=instructed.trie, beam=20, k=10, instruction=vecs).items.tolist()
+        before = np.mean([_share_in(r, leaf, c) for r, c in zip(plain, names)])
+        after = np.mean([_share_in(r, leaf, c) for r, c in zip(asked, names)])
+        assert after >= before + gain, (before, after)
 
 
 def test_instruct_eval_beats_baselines_and_reports_history_change(instructed):
