@@ -50,6 +50,8 @@ _HOVER_MS = 30  # hover lookups at most ~30 per second
 _PICK_PX = 10.0  # a click or hover picks the nearest point within this many pixels
 _N_NEIGHBOURS = 10
 _GREY = QColor(200, 200, 200)
+_LAB_NEW = QColor(0, 140, 60)  # cold-start lab: injected items (a green star, white rim)
+_LAB_RETIRED = QColor(90, 90, 90)  # cold-start lab: retired items (a dark cross)
 _HIGHLIGHT = QColor(214, 39, 40)  # items under the chosen prefix, in prefix mode
 _OUTLINE = QColor(20, 20, 20)
 
@@ -269,6 +271,7 @@ class MapPanel(QWidget):
         self._job_id: int | None = None
         self._job_space: str | None = None
         self._shown: _LayoutResult | None = None  # the layout on screen
+        self._lab = None  # the cold-start lab's latest ItemsChange for this project (injected/retired markers)
         self._colour_level: int = 0  # 0-based level, or _PREFIX_MODE
         self._palette = code_palette(0)
         self._hover_scene: QPointF | None = None
@@ -295,6 +298,7 @@ class MapPanel(QWidget):
         selection.sig_changed.connect(self._on_selection_changed)
         view_model.sig_project_changed.connect(self._on_project_changed)
         view_model.sig_status_changed.connect(self._on_status_changed)
+        view_model.sig_items_changed.connect(self._on_items_changed)
         self._on_project_changed(view_model.snapshot)
 
     # ---- public ----
@@ -365,6 +369,11 @@ class MapPanel(QWidget):
         if items:
             self._select_own(items)
         return items
+
+    def lab_markers(self) -> dict[int, tuple[float, float, str]]:
+        """The cold-start lab's markers on screen: ``{item: (x, y, "injected" | "retired")}``."""
+        data = self._lab_overlay.data
+        return {int(d["data"][0]): (float(d["x"]), float(d["y"]), d["data"][1]) for d in data}
 
     def status_text(self) -> str:
         return self._status.text()
@@ -473,8 +482,15 @@ class MapPanel(QWidget):
                                        border=pg.mkPen(QColor(120, 120, 120)))
         self._hover_text.setZValue(30)
         self._hover_text.hide()
+        self._lab_overlay = pg.ScatterPlotItem(pxMode=True)  # cold-start lab: injected / retired items
+        self._lab_overlay.setZValue(15)
+        self._lab_label = pg.TextItem("", anchor=(-0.05, 1.1), color=(20, 20, 20), fill=pg.mkBrush(255, 255, 255, 225),
+                                      border=pg.mkPen(_LAB_NEW, width=1.5))
+        self._lab_label.setZValue(25)
         self.plot.addItem(self._scatter)
         self.plot.addItem(self._overlay)
+        self.plot.addItem(self._lab_overlay)
+        self.plot.addItem(self._lab_label, ignoreBounds=True)
         self.plot.addItem(self._hover_text, ignoreBounds=True)
         self._highlighted = np.zeros(0, dtype=np.int64)
         scene = self.plot.scene()
@@ -527,8 +543,10 @@ class MapPanel(QWidget):
         self._cancel_job()
         self._snapshot, self._layouts, self._shown = snapshot, {}, None
         self._highlighted = np.zeros(0, dtype=np.int64)
+        self._lab = None
         self._scatter.clear()
         self._overlay.clear()
+        self._draw_lab()
         self._hover_text.hide()
         self.neighbour_model.set_rows([])
         self._selection_label.setText("")
@@ -642,6 +660,7 @@ class MapPanel(QWidget):
         self._view.autoRange(padding=0.03)
         self._status.setText(f"{len(result.positions):,} items · {dict(_SPACE_LABELS)[result.space]} space")
         self._apply_selection(self._selection.current, zoom=False)
+        self._draw_lab()
         self.sig_ready.emit()
 
     def _base_brushes(self) -> np.ndarray:
@@ -670,6 +689,50 @@ class MapPanel(QWidget):
             size = 9 if len(items) > 200 else 12
         pen = pg.mkPen(_OUTLINE, width=1.0 if len(items) > 200 else 1.5)
         self._overlay.setData(pos=self._shown.positions[items], brush=brushes, size=size, pen=pen)
+
+    def _on_items_changed(self, change) -> None:
+        if self._snapshot is None or change.project is not self._snapshot.project:
+            return
+        self._lab = change
+        self._draw_lab()
+
+    def _lab_position(self, item: int) -> np.ndarray | None:
+        """Where a lab item goes on the shown layout: a catalogue item at its own point, a typed-in
+        one at the mean position of its content nearest neighbours (``LabItem.anchors``)."""
+        pos = self._shown.positions
+        if item < len(pos):
+            return pos[item]
+        lab = self._lab.new_items.get(item)
+        anchors = [a for a in (lab.anchors if lab is not None else ()) if 0 <= a < len(pos)]
+        return pos[anchors].mean(0) if anchors else None
+
+    def _draw_lab(self) -> None:
+        """Green stars on injected items, dark crosses on retired ones; the newest injected item named."""
+        change = self._lab
+        if change is None or self._shown is None:
+            self._lab_overlay.clear()
+            self._lab_label.hide()
+            return
+        spots = []
+        for items, kind, symbol, colour, size in ((change.retired, "retired", "x", _LAB_RETIRED, 11),
+                                                   (change.injected, "injected", "star", _LAB_NEW, 22)):
+            for item in items:
+                xy = self._lab_position(int(item))
+                if xy is not None:
+                    spots.append({"pos": (float(xy[0]), float(xy[1])), "symbol": symbol, "size": size,
+                                  "brush": pg.mkBrush(colour), "pen": pg.mkPen("w" if kind == "injected" else _OUTLINE,
+                                                                               width=1.5),
+                                  "data": (int(item), kind)})
+        self._lab_overlay.setData(spots)
+        latest = int(change.injected[-1]) if change.injected else None  # injected in order: the newest last
+        xy = self._lab_position(latest) if latest is not None else None
+        if xy is None:
+            self._lab_label.hide()
+            return
+        title = change.title(latest) or self._snapshot.project.dataset.catalogue.title(latest)
+        self._lab_label.setText(f"★ injected: {_elide(title, 40)}")
+        self._lab_label.setPos(float(xy[0]), float(xy[1]))
+        self._lab_label.show()
 
     def _apply_selection(self, event: SelectionEvent, *, zoom: bool) -> None:
         n = 0 if self._snapshot is None else self._snapshot.project.sids.n_items

@@ -124,6 +124,7 @@ class SidTreeModel(QAbstractItemModel):
         self._levels = 0  # L: codebook levels; level L + 1 (if the trie has it) is the collision level
         self._title: Callable[[int], str] | None = None
         self._nodes: list[_Node] = []
+        self._in_change = False  # inside a begin/end row change (fetchMore, update_trie)
 
     # ---- public ----
     def set_trie(self, trie: PrefixTrie | None, *, levels: int | None = None,
@@ -139,6 +140,23 @@ class SidTreeModel(QAbstractItemModel):
             self._nodes.append(root)
             self._create_children(0)  # the root's children are always there
         self.endResetModel()
+
+    def update_trie(self, trie: PrefixTrie, *, title: Callable[[int], str] | None = None) -> None:
+        """Show ``trie``, a changed version of the trie on screen (the same levels, some items added
+        or removed, e.g. by the cold-start lab), keeping what the user expanded and selected.
+
+        Every fetched node is matched by its prefix, top down: its count is refreshed, children
+        that died are removed and new ones inserted (row signals, so views keep their state). Cost:
+        one ``children`` lookup per fetched node with fetched children."""
+        if self._trie is None or not self._nodes or trie.level_sizes != self._trie.level_sizes:
+            self.set_trie(trie, levels=self._levels or None, title=title or self._title)
+            return
+        self._trie = trie
+        if title is not None:
+            self._title = title
+        root = self._nodes[0]
+        root.count = trie.num_items
+        self._reconcile(0, QModelIndex())
 
     @property
     def trie(self) -> PrefixTrie | None:
@@ -245,8 +263,8 @@ class SidTreeModel(QAbstractItemModel):
         return node.level < self._trie.depth and node.count > 0
 
     def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> bool:
-        if self._trie is None or not parent.isValid() or parent.column() != 0:
-            return False
+        if self._trie is None or not parent.isValid() or parent.column() != 0 or self._in_change:
+            return False  # (while rows are inserted or removed, a listener must not nest another change)
         node = self._nodes[parent.internalId()]
         return node.children is None and node.level < self._trie.depth
 
@@ -259,9 +277,13 @@ class SidTreeModel(QAbstractItemModel):
         if not kids:
             node.children = []
             return
-        self.beginInsertRows(parent, 0, len(kids) - 1)
-        self._create_children(node_id, kids)
-        self.endInsertRows()
+        self._in_change = True
+        try:
+            self.beginInsertRows(parent, 0, len(kids) - 1)
+            self._create_children(node_id, kids)
+            self.endInsertRows()
+        finally:
+            self._in_change = False
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or self._trie is None:
@@ -312,6 +334,51 @@ class SidTreeModel(QAbstractItemModel):
         for row, (token, child, count) in enumerate(kids):
             self._nodes.append(_Node(node.level + 1, child, count, node.prefix + (token,), node_id, row))
         node.children = list(range(first, first + len(kids)))
+
+    def _reconcile(self, node_id: int, index: QModelIndex) -> None:
+        """Bring the fetched children of ``node_id`` (at model ``index``) in line with the trie."""
+        node = self._nodes[node_id]
+        if node.children is None:
+            return
+        fresh = {token: (child, count) for token, child, count in self._trie.children(node.level, node.tid)}
+        kids = node.children
+        for row in range(len(kids) - 1, -1, -1):  # dead children go first, bottom up
+            if self._nodes[kids[row]].prefix[-1] not in fresh:
+                self._in_change = True
+                try:
+                    self.beginRemoveRows(index, row, row)
+                    del kids[row]
+                    self._renumber(kids)
+                    self.endRemoveRows()
+                finally:
+                    self._in_change = False
+        for token, (child, count) in fresh.items():  # then new ones, at their sorted row
+            tokens = [self._nodes[k].prefix[-1] for k in kids]
+            row = int(np.searchsorted(tokens, token)) if tokens else 0
+            if row < len(tokens) and tokens[row] == token:
+                continue
+            self._in_change = True
+            try:
+                self.beginInsertRows(index, row, row)
+                self._nodes.append(_Node(node.level + 1, child, count, node.prefix + (token,), node_id, row))
+                kids.insert(row, len(self._nodes) - 1)
+                self._renumber(kids)
+                self.endInsertRows()
+            finally:
+                self._in_change = False
+        last = len(TREE_COLUMNS) - 1
+        for row, kid in enumerate(kids):
+            child_node = self._nodes[kid]
+            tid, count = fresh[child_node.prefix[-1]]
+            child_node.item = -2  # the single item under it may have changed even at the same count
+            if (child_node.tid, child_node.count) != (tid, count):
+                child_node.tid, child_node.count = tid, count
+                self.dataChanged.emit(self.createIndex(row, 0, kid), self.createIndex(row, last, kid))
+            self._reconcile(kid, self.createIndex(row, 0, kid))
+
+    def _renumber(self, kids: list[int]) -> None:
+        for row, kid in enumerate(kids):
+            self._nodes[kid].row = row
 
     def _collision_size(self, node: _Node) -> int:
         """Items sharing the node's L-code tuple when the node is at level L (else 0)."""
@@ -398,6 +465,8 @@ class ItemsTableModel(QAbstractTableModel):
     """The items of one node (or any list of item indices), one row each; sorts itself with NumPy.
 
     ``Qt.UserRole`` of any cell returns the row's item index; ``Qt.UserRole + 1`` the raw cell value.
+    Items the cold-start lab typed in (index ``>= N``, see :meth:`set_new_items`) show their typed
+    fields, popularity 0 and item id -1 (they have no catalogue row).
     """
 
     def __init__(self, parent=None):
@@ -408,8 +477,13 @@ class ItemsTableModel(QAbstractTableModel):
         self._codes = np.zeros((0, 0), dtype=np.int64)
         self._items = np.zeros(0, dtype=np.int64)  # item index of each row, in display order
         self._sort: tuple[int, Qt.SortOrder] | None = None
+        self._new_items: dict = {}  # index >= N -> LabItem (typed in the cold-start lab)
 
     # ---- public ----
+    def set_new_items(self, new_items: dict) -> None:
+        """Typed-in items (index ``>= N`` -> :class:`~app.panels.LabItem`) rows may name."""
+        self._new_items = dict(new_items)
+
     def set_source(self, snapshot: ProjectSnapshot | None) -> None:
         """Read item facts from ``snapshot`` (None: none); the rows are cleared."""
         self.beginResetModel()
@@ -426,6 +500,7 @@ class ItemsTableModel(QAbstractTableModel):
             self._item_ids = snapshot.project.sids.item_ids
             self._codes = snapshot.project.sids.codes
         self._items = np.zeros(0, dtype=np.int64)
+        self._new_items = {}
         self.endResetModel()
 
     def item_indices(self) -> np.ndarray:
@@ -515,6 +590,8 @@ class ItemsTableModel(QAbstractTableModel):
 
     # ---- private ----
     def _value(self, item: int, col: int):
+        if item >= len(self._item_ids):
+            return self._new_value(item, col)
         if col == _T_TITLE:
             return str(self._titles[item])
         if col == _T_BRAND:
@@ -527,10 +604,23 @@ class ItemsTableModel(QAbstractTableModel):
             return int(self._item_ids[item])
         return "-".join(map(str, self._codes[item].tolist()))
 
+    def _new_value(self, item: int, col: int):
+        """A cell of a typed-in item (no catalogue row)."""
+        lab = self._new_items.get(item)
+        if lab is None:
+            return "" if col in (_T_TITLE, _T_BRAND, _T_CATEGORY, _T_SID) else -1
+        return (lab.title, lab.brand, _leaf_category(lab.categories), 0, -1, "-".join(map(str, lab.sid)))[col]
+
     def _sorted(self, items: np.ndarray, column: int, order: Qt.SortOrder) -> np.ndarray:
         """``items`` ordered by ``column`` (stable; ties keep the current order)."""
         if len(items) < 2 or self._titles is None:
             return items
+        if (items >= len(self._item_ids)).any():  # typed-in items: no rows in the arrays below
+            key = [self._value(int(i), column) for i in items]
+            key = np.array([k.casefold() if isinstance(k, str) else k for k in key])
+            if order == Qt.SortOrder.DescendingOrder:
+                return items[::-1][np.argsort(key[::-1], kind="stable")[::-1]]
+            return items[np.argsort(key, kind="stable")]
         if column == _T_POPULARITY:
             key = self._popularity[items]
         elif column == _T_ID:
@@ -685,6 +775,7 @@ class TreePanel(QWidget):
         selection.sig_changed.connect(self._on_selection_changed)
         view_model.sig_project_changed.connect(self._on_project_changed)
         view_model.sig_status_changed.connect(self._on_status_changed)
+        view_model.sig_items_changed.connect(self._on_items_changed)
         self._on_project_changed(view_model.snapshot)
         self._on_status_changed()
 
@@ -825,6 +916,7 @@ class TreePanel(QWidget):
         self._export_csv.setToolTip("Write the items under the selected node (title, brand, SID, …) to a CSV file.")
         self._export_csv.clicked.connect(lambda: self._on_export("csv"))
         self._export_graphml = QPushButton("Export subtree as GraphML…")
+        self._export_graphml.setProperty("expert", True)  # hidden in presenter mode
         self._export_graphml.setToolTip("Write the nodes and edges under the selected node to a GraphML file "
                                         "(opens in Gephi, yEd, networkx).")
         self._export_graphml.clicked.connect(lambda: self._on_export("graphml"))
@@ -879,6 +971,38 @@ class TreePanel(QWidget):
         if snapshot is not None:
             self._ready = True
             self.sig_ready.emit()
+
+    @Slot(object)
+    def _on_items_changed(self, change) -> None:
+        """The cold-start lab injected or retired items: show its live trie, keeping what is
+        expanded; go to the first item it added (without changing the linked selection)."""
+        snapshot = self._snapshot
+        if snapshot is None or change.project is not snapshot.project:
+            return
+        catalogue = snapshot.project.dataset.catalogue
+        new_items = dict(change.new_items)
+
+        def title(item: int) -> str:
+            lab = new_items.get(int(item))
+            return f"{lab.title} (new)" if lab is not None else catalogue.title(item)
+
+        self.items_model.set_new_items(new_items)
+        self._syncing = True
+        try:
+            self.tree_model.update_trie(change.trie, title=title)
+            index = QModelIndex()
+            if change.added and change.added[0] in change.trie:
+                index = self.tree_model.index_for_prefix(change.trie.code_of_item(change.added[0]))
+            if index.isValid():
+                self._select_tree_index(index)
+                self._show_items(self.tree_model.items(index), self.tree_model.prefix(index))
+            elif self._table_prefix is not None:  # the listed node may have lost or gained items
+                node = self.tree_model.index_for_prefix(self._table_prefix)
+                if node.isValid():
+                    self._show_items(self.tree_model.items(node), self._table_prefix)
+        finally:
+            self._syncing = False
+        self._update_export_buttons()
 
     @Slot()
     def _on_status_changed(self) -> None:
@@ -964,6 +1088,10 @@ class TreePanel(QWidget):
         if not rows:
             return
         item = self.items_model.item_at(rows[0].row())
+        if item >= self._snapshot.project.sids.n_items:  # a typed-in lab item: other panels cannot show it
+            if self._table_prefix is not None:
+                self._selection.select_prefix(self._table_prefix, SOURCE)
+            return
         self._selection.select_items([item], SOURCE, self._table_prefix)
 
     @Slot(object)
