@@ -518,6 +518,9 @@ class TrainingPanel(QWidget):
         self.minutes_spin = dspin(0.0, 10_000.0, 0.0, 2, 1.0, "Wall-clock budget in minutes (0 = none). "
                                   "The best weights so far are kept.")
         self.minutes_spin.setSpecialValueText("no limit")
+        for s in (self.lr_spin, self.dmodel_spin, self.layers_spin, self.dropout_spin, self.batch_spin,
+                  self.eval_spin, self.patience_spin):  # tuning knobs: hidden in presenter mode
+            s.setProperty("expert", True)
         gf.addRow("Kind:", self.kind_combo)
         for label, w in (("Epochs:", self.epochs_spin), ("Learning rate:", self.lr_spin),
                          ("d_model:", self.dmodel_spin), ("Layers:", self.layers_spin),

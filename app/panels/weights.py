@@ -751,6 +751,7 @@ class WeightsPanel(QWidget):
         self._level_view.horizontalHeader().setStretchLastSection(True)
         tables.addWidget(self._level_view, 3)
         decor = QGroupBox("DECOR fusion split (TIGER)")
+        decor.setProperty("expert", True)  # hidden in presenter mode
         dl = QVBoxLayout(decor)
         dl.setContentsMargins(6, 4, 6, 4)
         self._decor_label = _wrapped(_NO_DECOR)
