@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -29,12 +30,18 @@ import genrec_engine
 from . import DEFAULT_PROJECT
 from .bridge import EngineBridge, Job
 from .dialogs import ProblemsDialog
+from .exporting import ask_export_image, install_exports
 from .panels import ProjectSnapshot, ProjectViewModel, load_project
+from .panels.coldstart import ColdStartPanel
+from .panels.diagnostics import DiagnosticsPanel
 from .panels.map import MapPanel
+from .panels.playground import PlaygroundPanel
+from .panels.stepper import StepperPanel
 from .panels.overview import OverviewPanel
 from .panels.training import TrainingPanel
 from .panels.tree import TreePanel
 from .panels.weights import WeightsPanel
+from .presenter import PresenterMode
 from .selection import Selection
 
 __all__ = ["MainWindow"]
@@ -42,6 +49,7 @@ __all__ = ["MainWindow"]
 _STATUS_MESSAGE_MS = 8000
 _RECENT_KEY = "recent_projects"
 _RECENT_MAX = 8
+_PRESENTER_KEY = "view/presenter_mode"
 
 
 def check_dataset_job(path, *, progress=None, cancel=None):
@@ -111,19 +119,28 @@ class MainWindow(QMainWindow):
         self.map = MapPanel(self.view_model, self.selection, self.bridge)
         self.weights = WeightsPanel(self.view_model, self.selection, self.bridge)
         self.training = TrainingPanel(self.view_model, self.selection, self.bridge)
+        self.stepper = StepperPanel(self.view_model, self.selection, self.bridge)
+        self.coldstart = ColdStartPanel(self.view_model, self.selection, self.bridge)
+        self.playground = PlaygroundPanel(self.view_model, self.selection, self.bridge)
+        self.diagnostics = DiagnosticsPanel(self.view_model, self.selection, self.bridge)
         #: every panel by its short name (also its screenshot file name), in tab order
         self.panels: dict[str, QWidget] = {
             "overview": self.overview, "tree": self.tree, "map": self.map, "weights": self.weights,
-            "training": self.training,
+            "playground": self.playground, "beam": self.stepper, "coldstart": self.coldstart,
+            "diagnostics": self.diagnostics, "training": self.training,
         }
         titles = {"overview": "Overview", "tree": "SID tree", "map": "Codebook map", "weights": "Codeword weights",
-                  "training": "Training"}
+                  "playground": "Playground", "beam": "Beam stepper", "coldstart": "Cold-start lab",
+                  "diagnostics": "Diagnostics", "training": "Training"}
         for name, panel in self.panels.items():
             self.tabs.addTab(panel, titles[name])
+        self.diagnostics.sig_open_user.connect(self._open_user_in_stepper)
         self.setCentralWidget(self.tabs)
 
         self._build_menus()
         self._build_status_bar()
+        self._install_exports()
+        self._build_view_menu()
 
         self.bridge.sig_started.connect(self._on_job_started)
         self.bridge.sig_progress.connect(self._on_job_progress)
@@ -135,6 +152,11 @@ class MainWindow(QMainWindow):
 
         if project is not None:
             self.open_project(project)
+
+    def _open_user_in_stepper(self, user: int) -> None:
+        """A diagnostics row was double-clicked: show that test user in the beam stepper."""
+        self.stepper.open_user(user)
+        self.tabs.setCurrentWidget(self.stepper)
 
     # ---- public ----
     def open_project(self, path: str | os.PathLike) -> Job:
@@ -230,6 +252,49 @@ class MainWindow(QMainWindow):
         for w in (self.project_label, self.progress_bar, self.cancel_button, self.device_label):
             bar.addPermanentWidget(w)
         self._show_progress(False)
+
+    # ---- private: exports and presenter mode (app/exporting.py, app/presenter.py) ----
+    def _install_exports(self) -> None:
+        """Export menus on every panel's tables and plots; File > Export current view as PNG."""
+        for panel in self.panels.values():
+            install_exports(panel)
+        self.action_export_view = QAction("&Export current view as PNG…", self)
+        self.action_export_view.setStatusTip("Save the panel on screen as a PNG image")
+        self.action_export_view.triggered.connect(self._export_current_view)
+        file_menu = next(a.menu() for a in self.menuBar().actions()
+                         if a.menu() and self.action_quit in a.menu().actions())
+        file_menu.insertAction(self.action_quit, self.action_export_view)
+        file_menu.insertSeparator(self.action_quit)
+
+    @Slot()
+    def _export_current_view(self) -> None:
+        panel = self.tabs.currentWidget()
+        name = next((n for n, p in self.panels.items() if p is panel), "view")
+        ask_export_image(panel, "png", parent=self, name=f"genrec-{name}")
+
+    def _build_view_menu(self) -> None:
+        """View > Presenter mode (F11): larger fonts, expert controls hidden; remembered in QSettings."""
+        self.presenter = PresenterMode(self)
+        self.device_label.setProperty("expert", True)  # technical detail, not for an audience
+        self.action_presenter = QAction("&Presenter mode", self)
+        self.action_presenter.setCheckable(True)
+        self.action_presenter.setShortcut(QKeySequence(Qt.Key.Key_F11))
+        self.action_presenter.setStatusTip("Larger text for a projector; hides expert-only controls")
+        self.action_presenter.toggled.connect(self._set_presenter_mode)
+        view_menu = QMenu("&View", self)
+        view_menu.addAction(self.action_presenter)
+        help_action = next(a for a in self.menuBar().actions()
+                           if a.menu() and self.action_about in a.menu().actions())
+        self.menuBar().insertMenu(help_action, view_menu)  # before Help
+        self.tabs.currentChanged.connect(lambda _i: self.presenter.refresh())  # panels built since
+        self.sig_project_loaded.connect(lambda _s: self.presenter.refresh())
+        if str(self.settings.value(_PRESENTER_KEY, False)).lower() in ("true", "1"):
+            self.action_presenter.setChecked(True)
+
+    @Slot(bool)
+    def _set_presenter_mode(self, on: bool) -> None:
+        self.presenter.set_enabled(on)
+        self.settings.setValue(_PRESENTER_KEY, bool(on))
 
     def _show_progress(self, visible: bool) -> None:
         self.progress_bar.setVisible(visible)

@@ -37,7 +37,7 @@ from genrec_engine import TokenizerDiagnostics
 if TYPE_CHECKING:  # only a type: rows come from the public TokenizerDiagnostics.levels
     from genrec_engine.quantize import LevelStats
 
-__all__ = ["OverviewPanel", "LevelTableModel", "LEVEL_COLUMNS", "METHOD_NAMES", "COMING_PANELS"]
+__all__ = ["OverviewPanel", "LevelTableModel", "LEVEL_COLUMNS", "METHOD_NAMES", "PANEL_GUIDE"]
 
 METHOD_NAMES = {
     "rkmeans": "Residual k-means",
@@ -47,11 +47,11 @@ METHOD_NAMES = {
 }
 
 #: The panels planned for later issues: (name, what it will show).
-COMING_PANELS = (
-    ("Beam stepper", "step through constrained beam search and see what the trie prunes"),
-    ("Cold-start lab", "tokenize a new item, insert it, and score its path for a user"),
-    ("Playground", "a history plus an instruction in, ranked recommendations out"),
-    ("Generation diagnostics", "invalid rate, coverage, homogeneity and diversity"),
+PANEL_GUIDE = (
+    ("Playground", "a history (and an instruction) in, three generators' recommendations side by side"),
+    ("Beam stepper", "why did it recommend that? step through constrained beam search level by level"),
+    ("Cold-start lab", "why does my new item never show up? tokenize, inject and score it for a user"),
+    ("Diagnostics", "why do all ten look alike? homogeneity and invalid generations across test users"),
 )
 
 
@@ -386,11 +386,11 @@ class OverviewPanel(QWidget):
         pl.addWidget(self._plain)
         pl.addStretch(1)
 
-        coming = QGroupBox("What is coming")
+        coming = QGroupBox("Where to look next")
         cl = QVBoxLayout(coming)
-        items = "".join(f"<li><b>{name}</b>: {what}</li>" for name, what in COMING_PANELS)
+        items = "".join(f"<li><b>{name}</b>: {what}</li>" for name, what in PANEL_GUIDE)
         coming_label = QLabel(
-            "Panels planned for the next versions of the explorer:"
+            "The questions the other tabs answer:"
             f"<ul style='margin-left: -20px; margin-top: 4px'>{items}</ul>"
         )
         coming_label.setWordWrap(True)
