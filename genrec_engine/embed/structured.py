@@ -33,7 +33,7 @@ class StructuredEncoder:
             for path in catalogue.category_paths(i):
                 for depth in range(1, len(path) + 1):
                     feats.add("cat=" + " > ".join(path[:depth]))
-            for f in feats:
+            for f in sorted(feats):  # set order varies with the hash seed; the vocabulary must not
                 rows.append(i)
                 cols.append(vocab.setdefault(f, len(vocab)))
         M = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(catalogue), max(1, len(vocab))))

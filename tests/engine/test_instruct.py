@@ -58,7 +58,7 @@ def test_instruction_naming_a_category_moves_results_into_it(instructed):
     names = list(leaf_category_groups(instructed, 10))
     vecs = torch.as_tensor(np.stack([encode_instruction(c) for c in names]))
     split = project_split(instructed)
-    for H, gain in ((torch.zeros(len(names), 1, dtype=torch.long), 0.08),
+    for H, gain in ((torch.zeros(len(names), 1, dtype=torch.long), 0.2),
                     (pad_histories([split.test_history[0]] * len(names), model.config.max_len), 0.05)):
         with torch.no_grad():
             plain = beam_search(model, H, trie=instructed.trie, beam=20, k=10).items.tolist()
