@@ -443,7 +443,7 @@ class LevelPlot(pg.GraphicsLayoutWidget):
                 ax.setTextPen(pg.mkPen("#303030"))
             plot.getAxis("left").setWidth(60)
             plot.getAxis("left").enableAutoSIPrefix(False)
-            plot.setLabel("left", name, color="#303030", size="8pt")
+            plot.setLabel("left", name, color="#303030", **{"font-size": "8pt"})  # pyqtgraph writes size= as CSS "size:", which Qt ignores
         self.top.getAxis("bottom").setStyle(showValues=False)
         self.bottom.getAxis("bottom").setHeight(22)
         self.bottom.setLabel("bottom", "")
