@@ -300,3 +300,50 @@ def _on_bridge_destroyed(ref: "weakref.ref[EngineBridge]", *_: object) -> None:
     if bridge is not None:
         bridge.cancel_all()
         _BUSY.discard(bridge)
+
+
+# ---------------------------------------------------------------------- garbage collection
+
+
+def jobs_running() -> bool:
+    """Whether any live bridge still has a job queued or running."""
+    for bridge in live_bridges():
+        try:
+            if bridge.running():
+                return True
+        except RuntimeError:  # its C++ side is already gone
+            continue
+    return False
+
+
+class IdleCollector(QObject):
+    """Runs Python's cyclic garbage collector only while no engine job is running.
+
+    Why: when the collector frees a Qt object on the GUI thread while a worker emits a signal,
+    PySide 6.11 can deadlock (the GUI thread holds the GIL and waits for a Qt mutex that the
+    emitting worker holds while it waits for the GIL). With automatic collection off and this
+    timer collecting between jobs, Qt objects are never freed by the collector during a job.
+    Reference counting still frees everything that is not in a cycle at once."""
+
+    INTERVAL_MS = 2000
+
+    def __init__(self, parent: QObject | None = None):
+        from PySide6.QtCore import QTimer
+
+        super().__init__(parent)
+        import gc
+
+        gc.disable()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.collect_if_idle)
+        self._timer.start(self.INTERVAL_MS)
+
+    @Slot()
+    def collect_if_idle(self) -> bool:
+        """Collect now unless a job runs; returns whether it collected."""
+        import gc
+
+        if jobs_running():
+            return False
+        gc.collect()
+        return True

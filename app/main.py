@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     qapp.setOrganizationName("GenRec")
     qapp.setWindowIcon(QIcon(str(APP_ICON)))
 
+    from .bridge import IdleCollector
+
+    qapp._idle_collector = IdleCollector(qapp)  # cyclic GC only between engine jobs (see its docstring)
     window = MainWindow(args.project or DEFAULT_PROJECT, dialogs=args.screenshot is None)
     window.resize(*WINDOW_SIZE)
     window.show()

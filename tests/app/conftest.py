@@ -1,6 +1,7 @@
 """App tests run offscreen, and fail when they leave an engine job running."""
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before anything imports Qt
@@ -15,6 +16,16 @@ def pytest_runtest_call(item):
         return (yield)
     finally:
         _check_no_jobs_left()
+        gc.collect()  # no job runs now: free earlier tests' Qt objects here, never mid-job
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collect_only_between_tests():
+    """Automatic cyclic GC off for the app tests, as in the app (``IdleCollector``): the collector
+    freeing a Qt object while a worker emits a signal can deadlock PySide 6.11."""
+    gc.disable()
+    yield
+    gc.enable()
 
 
 def _check_no_jobs_left() -> None:
