@@ -83,7 +83,7 @@ from genrec_engine import (
 
 from .. import RESOURCES
 from . import ItemsChange, LabItem, ProjectSnapshot, ProjectViewModel
-from .widgets import centred_column as _centred_column, heading as _heading
+from .widgets import ERROR_COLOUR as _ERROR_COLOUR, centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",
@@ -131,7 +131,6 @@ DEFAULT_WEIGHT = float(inspect.signature(hybrid_recommend).parameters["weight"].
 _ITEM_COLOUR = "#e0691a"  # orange: the item's own code / row
 _LIVE_COLOUR = "#1f6fb4"  # blue: codes that lead to a live item
 _DEAD_COLOUR = "#c9c9c9"  # grey: codes the trie cannot reach under this prefix
-_ERROR_COLOUR = "#b3261e"
 _ENCODER_LOADED = False  # MiniLM is loaded once per process (engine-side); set after the first encode
 
 

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from genrec_engine import GenerationDiagnostics, generation_diagnostics
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import centred_column as _centred_column, heading as _heading
+from .widgets import ERROR_COLOUR, error_label, centred_column as _centred_column, heading as _heading
 
 __all__ = ["DiagnosticsPanel", "DiagnosticsTableModel", "SOURCE", "GENERATORS", "DEFAULT_USERS", "DEFAULT_BEAM"]
 
@@ -58,7 +58,6 @@ _CACHE_SIZE = 8
 HOMOGENEITY_COLOUR = "#1f6fb4"
 INVALID_COLOUR = "#c0392b"
 MEAN_COLOUR = "#202020"
-ERROR_COLOUR = "#b3261e"
 
 _SORTS = (  # (label, engine order, table column)
     ("highest homogeneity", "homogeneity", 2),
@@ -487,11 +486,7 @@ class DiagnosticsPanel(QWidget):
         row.addWidget(self._status, 1)
         outer.addLayout(row)
 
-        self._error = QLabel("")
-        self._error.setWordWrap(True)
-        self._error.setStyleSheet(f"color: {ERROR_COLOUR};")
-        self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._error.setVisible(False)
+        self._error = error_label()
         outer.addWidget(self._error)
         self._summary = QLabel("")
         self._summary.setWordWrap(True)

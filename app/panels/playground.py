@@ -77,7 +77,7 @@ from genrec_engine import (
 from ..bridge import EngineBridge
 from ..selection import Selection, SelectionEvent
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import centred_column as _centred_column, heading as _heading
+from .widgets import ERROR_COLOUR as _ERROR_COLOUR, centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",
@@ -116,7 +116,6 @@ USER_CHOICES = 500  # test users offered in the picker
 OVERLAP_COLOURS = {2: QColor("#fbe3a1"), 3: QColor("#bfe6b8")}  # amber: in two lists, green: in all three
 _BADGE_COLOURS = {2: QColor("#8a5a00"), 3: QColor("#1e6b2a")}
 INVALID_COLOUR = QColor("#9a9a9a")
-_ERROR_COLOUR = "#b3261e"
 #: Qualitative colours for interest groups (the largest group gets the first); they repeat after ten.
 GROUP_COLOURS = tuple(QColor(c) for c in ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                                           "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"))

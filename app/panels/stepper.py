@@ -81,7 +81,7 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import centred_column as _centred_column
+from .widgets import centred_column as _centred_column, error_label
 
 __all__ = [
     "SOURCE",
@@ -113,7 +113,6 @@ TARGET_COLOUR = QColor("#1e8a3a")  # the true next item (row tint, tree outline)
 FORCED_COLOUR = QColor("#d9730d")
 KEPT_FILL = QColor("#e4eefb")
 PRUNED_FILL = QColor("#f1f1f1")
-ERROR_COLOUR = "#b3261e"
 
 
 def _sid_text(sid: Sequence[int]) -> str:
@@ -627,11 +626,7 @@ class StepperPanel(QWidget):
         header = QLabel(_HEADER)
         header.setWordWrap(True)
         header.setTextFormat(Qt.TextFormat.RichText)
-        self._error = QLabel("")
-        self._error.setWordWrap(True)
-        self._error.setStyleSheet(f"color: {ERROR_COLOUR};")
-        self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._error.setVisible(False)
+        self._error = error_label()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 8, 10, 8)
         lay.setSpacing(6)

@@ -51,7 +51,7 @@ from genrec_engine import PrefixTrie, export_subtree
 from ..bridge import EngineBridge
 from ..selection import Selection, SelectionEvent
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import centred_column as _centred_column, heading as _heading
+from .widgets import ERROR_COLOUR as _ERROR_COLOUR, centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",
@@ -68,7 +68,6 @@ __all__ = [
 #: This panel's name in :class:`~app.selection.SelectionEvent.source`.
 SOURCE = "tree"
 
-_ERROR_COLOUR = "#b3261e"  # readable red on light and dark backgrounds
 _COLLISION_COLOUR = QColor("#b35900")  # dark amber: collision groups
 
 

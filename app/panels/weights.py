@@ -58,7 +58,7 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import heading as _heading
+from .widgets import ERROR_COLOUR, error_label, heading as _heading
 
 __all__ = [
     "WeightsPanel",
@@ -78,7 +78,6 @@ CONTENT_COLOUR = "#1f6fb4"  # blue: the tokenizer's (content-guided) weights, ab
 COLLAB_COLOUR = "#e0691a"  # orange: the RAN's (collaborative-guided) weights, below the axis
 COMPARE_COLOUR = "#7b2fa8"  # purple: the compared item's collaborative weights (an outline)
 CODE_COLOUR = "#202020"  # the item's SID code (dashed line)
-ERROR_COLOUR = "#b3261e"
 
 _NO_DECOR = "Load a TIGER-style generator trained with decor to see the fusion split."
 
@@ -560,10 +559,7 @@ class WeightsPanel(QWidget):
         for page in (self._empty_page, self._main_page, self._no_ran_page):
             self._stack.addWidget(page)
         header = _wrapped(_HEADER)
-        self._error = _wrapped("", rich=False)
-        self._error.setStyleSheet(f"color: {ERROR_COLOUR};")
-        self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._error.setVisible(False)
+        self._error = error_label()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 8, 10, 8)
         lay.setSpacing(6)

@@ -5,7 +5,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-__all__ = ["heading", "centred_column"]
+__all__ = ["ERROR_COLOUR", "heading", "centred_column", "error_label"]
+
+ERROR_COLOUR = "#b3261e"  # readable red on light and dark backgrounds
 
 
 def heading(text: str, scale: float = 1.0) -> QLabel:
@@ -39,3 +41,14 @@ def centred_column(*widgets: QWidget, width: int = 640) -> QWidget:
     lay.addLayout(row)
     lay.addStretch(2)
     return page
+
+
+def error_label() -> QLabel:
+    """A hidden, wrapped, selectable plain-text label in the error colour, for a panel's one-line errors."""
+    label = QLabel("")
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setStyleSheet(f"color: {ERROR_COLOUR};")
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setVisible(False)
+    return label
