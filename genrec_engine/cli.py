@@ -267,7 +267,7 @@ def cmd_train(args) -> int:
 
     try:
         rec = train_generator(proj, args.model, model_config=mkw, train_config=TrainConfig(**tkw), device=args.device,
-                              progress=bar, on_epoch=on_epoch, command=_command_line())
+                              progress=bar, on_epoch=on_epoch, command=_command_line(), resume=args.resume)
     finally:
         bar.close()
     obj = {k: v for k, v in rec.items() if k != "history"}
@@ -506,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="hold this seeded share of items out of tokenizer fitting and training (cold-start protocol)")
     sp.add_argument("--instructions", action="store_true",
                     help="add an instruction token and train it on grounding tasks (ran, tiger)")
+    sp.add_argument("--resume", action="store_true",
+                    help="start from the project's saved generator of this kind (its settings and weights), e.g. to "
+                         "go on with a run cut short by --max-minutes; give a lower --lr")
 
     sp = add(sub, "eval", "evaluate a trained generator (leave-one-out, full catalogue)", cmd_eval)
     sp.add_argument("--project", required=True)

@@ -9,7 +9,8 @@ Per level l, from an input x ``[*, d]`` and a context ``z_<l`` (sum of earlier l
     z_l = sum_k p_l(k) V_l(k)                     (redistribution)   or   V_l(c_l) (teacher forcing)
 
 Item side: x = the item's UID embedding u_i; contexts by redistribution; the item's input to the
-backbone is ``E_i = sum_l z_l``; the alignment loss ``L_aln = -sum_l log p_l(c_l)`` ties the
+backbone is ``E_i = sum_l z_l`` (``item_input="codes+id"`` adds u_i, a residual that lets items
+sharing a SID differ); the alignment loss ``L_aln = -sum_l log p_l(c_l)`` ties the
 collaborative assignment to the item's SID c. The p_l here are the **collaborative-guided codeword
 weights** the explorer compares with the tokenizer's content-guided soft assignment.
 
@@ -49,6 +50,9 @@ class RANConfig(ConfigIO):
     dropout: float = 0.3  # Beauty is small and sparse; SASRec-style models want strong dropout
     aln_weight: float = 0.1  # lambda in L = L_rec + lambda * L_aln (IntRR's default)
     item_context: str = "redistribution"  # item-side context: "redistribution" or "teacher"
+    # item input to the backbone: "codes" = E_i = sum_l z_l (IntRR); "codes+id" adds the item's UID
+    # embedding, so items that share a SID (or most of it) still get their own input
+    item_input: str = "codes"
     instruction: bool = False  # accept a natural-language instruction token (trained on grounding tasks)
     instruct_weight: float = 1.0  # weight of the grounding loss against L_rec
 
@@ -56,6 +60,8 @@ class RANConfig(ConfigIO):
         check_positive(self, "d_model", "n_layers", "n_heads", "max_len")
         if self.item_context not in ("redistribution", "teacher"):
             raise ConfigError(f"item_context={self.item_context!r}: expected 'redistribution' or 'teacher'")
+        if self.item_input not in ("codes", "codes+id"):
+            raise ConfigError(f"item_input={self.item_input!r}: expected 'codes' or 'codes+id'")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
         if self.aln_weight < 0:
@@ -117,8 +123,10 @@ class RAN(nn.Module):
     def item_inputs(self, items: torch.Tensor):
         """Item-side pass for item indices ``[n]``: ``(E [n, d], logits per level)``."""
         teacher = self.sids[items] if self.config.item_context == "teacher" else None
-        logits, zs = self.assign(self.uid(items + 1), teacher)
-        return torch.stack(zs).sum(0), logits
+        u = self.uid(items + 1)
+        logits, zs = self.assign(u, teacher)
+        E = torch.stack(zs).sum(0)
+        return (E + u if self.config.item_input == "codes+id" else E), logits
 
     @torch.no_grad()
     def collaborative_weights(self, items) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Train and evaluate a project's generators: the functions behind ``genrec train|eval``."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ..device import resolve_device
 from ..errors import ConfigError
 from ..fileio import read_json, write_json_atomic
 from ..jobs import CancelToken, ProgressFn, Stage, report
-from .checkpoint import load_generator, save_generator
+from .checkpoint import load_generator, read_generator_meta, save_generator
 from .evaluate import evaluate
 from .loop import TrainConfig, TrainResult, ddp_context, fit
 
@@ -37,11 +38,12 @@ def generator_path(project, kind: str) -> Path:
     return Path(project.path) / f"generator-{kind}.safetensors"
 
 
-def load_project_generator(project, kind: str, device: str | torch.device = "cpu"):
-    """The project's trained ``kind`` generator, on ``device``, in eval mode."""
+def load_project_generator(project, kind: str, device: str | torch.device = "cpu", *, add_instruction: bool = False):
+    """The project's trained ``kind`` generator, on ``device``, in eval mode (``add_instruction``:
+    see :func:`~genrec_engine.train.checkpoint.load_generator`)."""
     _model_class(kind)
     return load_generator(generator_path(project, kind), project.sids.codes, project.sids.level_sizes, device=device,
-                          **_model_kwargs(project, kind))
+                          add_instruction=add_instruction, **_model_kwargs(project, kind))
 
 
 def _model_kwargs(project, kind: str) -> dict:
@@ -75,12 +77,20 @@ def train_generator(
     on_epoch=None,
     save: bool = True,
     command: str | None = None,
+    resume: bool = False,
 ) -> dict:
     """Train ``kind`` on the project's leave-one-out split, early-stopping on validation
     Recall@10, evaluate on test, save ``generator-<kind>.safetensors`` and ``metrics.json``.
-    Returns the metrics record written for this generator."""
+    Returns the metrics record written for this generator.
+
+    ``resume=True`` starts from the project's saved ``kind`` generator (its settings and weights),
+    e.g. to go on with a run that a time budget cut short; the optimiser and schedule start afresh
+    (give a lower ``lr``), and the record keeps the earlier runs under ``"resumed"``. The saved
+    weights are validated first and kept unless training beats them. ``model_config`` may then
+    only be ``{"instruction": True}`` (optionally with ``instruct_weight``): instruction
+    fine-tuning, which adds the instruction token to a generator trained without one; there the
+    starting weights are not a candidate (they cannot follow an instruction)."""
     cls = _model_class(kind)
-    cfg = cls.config_class.from_dict(model_config or {})
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
     rank, world = ddp_context()
@@ -89,9 +99,29 @@ def train_generator(
     split = project_split(project)
     sids, n = project.sids, project.sids.n_items
     trie = project.trie
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(tcfg.seed)
-        model = cls(cfg, sids.codes, sids.level_sizes, **_model_kwargs(project, kind)).to(dev)
+    earlier = []
+    adding_instruction = False
+    if resume:
+        extra = dict(model_config or {})
+        add = bool(extra.pop("instruction", False))
+        weight = extra.pop("instruct_weight", None)
+        if extra:
+            raise ConfigError(f"--resume continues the saved {kind} generator with its own settings; "
+                              f"drop {', '.join(sorted(extra))}")
+        adding_instruction = add and not read_generator_meta(generator_path(project, kind))["config"].get("instruction")
+        model = load_project_generator(project, kind, device=dev, add_instruction=add)
+        if weight is not None:
+            model.config = dataclasses.replace(model.config, instruct_weight=float(weight))
+        cfg = model.config
+        path = Path(project.path) / "metrics.json"
+        old = (read_json(path) if path.is_file() else {}).get(kind, {})
+        earlier = old.get("resumed", []) + [{k: old[k] for k in ("best_epoch", "stopped", "train_seconds", "command",
+                                                                   "train_config", "valid", "test") if k in old}]
+    else:
+        cfg = cls.config_class.from_dict(model_config or {})
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tcfg.seed)
+            model = cls(cfg, sids.codes, sids.level_sizes, **_model_kwargs(project, kind)).to(dev)
 
     def validate(m):
         return evaluate(m, split, "valid", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
@@ -110,7 +140,8 @@ def train_generator(
                                        cancel=cancel)
     result: TrainResult = fit(model, split.train, config=tcfg, validate=validate, device=dev, max_len=cfg.max_len,
                               progress=Stage(progress, 0.05 if grounding else 0.0, 0.95, f"train {kind}"), cancel=cancel,
-                              on_epoch=on_epoch, on_best=keep_best, grounding=grounding)
+                              on_epoch=on_epoch, on_best=keep_best, grounding=grounding,
+                              validate_first=resume and not adding_instruction)
     report(progress, 0.95, "test evaluation")
     test = evaluate(model, split, "test", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
                     beam=tcfg.eval_beam, device=dev, item_embeddings=project.embeddings,
@@ -131,7 +162,9 @@ def train_generator(
         "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if command:
-        record["command"] = command  # how to rebuild this checkpoint
+        record["command"] = command  # how to rebuild this checkpoint (after the "resumed" runs, if any)
+    if earlier:
+        record["resumed"] = earlier
     if save and rank == 0:
         save_generator(model.cpu(), generator_path(project, kind), extra={"best_epoch": result.best_epoch})
         partial.unlink(missing_ok=True)

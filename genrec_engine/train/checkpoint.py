@@ -5,6 +5,7 @@ different SID table (item count or level sizes differ), each with a message that
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -60,8 +61,12 @@ def read_generator_meta(path: str | os.PathLike) -> dict:
     return meta
 
 
-def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, *, device: str | torch.device = "cpu", **kwargs):
-    """Rebuild a generator for the project's SID table ``sid_codes [N, D]`` and load its weights."""
+def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, *, device: str | torch.device = "cpu",
+                   add_instruction: bool = False, **kwargs):
+    """Rebuild a generator for the project's SID table ``sid_codes [N, D]`` and load its weights.
+
+    ``add_instruction=True`` rebuilds it with an instruction token that the checkpoint lacks (its
+    new weights stay freshly initialised): the start of instruction fine-tuning."""
     path = Path(path)
     meta = read_generator_meta(path)
     classes = generator_classes()
@@ -73,12 +78,20 @@ def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, 
             f"{len(sid_codes)} items with levels {list(level_sizes)}; retrain with genrec train"
         )
     cls = classes[meta["kind"]]
-    model = cls(cls.config_class.from_dict(meta["config"]), sid_codes, level_sizes, **kwargs)
+    config = dict(meta["config"])
+    adding = add_instruction and not config.get("instruction", False)
+    if adding:
+        if "instruction" not in {f.name for f in dataclasses.fields(cls.config_class)}:
+            raise ProjectFormatError(f"{path}: a {meta['kind']} generator cannot take instructions")
+        config["instruction"] = True
+    model = cls(cls.config_class.from_dict(config), sid_codes, level_sizes, **kwargs)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise ProjectFormatError(f"{path}: unreadable weights: {exc}") from None
     missing, unexpected = model.load_state_dict(state, strict=False)
+    if adding:
+        missing = [k for k in missing if not k.startswith("instruct.")]
     if missing or unexpected:
         raise ProjectFormatError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     if "sids" in state and not torch.equal(state["sids"], torch.as_tensor(np.asarray(sid_codes), dtype=torch.long)):

@@ -91,6 +91,7 @@ def fit(
     on_epoch: Callable[[dict], None] | None = None,
     on_best: Callable[[torch.nn.Module, int], None] | None = None,
     grounding=None,
+    validate_first: bool = False,
 ) -> TrainResult:
     """Train ``model`` (its ``forward(history, target)`` returns ``(loss, parts)``) on next-item
     pairs from ``train_sequences``; ``validate(model) -> {"recall@10": ...}`` drives early
@@ -98,7 +99,9 @@ def fit(
     when the time budget runs out (a cancel before any validation raises Cancelled).
     ``on_best(model, epoch)`` runs (on rank 0) whenever validation improves. ``grounding``
     (a :class:`~genrec_engine.train.instruct.GroundingSampler`) adds an instruction batch to
-    every step: ``forward(history, target, **grounding.batch(device))``."""
+    every step: ``forward(history, target, **grounding.batch(device))``. ``validate_first``
+    validates the starting weights as "epoch 0" (a resumed model), so training never ends with
+    weights worse than those it started from."""
     rank, world = ddp_context()
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -121,6 +124,28 @@ def fit(
     deadline = t0 + config.max_minutes * 60 if config.max_minutes else None
     best, best_state, best_epoch, bad = -1.0, None, 0, 0
     history, stopped, samples = [], "epochs", 0
+
+    def check(epoch: int, row: dict) -> None:
+        nonlocal best, best_state, best_epoch, bad
+        model.eval()
+        metrics = validate(model)
+        model.train()
+        row.update({f"valid_{k}": v for k, v in metrics.items()})
+        score = metrics.get("recall@10", 0.0)
+        if score > best:
+            best, best_epoch, bad = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+            if on_best is not None and rank == 0 and epoch > 0:
+                on_best(model, epoch)  # e.g. save it, so a killed run keeps its best weights
+        else:
+            bad += 1
+
+    if validate is not None and validate_first:
+        row0 = {"epoch": 0, "seconds": 0.0}
+        check(0, row0)
+        history.append(row0)
+        if on_epoch is not None:
+            on_epoch(row0)
     try:
         for epoch in range(1, config.epochs + 1):
             batches = _length_buckets(lengths, config.batch_size, gen)
@@ -154,18 +179,7 @@ def fit(
                    "seconds": round(time.perf_counter() - t0, 1)}
             out_of_time = bool(deadline and time.perf_counter() > deadline)
             if validate is not None and (epoch % config.eval_every == 0 or epoch == config.epochs or out_of_time):
-                model.eval()
-                metrics = validate(model)
-                model.train()
-                row.update({f"valid_{k}": v for k, v in metrics.items()})
-                score = metrics.get("recall@10", 0.0)
-                if score > best:
-                    best, best_epoch, bad = score, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                    if on_best is not None and rank == 0:
-                        on_best(model, epoch)  # e.g. save it, so a killed run keeps its best weights
-                else:
-                    bad += 1
+                check(epoch, row)
             history.append(row)
             if on_epoch is not None:
                 on_epoch(row)

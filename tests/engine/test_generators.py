@@ -130,3 +130,44 @@ def test_on_best_sees_every_improvement():
         validate=lambda m: {"recall@10": next(scores)}, device=torch.device("cpu"), max_len=8,
         on_best=lambda m, epoch: seen.append(epoch))
     assert seen == [1, 2, 4]
+
+
+def test_validate_first_keeps_the_starting_weights_unless_training_beats_them():
+    torch.manual_seed(0)
+    model = RAN(RANConfig(d_model=16, n_layers=1, n_heads=1, max_len=8, dropout=0.0), CODES, SIZES)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    scores = iter([0.5, 0.1, 0.2, 0.3])  # epoch 0 (the resumed weights) stays the best
+    seen = []
+    res = fit(model, _planted_sequences(40), config=TrainConfig(epochs=3, batch_size=32, eval_every=1, patience=9),
+              validate=lambda m: {"recall@10": next(scores)}, device=torch.device("cpu"), max_len=8,
+              on_best=lambda m, epoch: seen.append(epoch), validate_first=True)
+    assert res.best_epoch == 0 and seen == []  # nothing new to save
+    assert [r["epoch"] for r in res.history] == [0, 1, 2, 3]
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, start[k], rtol=0, atol=0)
+
+
+def test_ran_with_id_residual_learns_colliding_items_apart():
+    """Two items per SID prefix (told apart only by the collision code): with ``codes+id`` inputs
+    the RAN still learns the planted rule, and its item inputs differ per item."""
+    torch.manual_seed(0)
+    model = RAN(RANConfig(d_model=32, n_layers=1, n_heads=2, max_len=8, dropout=0.0, item_input="codes+id"), CODES, SIZES)
+    fit(model, _planted_sequences(), config=TrainConfig(epochs=40, batch_size=32, lr=5e-3, warmup_steps=10),
+        device=torch.device("cpu"), max_len=8)
+    trie = PrefixTrie.from_codes(CODES, SIZES)
+    assert (_top1(model, trie) == (np.arange(N) + 1) % N).mean() >= 0.9
+    E = model.item_representations()
+    assert np.unique(E.round(4), axis=0).shape[0] == N
+    with pytest.raises(Exception, match="item_input"):
+        RANConfig(item_input="ids")
+
+
+def test_adding_an_instruction_token_to_a_trained_checkpoint(trained_ran, tmp_path):
+    save_generator(trained_ran, tmp_path / "g.safetensors")
+    back = load_generator(tmp_path / "g.safetensors", CODES, SIZES, add_instruction=True)
+    assert back.accepts_instruction and back.config.instruction
+    hist = pad_histories([[1, 2, 3]], 8)
+    a = trained_ran.next_logits(trained_ran.start(hist), torch.zeros(1, 0, dtype=torch.long))
+    b = back.next_logits(back.start(hist), torch.zeros(1, 0, dtype=torch.long))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)  # without an instruction: the same model
+    assert back.start(hist, instruction=torch.ones(384)).tensors["hu"].shape == (1, 32)

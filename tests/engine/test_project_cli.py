@@ -237,6 +237,15 @@ def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, ca
     code, out, err = _cli(capsys, "recommend", "--project", str(tmp_path / "p"), "--model", "ran", "--history", "1,99999999",
                           "--json")
     assert code == 1 and "99999999" in err
+    # --resume: starts from the saved RAN (validated first as epoch 0), keeps the earlier run's record
+    code, out, err = _cli(capsys, "train", "--project", str(tmp_path / "p"), "--model", "ran", "--resume", "--epochs", "1",
+                          "--eval-every", "1", "--lr", "0.0005", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["model_config"]["d_model"] == 16 and rec["best_epoch"] in (0, 1)
+    assert rec["resumed"][0]["best_epoch"] >= 1 and "recall@10" in rec["resumed"][0]["test"]
+    code, _, err = _cli(capsys, "train", "--project", str(tmp_path / "p"), "--model", "ran", "--resume", "--d-model", "32")
+    assert code == 1 and "d_model" in err  # a resumed model keeps its settings
 
 
 def test_save_copy_writes_a_complete_project_and_leaves_the_original(small_dataset, tmp_path):
