@@ -115,7 +115,7 @@ def train_generator(
         cfg = model.config
         path = Path(project.path) / "metrics.json"
         old = (read_json(path) if path.is_file() else {}).get(kind, {})
-        earlier = old.get("resumed", []) + [{k: old[k] for k in ("best_epoch", "stopped", "train_seconds", "command",
+        earlier = old.get("resumed", []) + [{k: old[k] for k in ("model_config", "best_epoch", "stopped", "train_seconds", "command",
                                                                    "train_config", "valid", "test") if k in old}]
     else:
         cfg = cls.config_class.from_dict(model_config or {})

@@ -187,3 +187,24 @@ def test_cli_recommend_instruction_and_instruct_eval(instructed, capsys):
     assert cli_main(["recommend", "--project", str(instructed.path), "--model", "sasrec", "--instruction", "x",
                      "--json"]) != 0
     assert "no instruction" in capsys.readouterr().err
+
+
+def test_instruction_fine_tuning_of_a_plain_generator(tmp_path):
+    """``train_generator(resume=True, model_config={"instruction": True})`` adds the token to a
+    RAN trained without one and teaches it: category instructions then beat both baselines."""
+    path = make_tiny_project(BEAUTY, tmp_path, items=400, users=100, per_user=8)
+    proj = Project.open(path)
+    plain = {k: v for k, v in SMALL.items() if k != "instruction"}
+    tc = dict(batch_size=64, warmup_steps=20, lr=3e-3)
+    train_generator(proj, "ran", model_config=plain, device="cpu",
+                    train_config=TrainConfig(epochs=15, eval_every=15, patience=10, **tc))
+    assert not load_project_generator(proj, "ran").accepts_instruction
+    rec = train_generator(proj, "ran", model_config={"instruction": True}, resume=True, device="cpu",
+                          train_config=TrainConfig(epochs=30, eval_every=30, patience=10, **tc))
+    assert rec["best_epoch"] == 30  # the starting weights cannot follow instructions: never kept
+    assert rec["model_config"]["instruction"] and rec["resumed"][0]["model_config"]["instruction"] is False
+    model = load_project_generator(proj, "ran")
+    assert model.accepts_instruction
+    out = instruct_eval(proj, "ran", min_items=10, users=50, device="cpu", model=model)
+    e = out["empty_history"]
+    assert e["precision@10"] > 3 * max(e["random_precision@10"], e["popularity_precision@10"])
