@@ -72,9 +72,6 @@ class TIGERConfig:
     # ``codebooks`` argument and saved with the config, so a checkpoint can be rebuilt without them.
     codebook_dims: tuple[int, ...] | None = None
     instruction: bool = False  # accept a natural-language instruction token (appended to the encoder input)
-    # add a learned item-ID vector to each history item's D encoder tokens (not in TIGER, which reads
-    # semantic IDs only; the decoder still emits SID tokens, so the output side is unchanged)
-    item_ids: bool = False
     instruct_weight: float = 1.0  # weight of the grounding loss against the next-item loss
 
     @property
@@ -93,8 +90,6 @@ class TIGERConfig:
             raise ConfigError(f"decor={self.decor!r}: must be true or false")
         if not isinstance(self.instruction, bool):
             raise ConfigError(f"instruction={self.instruction!r}: must be true or false")
-        if not isinstance(self.item_ids, bool):
-            raise ConfigError(f"item_ids={self.item_ids!r}: must be true or false")
         if self.instruct_weight < 0:
             raise ConfigError(f"instruct_weight={self.instruct_weight}: must be >= 0")
         if self.codebook_dims is not None:
@@ -234,12 +229,8 @@ class TIGER(nn.Module):
         self.heads = nn.ModuleList([nn.Linear(d, k) for k in self.level_sizes])
         self.drop = nn.Dropout(config.dropout)
         self.instruct = InstructionProjector(d) if config.instruction else None
-        self.item_emb = nn.Embedding(self.n_items + 1, d, padding_idx=0) if config.item_ids else None
-        for emb in (self.tok, self.level, self.item_pos, self.dec_pos) + ((self.item_emb,) if self.item_emb is not None else ()):
+        for emb in (self.tok, self.level, self.item_pos, self.dec_pos):
             nn.init.normal_(emb.weight, std=0.02)
-        if self.item_emb is not None:
-            with torch.no_grad():
-                self.item_emb.weight[0].zero_()
 
         self.n_codebooks = 0
         if config.decor:
@@ -330,8 +321,6 @@ class TIGER(nn.Module):
         level = torch.arange(D, device=history.device).repeat(T)
         pos = torch.arange(T - 1, -1, -1, device=history.device).repeat_interleave(D)
         x = x + self.level(level) + self.item_pos(pos)
-        if self.item_emb is not None:
-            x = x + self.item_emb(history).repeat_interleave(D, dim=1)
         if instruction is not None:
             x = torch.cat([x, self.instruct(instruction).unsqueeze(1).to(x.dtype)], 1)
             valid = torch.cat([valid, valid.new_ones(n, 1)], 1)
