@@ -246,7 +246,7 @@ def cmd_train(args) -> int:
                   "(generators trained before on this project must be retrained)", file=sys.stderr)
     tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
                                   seed=args.seed, eval_every=args.eval_every, patience=args.patience,
-                                  eval_users=args.eval_users).items() if v is not None}
+                                  eval_users=args.eval_users, keep=args.keep).items() if v is not None}
     mkw = {}
     for name in ("d_model", "n_layers", "n_heads", "dropout", "max_len"):
         v = getattr(args, name)
@@ -506,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="hold this seeded share of items out of tokenizer fitting and training (cold-start protocol)")
     sp.add_argument("--instructions", action="store_true",
                     help="add an instruction token and train it on grounding tasks (ran, tiger)")
+    sp.add_argument("--keep", choices=("best", "last"),
+                    help="weights to keep: best validation Recall@10 (default, early stopping) or the last epoch's")
     sp.add_argument("--resume", action="store_true",
                     help="start from the project's saved generator of this kind (its settings and weights), e.g. to "
                          "go on with a run cut short by --max-minutes; give a lower --lr")

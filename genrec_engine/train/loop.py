@@ -36,6 +36,9 @@ class TrainConfig:
     eval_users: int | None = None  # validate on a seeded subset of users (None = all)
     max_minutes: float | None = None  # wall-clock budget; the best checkpoint so far is kept
     seed: int = 0
+    # which weights to keep: "best" = best validation Recall@10 (early stopping on), "last" = the final
+    # epoch's (validation only reported; for instruction fine-tuning, whose gain recall cannot see)
+    keep: str = "best"
 
     def __post_init__(self):
         for n in ("epochs", "batch_size", "eval_every", "patience", "eval_beam"):
@@ -44,6 +47,8 @@ class TrainConfig:
                 raise ConfigError(f"{n}={v!r}: must be a positive integer")
         if not self.lr > 0:
             raise ConfigError(f"lr={self.lr}: must be > 0")
+        if self.keep not in ("best", "last"):
+            raise ConfigError(f"keep={self.keep!r}: expected 'best' or 'last'")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -96,7 +101,9 @@ def fit(
     """Train ``model`` (its ``forward(history, target)`` returns ``(loss, parts)``) on next-item
     pairs from ``train_sequences``; ``validate(model) -> {"recall@10": ...}`` drives early
     stopping. The best weights are restored into ``model`` at the end, also after a cancel or
-    when the time budget runs out (a cancel before any validation raises Cancelled).
+    when the time budget runs out (a cancel before any validation raises Cancelled); with
+    ``config.keep == "last"`` the final epoch's weights stay (no early stopping; a cancel still
+    restores the best).
     ``on_best(model, epoch)`` runs (on rank 0) whenever validation improves. ``grounding``
     (a :class:`~genrec_engine.train.instruct.GroundingSampler`) adds an instruction batch to
     every step: ``forward(history, target, **grounding.batch(device))``. ``validate_first``
@@ -186,14 +193,16 @@ def fit(
             if out_of_time:
                 stopped = "time"
                 break
-            if bad >= config.patience:
+            if bad >= config.patience and config.keep == "best":
                 stopped = "early-stop"
                 break
     except Cancelled:
         if best_state is None:
             raise
         stopped = "cancelled"
-    if best_state is not None:
+    if config.keep == "last" and stopped != "cancelled" and history:
+        best_epoch = history[-1]["epoch"]  # the weights in the model now
+    elif best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
     secs = time.perf_counter() - t0

@@ -341,6 +341,24 @@ def test_instruction_box_follows_the_generators(qtbot, loaded, models):
         assert panel.pending_request().instruction == ""
 
 
+def test_bundled_ran_follows_a_typed_instruction(qtbot, loaded, snapshot, models):
+    """The bundled RAN is instruction-trained: the box is on, and "nail polish" with an empty
+    history gives the engine's own list, mostly nail polish."""
+    panel = loaded[0]
+    assert models["ran"].accepts_instruction and panel.instruction_enabled()
+    panel.set_history([])
+    panel.instruction_edit.setText("nail polish")
+    qtbot.waitUntil(lambda: panel.screenshot_ready() and panel.request().history == ()
+                    and panel.request().instruction == "nail polish", timeout=WAIT_MS)
+    ref = recommend(snapshot.project, "ran", [], instruction="nail polish", model=models["ran"])
+    ids = snapshot.project.sids.item_ids
+    assert [int(ids[i]) for i, _, _ in _rows(panel.result_models["ran"])] == [x["item_id"] for x in ref["items"]]
+    leaf = snapshot.project.dataset.catalogue.leaf_categories()
+    shown = panel.result_models["ran"].items()
+    assert len(shown) == 10 and np.mean([leaf[i] == "Nail Polish" for i in shown]) >= 0.5
+    assert "instruction used" in panel.list_status("ran")
+
+
 def test_instruction_reaches_only_generators_that_read_it(qtbot, snapshot, models, monkeypatch):
     calls = []
     real_recommend = pg_module.recommend

@@ -171,3 +171,15 @@ def test_adding_an_instruction_token_to_a_trained_checkpoint(trained_ran, tmp_pa
     b = back.next_logits(back.start(hist), torch.zeros(1, 0, dtype=torch.long))
     torch.testing.assert_close(a, b, rtol=0, atol=0)  # without an instruction: the same model
     assert back.start(hist, instruction=torch.ones(384)).tensors["hu"].shape == (1, 32)
+
+
+def test_keep_last_keeps_the_final_weights_and_never_stops_early():
+    torch.manual_seed(0)
+    model = RAN(RANConfig(d_model=16, n_layers=1, n_heads=1, max_len=8, dropout=0.0), CODES, SIZES)
+    scores = iter([0.9, 0.1, 0.1, 0.1])  # epoch 1 validates best, then nothing improves
+    res = fit(model, _planted_sequences(40), config=TrainConfig(epochs=4, batch_size=32, eval_every=1, patience=1,
+                                                                keep="last"),
+              validate=lambda m: {"recall@10": next(scores)}, device=torch.device("cpu"), max_len=8)
+    assert res.stopped == "epochs" and res.best_epoch == 4 and res.best_metrics["valid_recall@10"] == 0.1
+    with pytest.raises(Exception, match="keep"):
+        TrainConfig(keep="first")
