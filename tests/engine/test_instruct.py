@@ -39,7 +39,7 @@ def instructed(tmp_path_factory):
     path = make_tiny_project(BEAUTY, tmp_path_factory.mktemp("instr"), items=400, users=100, per_user=8)
     proj = Project.open(path)
     train_generator(proj, "ran", model_config=SMALL, device="cpu",
-                    train_config=TrainConfig(epochs=40, eval_every=10, patience=10, batch_size=64, warmup_steps=20, lr=3e-3))
+                    train_config=TrainConfig(epochs=80, eval_every=20, patience=10, batch_size=64, warmup_steps=20, lr=3e-3))
     return Project.open(path)
 
 
