@@ -20,6 +20,13 @@ search over levels at inference (``next_logits`` only runs the small fusion MLP 
 
 Loss: ``L = L_rec + aln_weight * L_aln`` with ``L_rec = -sum_l log p_l(c_l of the target)``.
 
+Trie-node vectors (``node_levels=n``, not in IntRR): on the user side the last n levels score token
+k after prefix c_<l with ``h_l . (V_l(k) + N_l(c_<l, k))``, where N_l holds one learned vector per
+trie node (zero at the start). Deep in the trie a prefix has few children (on Beauty 1.7 at the
+third level, 1.2 at the collision level), and the shared codebooks alone must tell them apart
+through the fusion MLP; the node vectors give each its own output vector, as SASRec has per
+item. The item side (``p_l``, ``E_i``) does not use them.
+
 Instructions (``instruction=True``): a projected sentence vector is appended after the history as
 one more backbone token and h_u is read there; training adds ``instruct_weight * L_ins``, the
 same SID loss on the grounding batches of :mod:`genrec_engine.train.instruct`.
@@ -55,6 +62,11 @@ class RANConfig(ConfigIO):
     item_input: str = "codes"
     instruction: bool = False  # accept a natural-language instruction token (trained on grounding tasks)
     instruct_weight: float = 1.0  # weight of the grounding loss against L_rec
+    # user-side output at the last ``node_levels`` SID levels: the codeword vector V_l(k) plus a
+    # learned vector of the trie node (prefix, k), so siblings under one prefix (few items at the
+    # deep levels) are scored by their own vectors rather than only by codebooks shared by every
+    # prefix; 0 = IntRR's shared codebooks only. Not in IntRR.
+    node_levels: int = 0
 
     def __post_init__(self):
         check_positive(self, "d_model", "n_layers", "n_heads", "max_len")
@@ -70,6 +82,8 @@ class RANConfig(ConfigIO):
             raise ConfigError(f"instruction={self.instruction!r}: must be true or false")
         if self.instruct_weight < 0:
             raise ConfigError(f"instruct_weight={self.instruct_weight}: must be >= 0")
+        if not isinstance(self.node_levels, int) or self.node_levels < 0:
+            raise ConfigError(f"node_levels={self.node_levels!r}: must be an integer >= 0")
 
 
 class RAN(nn.Module):
@@ -93,6 +107,7 @@ class RAN(nn.Module):
         )
         self.backbone = CausalBackbone(d, config.n_layers, config.n_heads, config.max_len, config.dropout)
         self.instruct = InstructionProjector(d) if config.instruction else None
+        self._build_nodes(config.node_levels, d)
         nn.init.normal_(self.uid.weight, std=d**-0.5)
         with torch.no_grad():
             self.uid.weight[0].zero_()
@@ -101,19 +116,73 @@ class RAN(nn.Module):
     def accepts_instruction(self) -> bool:
         return self.instruct is not None
 
+    # ---------------------------------------------------------------- trie-node output vectors
+    def _build_nodes(self, node_levels: int, d: int) -> None:
+        """For each of the last ``node_levels`` levels l: the sorted keys of the SID prefixes of
+        length l (the parents), per parent its children's tokens and node rows (padded with -1),
+        and a zero-initialised ``[nodes, d]`` table of node vectors. The index tensors derive
+        from ``sids`` and are not saved."""
+        if node_levels >= self.depth:
+            raise ConfigError(f"node_levels={node_levels}: must be below the SID depth {self.depth}")
+        self.node_start = self.depth - node_levels
+        self.nodes = nn.ParameterList()
+        codes = self.sids.numpy()
+        for l in range(self.node_start, self.depth):
+            parent = self._prefix_key(self.sids[:, :l]).numpy()
+            child = codes[:, l]
+            pairs = np.unique(np.stack([parent, child], 1), axis=0)  # sorted by parent, then token
+            keys, first, counts = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+            width = int(counts.max())
+            slot = np.arange(len(pairs)) - np.repeat(first, counts)
+            row = np.repeat(np.arange(len(keys)), counts)
+            toks = np.full((len(keys), width), -1, dtype=np.int64)
+            rows = np.full((len(keys), width), -1, dtype=np.int64)
+            toks[row, slot] = pairs[:, 1]
+            rows[row, slot] = np.arange(len(pairs))
+            j = l - self.node_start
+            self.register_buffer(f"node_parent{j}", torch.from_numpy(keys), persistent=False)
+            self.register_buffer(f"node_tok{j}", torch.from_numpy(toks), persistent=False)
+            self.register_buffer(f"node_row{j}", torch.from_numpy(rows), persistent=False)
+            self.nodes.append(nn.Parameter(torch.zeros(len(pairs), d)))
+
+    def _prefix_key(self, prefix: torch.Tensor) -> torch.Tensor:
+        """One int64 per SID prefix ``[n, l]`` (mixed radix over the level sizes)."""
+        key = torch.zeros(prefix.shape[0], dtype=torch.long, device=prefix.device)
+        for j in range(prefix.shape[1]):
+            key = key * self.level_sizes[j] + prefix[:, j]
+        return key
+
+    def _level_logits(self, l: int, h: torch.Tensor, prefix: torch.Tensor | None) -> torch.Tensor:
+        """Logits ``[n, K_l]`` of level l for hidden states ``h [n, d]`` after ``prefix [n, l]``:
+        ``h . V_l(k)``, plus ``h . N(prefix, k)`` for the children in the trie at node levels
+        (a prefix the trie does not hold, or ``prefix=None``, gets the codebook term only)."""
+        lg = h @ self.books[l].T
+        j = l - self.node_start
+        if prefix is None or j < 0:
+            return lg
+        keys = getattr(self, f"node_parent{j}")
+        want = self._prefix_key(prefix)
+        pos = torch.searchsorted(keys, want).clamp_max(len(keys) - 1)
+        rows = getattr(self, f"node_row{j}")[pos]  # [n, width]
+        toks = getattr(self, f"node_tok{j}")[pos]
+        ok = (rows >= 0) & (keys[pos] == want).unsqueeze(1)
+        extra = (h @ self.nodes[j].T).gather(1, rows.clamp_min(0)) * ok.to(h.dtype)
+        return lg.scatter_add(1, toks.clamp_min(0), extra.to(lg.dtype))
+
     # ---------------------------------------------------------------- the RAN itself
     def _hidden(self, l: int, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         return x if l == 0 else self.fuse[l - 1](torch.cat([x, ctx], -1))
 
-    def assign(self, x: torch.Tensor, teacher: torch.Tensor | None = None):
+    def assign(self, x: torch.Tensor, teacher: torch.Tensor | None = None, user: bool = False):
         """Run the RAN on inputs ``x [n, d]``. Returns ``(logits, z)``: per level logits
         ``[n, K_l]`` and contexts ``[n, d]``. With ``teacher [n, D]`` the context after level l
-        is ``V_l(c_l)``; otherwise the redistribution ``p_l V_l``."""
+        is ``V_l(c_l)``; otherwise the redistribution ``p_l V_l``. ``user``: the user side, whose
+        logits include the trie-node vectors (``node_levels``) under the teacher prefix."""
         ctx = torch.zeros_like(x)
         logits, zs = [], []
         for l, V in enumerate(self.books):
             h = self._hidden(l, x, ctx)
-            lg = h @ V.T
+            lg = self._level_logits(l, h, teacher[:, :l] if user and teacher is not None else None)
             z = V[teacher[:, l]] if teacher is not None else torch.softmax(lg, -1) @ V
             logits.append(lg)
             zs.append(z)
@@ -174,7 +243,7 @@ class RAN(nn.Module):
         h = H[sel]  # [n, d]
         tgt = target[sel] - 1
         codes = self.sids[tgt]
-        logits, _ = self.assign(h, teacher=codes)
+        logits, _ = self.assign(h, teacher=codes, user=True)
         rec = sum(F.cross_entropy(lg.float(), codes[:, l]) for l, lg in enumerate(logits))
         # alignment on the items of this batch (history and targets)
         items = torch.unique(torch.cat([history[history > 0], target[sel]])) - 1
@@ -188,7 +257,7 @@ class RAN(nn.Module):
                 raise ConfigError("a grounding batch was given to a RAN built with instruction=False")
             hi = self.encode_history(instr_history, instr_vec)[:, -1]
             icodes = self.sids[instr_target]
-            ins = instruction_loss(self.assign(hi, teacher=icodes)[0], icodes)
+            ins = instruction_loss(self.assign(hi, teacher=icodes, user=True)[0], icodes)
             loss = loss + self.config.instruct_weight * ins
             parts["ins"] = float(ins.detach())
         return loss, parts
@@ -208,7 +277,7 @@ class RAN(nn.Module):
         else:
             ctx = sum(self.books[j][prefix[:, j]] for j in range(l))
         h = self._hidden(l, hu, ctx)
-        return torch.log_softmax((h @ self.books[l].T).float(), -1)
+        return torch.log_softmax(self._level_logits(l, h, prefix).float(), -1)
 
     def forward(self, history: torch.Tensor, target: torch.Tensor, **grounding):
         """Training forward (so DDP can wrap the model): see :meth:`training_loss`."""

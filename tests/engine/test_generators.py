@@ -183,3 +183,58 @@ def test_keep_last_keeps_the_final_weights_and_never_stops_early():
     assert res.stopped == "epochs" and res.best_epoch == 4 and res.best_metrics["valid_recall@10"] == 0.1
     with pytest.raises(Exception, match="keep"):
         TrainConfig(keep="first")
+
+
+def test_trie_node_vectors_score_only_trie_children_and_decode_like_training(tmp_path):
+    """``node_levels``: a learned vector per trie node is added to the codeword vector at the
+    last levels. It moves only the logits of tokens that are children of the prefix in the trie,
+    decoding scores exactly what teacher-forced training scores, and it survives a checkpoint."""
+    torch.manual_seed(0)
+    cfg = RANConfig(d_model=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, node_levels=2)
+    model = RAN(cfg, CODES, SIZES).eval()
+    assert [tuple(p.shape) for p in model.nodes] == [(16, 16), (40, 16)]  # 2-prefixes, items
+    plain = RAN(RANConfig(**{**cfg.to_dict(), "node_levels": 0}), CODES, SIZES).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("nodes.")})
+    hist = pad_histories([[1, 2, 3], [7], [30, 31]], 8)
+    tgt = torch.tensor([5, 17, 39])
+    codes = model.sids[tgt]
+    with torch.no_grad():
+        for p in model.nodes:
+            p.normal_(std=1.0)
+        st, st0 = model.start(hist), plain.start(hist)
+        tf, _ = model.assign(st.tensors["hu"], teacher=codes, user=True)
+        for l in range(3):
+            a = model.next_logits(st, codes[:, :l])
+            torch.testing.assert_close(a, torch.log_softmax(tf[l], -1), rtol=1e-6, atol=1e-6)
+            raw = model._level_logits(l, model._hidden(l, st.tensors["hu"], sum(model.books[j][codes[:, j]] for j in range(l))
+                                                       if l else torch.zeros_like(st.tensors["hu"])), codes[:, :l])
+            raw0 = plain._level_logits(l, plain._hidden(l, st0.tensors["hu"], sum(plain.books[j][codes[:, j]] for j in range(l))
+                                                        if l else torch.zeros_like(st0.tensors["hu"])), codes[:, :l])
+            for b in range(3):  # children of this prefix in the trie
+                kids = {int(c[l]) for c in CODES if tuple(c[:l]) == tuple(codes[b, :l].tolist())}
+                moved = {k for k in range(SIZES[l]) if abs(float(raw[b, k] - raw0[b, k])) > 1e-6}
+                assert moved == (kids if l >= 1 else set()), (l, b)
+        # a prefix the trie does not hold (unconstrained decoding) gets the codebook term only
+        half = RAN(cfg, CODES[:20], SIZES)  # c0 in {0, 1}: no item starts with (3, 3)
+        for p in half.nodes:
+            p.normal_(std=1.0)
+        h = torch.randn(2, 16)
+        lg = half._level_logits(2, h, torch.tensor([[3, 3], [1, 1]]))
+        torch.testing.assert_close(lg[0], h[0] @ half.books[2].T)
+        assert not torch.allclose(lg[1], h[1] @ half.books[2].T)
+    save_generator(model, tmp_path / "n.safetensors")
+    back = load_generator(tmp_path / "n.safetensors", CODES, SIZES)
+    torch.testing.assert_close(back.next_logits(back.start(hist), codes[:, :2]), model.next_logits(model.start(hist), codes[:, :2]),
+                               rtol=0, atol=0)
+    with pytest.raises(Exception, match="node_levels"):
+        RAN(RANConfig(node_levels=3), CODES, SIZES)
+
+
+def test_ran_with_trie_node_vectors_learns_the_planted_rule():
+    torch.manual_seed(0)
+    model = RAN(RANConfig(d_model=32, n_layers=1, n_heads=2, max_len=8, dropout=0.0, item_input="codes+id", node_levels=2),
+                CODES, SIZES)
+    fit(model, _planted_sequences(), config=TrainConfig(epochs=40, batch_size=32, lr=5e-3, warmup_steps=10),
+        device=torch.device("cpu"), max_len=8)
+    assert (_top1(model, PrefixTrie.from_codes(CODES, SIZES)) == (np.arange(N) + 1) % N).mean() >= 0.9
+    assert all(float(p.detach().abs().max()) > 0 for p in model.nodes)  # the node vectors were trained
