@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["CausalBackbone", "ConfigIO", "config_from_dict", "check_positive"]
+__all__ = ["CausalBackbone", "ConfigIO", "TrieNodeVectors", "config_from_dict", "check_positive"]
 
 
 def check_positive(cfg, *names: str) -> None:
@@ -81,3 +82,63 @@ class CausalBackbone(nn.Module):
         mask = mask.repeat_interleave(self.n_heads, 0)
         h = self.layers(h, mask=mask)
         return self.norm(h)
+
+
+class TrieNodeVectors(nn.ParameterList):
+    """One learned output vector per trie node at the last ``node_levels`` SID levels.
+
+    A generator's level-l logits for token k after prefix ``c_<l`` get ``h . N_l(c_<l, k)`` added
+    when ``(c_<l, k)`` is a node of the trie, so siblings deep in the trie (few per prefix) are
+    scored by vectors of their own, not only by a head shared by every prefix. The vectors start
+    at zero (adding them to a trained model changes nothing until they are trained). Parameter j
+    is ``[nodes at level node_start + j, d]``; the index tensors (per level: the sorted parent
+    keys, and per parent its children's tokens and node rows, padded with -1) derive from the SID
+    table and are not saved.
+    """
+
+    def __init__(self, sids: torch.Tensor, level_sizes, node_levels: int, d: int):
+        super().__init__()
+        depth = len(level_sizes)
+        if not isinstance(node_levels, int) or not 0 <= node_levels < depth:
+            raise ConfigError(f"node_levels={node_levels!r}: must be an integer from 0 to {depth - 1} (the SID depth - 1)")
+        self.level_sizes = tuple(int(k) for k in level_sizes)
+        self.node_start = depth - node_levels
+        codes = sids.cpu().numpy()
+        for l in range(self.node_start, depth):
+            parent = self.prefix_key(sids[:, :l].cpu()).numpy()
+            pairs = np.unique(np.stack([parent, codes[:, l]], 1), axis=0)  # sorted by parent, then token
+            keys, first, counts = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+            slot = np.arange(len(pairs)) - np.repeat(first, counts)
+            row = np.repeat(np.arange(len(keys)), counts)
+            toks = np.full((len(keys), int(counts.max())), -1, dtype=np.int64)
+            rows = np.full_like(toks, -1)
+            toks[row, slot] = pairs[:, 1]
+            rows[row, slot] = np.arange(len(pairs))
+            j = l - self.node_start
+            self.register_buffer(f"parent{j}", torch.from_numpy(keys).to(sids.device), persistent=False)
+            self.register_buffer(f"tok{j}", torch.from_numpy(toks).to(sids.device), persistent=False)
+            self.register_buffer(f"row{j}", torch.from_numpy(rows).to(sids.device), persistent=False)
+            self.append(nn.Parameter(torch.zeros(len(pairs), d)))
+
+    def prefix_key(self, prefix: torch.Tensor) -> torch.Tensor:
+        """One int64 per SID prefix ``[n, l]`` (mixed radix over the level sizes)."""
+        key = torch.zeros(prefix.shape[0], dtype=torch.long, device=prefix.device)
+        for j in range(prefix.shape[1]):
+            key = key * self.level_sizes[j] + prefix[:, j]
+        return key
+
+    def add(self, l: int, h: torch.Tensor, prefix: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
+        """``logits [n, K_l]`` of level l plus ``h [n, d] . N_l(prefix, k)`` for the children k
+        of ``prefix [n, l]`` in the trie. Levels without node vectors, ``prefix=None`` and
+        prefixes the trie does not hold (unconstrained decoding) leave the logits as they are."""
+        j = l - self.node_start
+        if prefix is None or j < 0:
+            return logits
+        keys = getattr(self, f"parent{j}")
+        want = self.prefix_key(prefix)
+        pos = torch.searchsorted(keys, want).clamp_max(len(keys) - 1)
+        rows = getattr(self, f"row{j}")[pos]  # [n, width]
+        toks = getattr(self, f"tok{j}")[pos]
+        ok = (rows >= 0) & (keys[pos] == want).unsqueeze(1)
+        extra = (h @ self[j].T).gather(1, rows.clamp_min(0)) * ok.to(h.dtype)
+        return logits.scatter_add(1, toks.clamp_min(0), extra.to(logits.dtype))

@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError
 from .base import DecodeState
-from .common import CausalBackbone, ConfigIO, check_positive
+from .common import CausalBackbone, ConfigIO, TrieNodeVectors, check_positive
 from .instruct import InstructionProjector, check_instruction, instruction_loss
 
 __all__ = ["RANConfig", "RAN"]
@@ -107,7 +107,7 @@ class RAN(nn.Module):
         )
         self.backbone = CausalBackbone(d, config.n_layers, config.n_heads, config.max_len, config.dropout)
         self.instruct = InstructionProjector(d) if config.instruction else None
-        self._build_nodes(config.node_levels, d)
+        self.nodes = TrieNodeVectors(self.sids, self.level_sizes, config.node_levels, d)
         nn.init.normal_(self.uid.weight, std=d**-0.5)
         with torch.no_grad():
             self.uid.weight[0].zero_()
@@ -116,58 +116,9 @@ class RAN(nn.Module):
     def accepts_instruction(self) -> bool:
         return self.instruct is not None
 
-    # ---------------------------------------------------------------- trie-node output vectors
-    def _build_nodes(self, node_levels: int, d: int) -> None:
-        """For each of the last ``node_levels`` levels l: the sorted keys of the SID prefixes of
-        length l (the parents), per parent its children's tokens and node rows (padded with -1),
-        and a zero-initialised ``[nodes, d]`` table of node vectors. The index tensors derive
-        from ``sids`` and are not saved."""
-        if node_levels >= self.depth:
-            raise ConfigError(f"node_levels={node_levels}: must be below the SID depth {self.depth}")
-        self.node_start = self.depth - node_levels
-        self.nodes = nn.ParameterList()
-        codes = self.sids.numpy()
-        for l in range(self.node_start, self.depth):
-            parent = self._prefix_key(self.sids[:, :l]).numpy()
-            child = codes[:, l]
-            pairs = np.unique(np.stack([parent, child], 1), axis=0)  # sorted by parent, then token
-            keys, first, counts = np.unique(pairs[:, 0], return_index=True, return_counts=True)
-            width = int(counts.max())
-            slot = np.arange(len(pairs)) - np.repeat(first, counts)
-            row = np.repeat(np.arange(len(keys)), counts)
-            toks = np.full((len(keys), width), -1, dtype=np.int64)
-            rows = np.full((len(keys), width), -1, dtype=np.int64)
-            toks[row, slot] = pairs[:, 1]
-            rows[row, slot] = np.arange(len(pairs))
-            j = l - self.node_start
-            self.register_buffer(f"node_parent{j}", torch.from_numpy(keys), persistent=False)
-            self.register_buffer(f"node_tok{j}", torch.from_numpy(toks), persistent=False)
-            self.register_buffer(f"node_row{j}", torch.from_numpy(rows), persistent=False)
-            self.nodes.append(nn.Parameter(torch.zeros(len(pairs), d)))
-
-    def _prefix_key(self, prefix: torch.Tensor) -> torch.Tensor:
-        """One int64 per SID prefix ``[n, l]`` (mixed radix over the level sizes)."""
-        key = torch.zeros(prefix.shape[0], dtype=torch.long, device=prefix.device)
-        for j in range(prefix.shape[1]):
-            key = key * self.level_sizes[j] + prefix[:, j]
-        return key
-
     def _level_logits(self, l: int, h: torch.Tensor, prefix: torch.Tensor | None) -> torch.Tensor:
-        """Logits ``[n, K_l]`` of level l for hidden states ``h [n, d]`` after ``prefix [n, l]``:
-        ``h . V_l(k)``, plus ``h . N(prefix, k)`` for the children in the trie at node levels
-        (a prefix the trie does not hold, or ``prefix=None``, gets the codebook term only)."""
-        lg = h @ self.books[l].T
-        j = l - self.node_start
-        if prefix is None or j < 0:
-            return lg
-        keys = getattr(self, f"node_parent{j}")
-        want = self._prefix_key(prefix)
-        pos = torch.searchsorted(keys, want).clamp_max(len(keys) - 1)
-        rows = getattr(self, f"node_row{j}")[pos]  # [n, width]
-        toks = getattr(self, f"node_tok{j}")[pos]
-        ok = (rows >= 0) & (keys[pos] == want).unsqueeze(1)
-        extra = (h @ self.nodes[j].T).gather(1, rows.clamp_min(0)) * ok.to(h.dtype)
-        return lg.scatter_add(1, toks.clamp_min(0), extra.to(lg.dtype))
+        """User-side logits ``[n, K_l]``: ``h . V_l(k)`` plus the trie-node term (``node_levels``)."""
+        return self.nodes.add(l, h, prefix, h @ self.books[l].T)
 
     # ---------------------------------------------------------------- the RAN itself
     def _hidden(self, l: int, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,9 @@ counted from the right (the most recent item is position 0). Padded items are ma
 
 Decoder: input ``[BOS, c_0, ..., c_{D-2}]`` of the next item (teacher forcing in training), causal
 self-attention and cross-attention to the encoder memory; position p is read out by the head of
-level p, a linear map to ``K_p`` logits. Loss: the sum over levels of the cross-entropy.
+level p, a linear map to ``K_p`` logits (``node_levels=n``, not in TIGER: at the last n levels
+plus ``h . N(prefix, k)``, a learned vector per trie node, as in the RAN). Loss: the sum over
+levels of the cross-entropy.
 
 Layers are pre-LN; the attention is written out (explicit q/k/v/o projections) so decoding can
 cache keys and values: ``start`` runs the encoder once and stores each decoder layer's
@@ -51,7 +53,7 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError
 from .base import DecodeState
-from .common import check_positive, config_from_dict
+from .common import TrieNodeVectors, check_positive, config_from_dict
 from .instruct import InstructionProjector, check_instruction, instruction_loss
 
 __all__ = ["TIGERConfig", "TIGER"]
@@ -73,6 +75,9 @@ class TIGERConfig:
     codebook_dims: tuple[int, ...] | None = None
     instruction: bool = False  # accept a natural-language instruction token (appended to the encoder input)
     instruct_weight: float = 1.0  # weight of the grounding loss against the next-item loss
+    # per-level heads plus a learned output vector per trie node at the last ``node_levels`` SID
+    # levels (see models.common.TrieNodeVectors); 0 = TIGER's per-level heads only
+    node_levels: int = 0
 
     @property
     def max_len(self) -> int:
@@ -92,6 +97,8 @@ class TIGERConfig:
             raise ConfigError(f"instruction={self.instruction!r}: must be true or false")
         if self.instruct_weight < 0:
             raise ConfigError(f"instruct_weight={self.instruct_weight}: must be >= 0")
+        if not isinstance(self.node_levels, int) or self.node_levels < 0:
+            raise ConfigError(f"node_levels={self.node_levels!r}: must be an integer >= 0")
         if self.codebook_dims is not None:
             dims = tuple(self.codebook_dims)
             if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in dims):
@@ -227,6 +234,7 @@ class TIGER(nn.Module):
         )
         self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.heads = nn.ModuleList([nn.Linear(d, k) for k in self.level_sizes])
+        self.nodes = TrieNodeVectors(self.sids, self.level_sizes, config.node_levels, d)
         self.drop = nn.Dropout(config.dropout)
         self.instruct = InstructionProjector(d) if config.instruction else None
         for emb in (self.tok, self.level, self.item_pos, self.dec_pos):
@@ -372,7 +380,7 @@ class TIGER(nn.Module):
         memory, valid, ctx = self.encode(history, instruction)
         x = self._dec_inputs(codes, 0, self.depth, ctx)
         out, _ = self._decode(x, 0, None, self._cross_kv(memory), valid[:, None, None, :])
-        return [head(out[:, l]) for l, head in enumerate(self.heads)]
+        return [self.nodes.add(l, out[:, l], codes[:, :l], head(out[:, l])) for l, head in enumerate(self.heads)]
 
     # ---------------------------------------------------------------- training
     def training_loss(self, history: torch.Tensor, target: torch.Tensor, instr_history: torch.Tensor | None = None,
@@ -464,7 +472,8 @@ class TIGER(nn.Module):
             for i, (k, v) in enumerate(kv):
                 ts[f"sk{i}"], ts[f"sv{i}"] = k, v
             ts["fed"] = prefix[:, :l]
-        return torch.log_softmax(self.heads[l](out[:, -1]).float(), -1)
+        h = out[:, -1]
+        return torch.log_softmax(self.nodes.add(l, h, prefix, self.heads[l](h)).float(), -1)
 
     # ---------------------------------------------------------------- DECOR inspection
     @torch.no_grad()

@@ -38,12 +38,14 @@ def generator_path(project, kind: str) -> Path:
     return Path(project.path) / f"generator-{kind}.safetensors"
 
 
-def load_project_generator(project, kind: str, device: str | torch.device = "cpu", *, add_instruction: bool = False):
-    """The project's trained ``kind`` generator, on ``device``, in eval mode (``add_instruction``:
-    see :func:`~genrec_engine.train.checkpoint.load_generator`)."""
+def load_project_generator(project, kind: str, device: str | torch.device = "cpu", *, add_instruction: bool = False,
+                           add_node_levels: int = 0):
+    """The project's trained ``kind`` generator, on ``device``, in eval mode (``add_instruction``,
+    ``add_node_levels``: see :func:`~genrec_engine.train.checkpoint.load_generator`)."""
     _model_class(kind)
     return load_generator(generator_path(project, kind), project.sids.codes, project.sids.level_sizes, device=device,
-                          add_instruction=add_instruction, **_model_kwargs(project, kind))
+                          add_instruction=add_instruction, add_node_levels=add_node_levels,
+                          **_model_kwargs(project, kind))
 
 
 def _model_kwargs(project, kind: str) -> dict:
@@ -89,7 +91,8 @@ def train_generator(
     weights are validated first and kept unless training beats them. ``model_config`` may then
     only be ``{"instruction": True}`` (optionally with ``instruct_weight``): instruction
     fine-tuning, which adds the instruction token to a generator trained without one; there the
-    starting weights are not a candidate (they cannot follow an instruction)."""
+    starting weights are not a candidate (they cannot follow an instruction); and/or
+    ``{"node_levels": n}``: adds trie-node output vectors (at zero) to a generator saved without."""
     cls = _model_class(kind)
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
@@ -105,11 +108,12 @@ def train_generator(
         extra = dict(model_config or {})
         add = bool(extra.pop("instruction", False))
         weight = extra.pop("instruct_weight", None)
+        node_levels = int(extra.pop("node_levels", 0) or 0)
         if extra:
             raise ConfigError(f"--resume continues the saved {kind} generator with its own settings; "
                               f"drop {', '.join(sorted(extra))}")
         adding_instruction = add and not read_generator_meta(generator_path(project, kind))["config"].get("instruction")
-        model = load_project_generator(project, kind, device=dev, add_instruction=add)
+        model = load_project_generator(project, kind, device=dev, add_instruction=add, add_node_levels=node_levels)
         if weight is not None:
             model.config = dataclasses.replace(model.config, instruct_weight=float(weight))
         cfg = model.config

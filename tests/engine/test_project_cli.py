@@ -246,6 +246,12 @@ def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, ca
     assert rec["resumed"][0]["best_epoch"] >= 1 and "recall@10" in rec["resumed"][0]["test"]
     code, _, err = _cli(capsys, "train", "--project", str(tmp_path / "p"), "--model", "ran", "--resume", "--d-model", "32")
     assert code == 1 and "d_model" in err  # a resumed model keeps its settings
+    # --resume can add trie-node output vectors (at zero) to a generator saved without them
+    code, out, err = _cli(capsys, "train", "--project", str(tmp_path / "p"), "--model", "ran", "--resume", "--epochs", "1",
+                          "--model-config", '{"node_levels": 1}', "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["model_config"]["node_levels"] == 1 and len(rec["resumed"]) == 2
 
 
 def test_save_copy_writes_a_complete_project_and_leaves_the_original(small_dataset, tmp_path):

@@ -197,3 +197,31 @@ def test_checkpoint_round_trip(tmp_path, decor):
             assert torch.equal(a, b)
     if decor:
         assert np.array_equal(m.fusion_split([(0, 1), (1, 2)]), back.fusion_split([(0, 1), (1, 2)]))
+
+
+def test_trie_node_vectors_start_at_zero_and_decode_like_training(tmp_path):
+    """``node_levels``: zero at the start (adding them to a saved model changes no output); once
+    trained, cached decoding still scores exactly what teacher-forced training scores."""
+    plain = _model().eval()
+    save_generator(plain, tmp_path / "t.safetensors")
+    m = load_generator(tmp_path / "t.safetensors", _codes(30), SIZES, add_node_levels=2)
+    assert m.config.node_levels == 2 and [p.shape[1] for p in m.nodes] == [32, 32]
+    h = _histories(30, 4, 5, seed=2)
+    codes = torch.as_tensor(_codes(30)[[0, 3, 7, 11]])
+    with torch.no_grad():
+        for level in range(len(SIZES)):
+            assert torch.equal(m.next_logits(m.start(h), codes[:, :level]), plain.next_logits(plain.start(h), codes[:, :level]))
+        for p in m.nodes:
+            p.normal_(std=1.0)
+        tf = [torch.log_softmax(x, -1) for x in m.level_logits(h, codes)]
+        st = m.start(h)
+        for level in range(len(SIZES)):
+            got = m.next_logits(st, codes[:, :level])
+            assert torch.allclose(got, tf[level], atol=1e-5)
+            if level:  # the node vectors now move these levels
+                assert not torch.allclose(got, plain.next_logits(plain.start(h), codes[:, :level]), atol=1e-3)
+    save_generator(m, tmp_path / "n.safetensors")
+    with pytest.raises(Exception, match="already has node vectors"):
+        load_generator(tmp_path / "n.safetensors", _codes(30), SIZES, add_node_levels=1)
+    with pytest.raises(ConfigError, match="node_levels"):
+        _model(node_levels=3)
