@@ -140,5 +140,9 @@ class TrieNodeVectors(nn.ParameterList):
         rows = getattr(self, f"row{j}")[pos]  # [n, width]
         toks = getattr(self, f"tok{j}")[pos]
         ok = (rows >= 0) & (keys[pos] == want).unsqueeze(1)
-        extra = (h @ self[j].T).gather(1, rows.clamp_min(0)) * ok.to(h.dtype)
+        if torch.is_grad_enabled():  # training: one matmul over all nodes (cheap backward), then pick
+            extra = (h @ self[j].T).gather(1, rows.clamp_min(0))
+        else:  # decoding: only the children's vectors (a beam step has few rows, the trie many nodes)
+            extra = torch.bmm(self[j][rows.clamp_min(0)], h.unsqueeze(-1)).squeeze(-1)
+        extra = extra * ok.to(h.dtype)
         return logits.scatter_add(1, toks.clamp_min(0), extra.to(logits.dtype))
