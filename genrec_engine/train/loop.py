@@ -159,6 +159,7 @@ def fit(
             if world > 1:  # every rank must take the same number of steps, or DDP's all-reduce hangs
                 batches = batches[: len(batches) // world * world][rank::world]
             sums: dict[str, float] = {}
+            done = 0
             for b, idx in enumerate(batches):
                 check_cancel(cancel)
                 width = int(lengths[idx].max())  # left-padded: drop the all-padding columns
@@ -174,6 +175,7 @@ def fit(
                 opt.step()
                 sched.step()
                 samples += int((y > 0).sum()) * world
+                done += 1
                 sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
                 for k, v in parts.items():
                     sums[k] = sums.get(k, 0.0) + v
@@ -182,7 +184,8 @@ def fit(
                     report(progress, frac, f"epoch {epoch} step {b + 1}/{steps_per_epoch} loss {float(loss.detach()):.3f}")
                 if deadline and time.perf_counter() > deadline:
                     break
-            row = {"epoch": epoch, **{k: v / steps_per_epoch for k, v in sums.items()},
+            # mean over the steps taken: an epoch cut short by the deadline averages fewer batches
+            row = {"epoch": epoch, **{k: v / max(done, 1) for k, v in sums.items()},
                    "seconds": round(time.perf_counter() - t0, 1)}
             out_of_time = bool(deadline and time.perf_counter() > deadline)
             if validate is not None and (epoch % config.eval_every == 0 or epoch == config.epochs or out_of_time):

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,25 @@ def test_keep_last_keeps_the_final_weights_and_never_stops_early():
     assert res.stopped == "epochs" and res.best_epoch == 4 and res.best_metrics["valid_recall@10"] == 0.1
     with pytest.raises(Exception, match="keep"):
         TrainConfig(keep="first")
+
+
+class _ConstantLoss(torch.nn.Module):
+    """Every step's loss is exactly 2.0 and takes a few milliseconds."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, history, target):
+        time.sleep(0.004)
+        return self.w.sum() * 0 + 2.0, {"part": 1.0}
+
+
+def test_an_epoch_cut_by_the_time_budget_reports_the_mean_of_the_steps_it_took():
+    res = fit(_ConstantLoss(), _planted_sequences(400), config=TrainConfig(epochs=5, batch_size=8, max_minutes=0.0005),
+              device=torch.device("cpu"), max_len=8)
+    assert res.stopped == "time" and len(res.history) == 1
+    assert res.history[0]["loss"] == pytest.approx(2.0) and res.history[0]["part"] == pytest.approx(1.0)
 
 
 def test_trie_node_vectors_score_only_trie_children_and_decode_like_training(tmp_path):
