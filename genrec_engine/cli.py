@@ -223,12 +223,12 @@ def cmd_sids_export(args) -> int:
     return 0
 
 
-def _command_line() -> str:
+def _command_line(args) -> str:
     """The ``genrec ...`` command being run (with OMP_NUM_THREADS when set), for metrics.json."""
     import shlex
 
     threads = os.environ.get("OMP_NUM_THREADS")
-    return (f"OMP_NUM_THREADS={threads} " if threads else "") + shlex.join(["genrec", *sys.argv[1:]])
+    return (f"OMP_NUM_THREADS={threads} " if threads else "") + shlex.join(["genrec", *args.argv])
 
 
 def cmd_train(args) -> int:
@@ -267,7 +267,7 @@ def cmd_train(args) -> int:
 
     try:
         rec = train_generator(proj, args.model, model_config=mkw, train_config=TrainConfig(**tkw), device=args.device,
-                              progress=bar, on_epoch=on_epoch, command=_command_line(), resume=args.resume)
+                              progress=bar, on_epoch=on_epoch, command=_command_line(args), resume=args.resume)
     finally:
         bar.close()
     obj = {k: v for k, v in rec.items() if k != "history"}
@@ -289,6 +289,31 @@ def cmd_eval(args) -> int:
     finally:
         bar.close()
     _emit(args, out)
+    return 0
+
+
+def cmd_compact(args) -> int:
+    from .project import Project
+    from .train import compact_generator
+
+    proj = Project.open(args.project)
+    bar = _Bar(not args.json and not args.no_eval, f"compact {args.model}")
+    try:
+        out = compact_generator(proj, args.model, storage="float16", evaluate_test=not args.no_eval, beam=args.beam,
+                                device=args.device, command=_command_line(args), progress=bar)
+    finally:
+        bar.close()
+    if out["storage_before"] == out["storage"]:
+        human = f"{args.model}: already stored as {out['storage']}; nothing changed"
+    else:
+        human = (f"{args.model}: {out['bytes_before'] / 1e6:.1f} MB -> {out['bytes_after'] / 1e6:.1f} MB ({out['storage']}), "
+                 f"largest weight change {out['max_abs_change']:.2g}")
+        if "test" in out:
+            was = out.get("test_before", {})
+            human += "\n" + "  ".join(
+                f"{m} {out['test'][m]:.4f}" + (f" (was {was[m]:.4f})" if m in was else "")
+                for m in ("recall@10", "ndcg@10"))
+    _emit(args, out, human)
     return 0
 
 
@@ -523,6 +548,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also compare beam top-10 with the exact top-10 for N sampled users, per beam width")
     sp.add_argument("--device", default="auto")
 
+    sp = add(sub, "compact", "store a trained generator's weights in float16 (half the bytes) and re-evaluate it",
+             cmd_compact)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--model", required=True, choices=("ran", "tiger", "sasrec"))
+    sp.add_argument("--beam", type=int, help="beam of the test evaluation (default: the one training validated with)")
+    sp.add_argument("--no-eval", action="store_true", help="skip the test evaluation of the rounded weights")
+    sp.add_argument("--device", default="auto")
+
     sp = add(sub, "recommend", "recommend the next items for a history of item ids", cmd_recommend)
     sp.add_argument("--project", required=True)
     sp.add_argument("--model", required=True, choices=("ran", "tiger", "sasrec"))
@@ -595,7 +628,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in metrics.json as the command that rebuilds a checkpoint
     try:
         return int(args.func(args) or 0)
     except DataValidationError as exc:

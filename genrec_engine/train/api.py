@@ -13,11 +13,11 @@ from ..device import resolve_device
 from ..errors import ConfigError
 from ..fileio import read_json, write_json_atomic
 from ..jobs import CancelToken, ProgressFn, Stage, report
-from .checkpoint import load_generator, read_generator_meta, save_generator
+from .checkpoint import load_generator, read_generator_meta, save_generator, storage_state
 from .evaluate import evaluate
 from .loop import TrainConfig, TrainResult, ddp_context, fit
 
-__all__ = ["train_generator", "evaluate_generator", "load_project_generator", "recommend", "KINDS"]
+__all__ = ["train_generator", "evaluate_generator", "compact_generator", "load_project_generator", "recommend", "KINDS"]
 
 KINDS = ("ran", "tiger", "sasrec")
 
@@ -120,7 +120,7 @@ def train_generator(
         path = Path(project.path) / "metrics.json"
         old = (read_json(path) if path.is_file() else {}).get(kind, {})
         earlier = old.get("resumed", []) + [{k: old[k] for k in ("model_config", "best_epoch", "stopped", "train_seconds", "command",
-                                                                   "train_config", "valid", "test") if k in old}]
+                                                                   "train_config", "valid", "test", "compacted") if k in old}]
     else:
         cfg = cls.config_class.from_dict(model_config or {})
         with torch.random.fork_rng(devices=[]):
@@ -215,6 +215,65 @@ def evaluate_generator(
                                widths=(1, 5, 10, 20, 50))
         out["exactness@10"] = {f"beam{w}": round(v, 4) for w, v in overlap.items()}
         out["exactness_users"] = int(len(pick))
+    return out
+
+
+def compact_generator(
+    project,
+    kind: str,
+    *,
+    storage: str = "float16",
+    evaluate_test: bool = True,
+    beam: int | None = None,
+    device: str = "auto",
+    command: str | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> dict:
+    """Rewrite the project's ``kind`` generator with its weights stored as ``storage`` (float16:
+    half the bytes; loading widens them back to float32). With ``evaluate_test`` the rounded
+    weights are evaluated on the test split first (beam: the one training validated with), so
+    ``metrics.json`` records what the compaction cost; a cancel there leaves every file as it
+    was. Returns ``{"model", "storage", "bytes_before", "bytes_after", "max_abs_change",
+    "storage_before", "test" (if evaluated), "test_before" (the training record's, if any)}``;
+    a generator already stored as ``storage`` is left untouched."""
+    path = generator_path(project, kind)
+    meta = read_generator_meta(path)
+    dev = resolve_device(device)
+    model = load_project_generator(project, kind, device="cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rounded = storage_state(model, storage)
+    model.load_state_dict(rounded)
+    change = max((float((model.state_dict()[k] - v).abs().max()) for k, v in before.items()
+                  if v.is_floating_point() and v.numel()), default=0.0)
+    mpath = Path(project.path) / "metrics.json"
+    metrics = read_json(mpath) if mpath.is_file() else {}
+    record = metrics.get(kind, {})
+    out = {"model": kind, "storage": storage, "storage_before": meta["storage"], "bytes_before": path.stat().st_size,
+           "max_abs_change": change}
+    if meta["storage"] == storage:  # nothing to do: leave the file and its record alone
+        out["bytes_after"] = out["bytes_before"]
+        return out
+    if evaluate_test:
+        split = project_split(project)
+        n = project.sids.n_items
+        b = beam or record.get("train_config", {}).get("eval_beam", 20)
+        model.to(dev).eval()
+        out["test"] = evaluate(model, split, "test", trie=project.trie, sids=project.sids.codes, n_items=n,
+                               max_len=model.config.max_len, beam=b, device=dev, item_embeddings=project.embeddings,
+                               item_counts=_item_counts(split, n), progress=progress, cancel=cancel)
+        if "test" in record:
+            out["test_before"] = record["test"]
+    save_generator(model.cpu(), path, extra=meta["extra"], storage=storage)
+    out["bytes_after"] = path.stat().st_size
+    if record:
+        entry = {k: v for k, v in out.items() if k not in ("model", "test_before", "storage_before")}
+        if command:
+            entry["command"] = command
+        record["compacted"] = entry
+        metrics[kind] = record
+        write_json_atomic(mpath, metrics)
+    report(progress, 1.0, "done")
     return out
 
 

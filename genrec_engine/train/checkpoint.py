@@ -2,6 +2,8 @@
 
 Loading refuses a file of another format version, a truncated file, or one trained for a
 different SID table (item count or level sizes differ), each with a message that says which.
+Weights may be stored in float16 (``storage="float16"``, half the bytes, for shipping); they are
+widened back to the model's float32 when loaded.
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from ..errors import ProjectFormatError
+from ..errors import ConfigError, ProjectFormatError
 from ..fileio import atomic_path
 
-__all__ = ["GENERATOR_FORMAT", "save_generator", "load_generator", "generator_classes"]
+__all__ = ["GENERATOR_FORMAT", "STORAGE_DTYPES", "save_generator", "load_generator", "generator_classes",
+           "storage_state"]
 
 GENERATOR_FORMAT = "genrec-generator/1"
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def generator_classes() -> dict:
@@ -29,7 +33,28 @@ def generator_classes() -> dict:
     return MODEL_CLASSES
 
 
-def save_generator(model, path: str | os.PathLike, extra: dict | None = None) -> None:
+def storage_state(model, storage: str = "float32") -> dict[str, torch.Tensor]:
+    """The model's state dict on the CPU with floating-point tensors cast to ``storage``
+    (integer buffers such as the SID table are kept as they are). Raises ConfigError naming the
+    tensor when a weight does not fit the storage type."""
+    if storage not in STORAGE_DTYPES:
+        raise ConfigError(f"storage={storage!r}: expected one of {', '.join(STORAGE_DTYPES)}")
+    dtype = STORAGE_DTYPES[storage]
+    out = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if v.is_floating_point() and v.dtype != dtype:
+            if v.numel() and dtype == torch.float16 and float(v.abs().max()) > torch.finfo(torch.float16).max:
+                raise ConfigError(f"{k}: weights up to {float(v.abs().max()):.3g} do not fit float16; keep float32")
+            v = v.to(dtype)
+        out[k] = v.contiguous()
+    return out
+
+
+def save_generator(model, path: str | os.PathLike, extra: dict | None = None, *, storage: str = "float32") -> None:
+    """Write ``model`` atomically: weights (floating point ones as ``storage``) plus its kind,
+    config, SID table shape and ``extra`` as JSON metadata."""
+    state = storage_state(model, storage)
     meta = {
         "format": GENERATOR_FORMAT,
         "kind": model.kind,
@@ -37,8 +62,8 @@ def save_generator(model, path: str | os.PathLike, extra: dict | None = None) ->
         "level_sizes": json.dumps(list(model.level_sizes)),
         "n_items": str(model.n_items),
         "extra": json.dumps(extra or {}, sort_keys=True),
+        "storage": storage,
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
 
@@ -58,6 +83,7 @@ def read_generator_meta(path: str | os.PathLike) -> dict:
     meta["level_sizes"] = json.loads(meta["level_sizes"])
     meta["n_items"] = int(meta["n_items"])
     meta["extra"] = json.loads(meta.get("extra", "{}"))
+    meta.setdefault("storage", "float32")
     return meta
 
 
@@ -98,7 +124,7 @@ def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, 
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise ProjectFormatError(f"{path}: unreadable weights: {exc}") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(state, strict=False)  # float16 storage is widened here
     if adding:
         missing = [k for k in missing if not k.startswith("instruct.")]
     if adding_nodes:

@@ -163,6 +163,40 @@ def test_ran_with_id_residual_learns_colliding_items_apart():
         RANConfig(item_input="ids")
 
 
+def test_float16_storage_halves_the_file_and_loads_back_to_nearly_the_same_model(trained_ran, tmp_path):
+    from safetensors import safe_open
+    from genrec_engine.errors import ConfigError
+    from genrec_engine.train.checkpoint import read_generator_meta
+
+    save_generator(trained_ran, tmp_path / "f32.safetensors")
+    save_generator(trained_ran, tmp_path / "f16.safetensors", storage="float16")
+    f32, f16 = (tmp_path / "f32.safetensors").stat().st_size, (tmp_path / "f16.safetensors").stat().st_size
+    assert f16 < 0.6 * f32
+    assert read_generator_meta(tmp_path / "f16.safetensors")["storage"] == "float16"
+    assert read_generator_meta(tmp_path / "f32.safetensors")["storage"] == "float32"
+    with safe_open(str(tmp_path / "f16.safetensors"), framework="pt") as fh:
+        dtypes = {k: fh.get_tensor(k).dtype for k in fh.keys()}
+    assert dtypes["sids"] == torch.long and torch.float32 not in dtypes.values()
+    back = load_generator(tmp_path / "f16.safetensors", CODES, SIZES)
+    assert all(p.dtype == torch.float32 for p in back.parameters())  # widened for computing
+    hist = pad_histories([[1, 2, 3], [7]], 8)
+    a = trained_ran.next_logits(trained_ran.start(hist), torch.zeros(2, 0, dtype=torch.long))
+    b = back.next_logits(back.start(hist), torch.zeros(2, 0, dtype=torch.long))
+    assert not torch.equal(a, b)  # rounded ...
+    torch.testing.assert_close(a, b, rtol=0, atol=2e-2)  # ... by little
+    trie = PrefixTrie.from_codes(CODES, SIZES)
+    assert (_top1(back, trie) == _top1(trained_ran, trie)).mean() >= 0.95
+    huge = RAN(trained_ran.config, CODES, SIZES)
+    huge.load_state_dict(trained_ran.state_dict())
+    with torch.no_grad():
+        next(huge.parameters()).view(-1)[0] = 1e6
+    with pytest.raises(ConfigError, match="do not fit float16"):
+        save_generator(huge, tmp_path / "huge.safetensors", storage="float16")
+    assert not (tmp_path / "huge.safetensors").exists()
+    with pytest.raises(ConfigError, match="storage"):
+        save_generator(trained_ran, tmp_path / "x.safetensors", storage="int8")
+
+
 def test_adding_an_instruction_token_to_a_trained_checkpoint(trained_ran, tmp_path):
     save_generator(trained_ran, tmp_path / "g.safetensors")
     back = load_generator(tmp_path / "g.safetensors", CODES, SIZES, add_instruction=True)

@@ -252,6 +252,19 @@ def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, ca
     assert code == 0, err
     rec = json.loads(out)
     assert rec["model_config"]["node_levels"] == 1 and len(rec["resumed"]) == 2
+    # compact: float16 storage, the rounded weights evaluated on test and recorded; a second run changes nothing
+    size = (tmp_path / "p" / "generator-ran.safetensors").stat().st_size
+    code, out, err = _cli(capsys, "compact", "--project", str(tmp_path / "p"), "--model", "ran", "--json")
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["bytes_before"] == size and obj["bytes_after"] < 0.6 * size and obj["storage_before"] == "float32"
+    assert "recall@10" in obj["test"] and obj["test_before"] == rec["test"]
+    entry = json.loads((tmp_path / "p" / "metrics.json").read_text())["ran"]["compacted"]
+    assert entry["storage"] == "float16" and entry["test"] == obj["test"] and "genrec compact --project" in entry["command"]
+    code, out, _ = _cli(capsys, "eval", "--project", str(tmp_path / "p"), "--model", "ran", "--json")
+    assert code == 0 and json.loads(out)["recall@10"] == obj["test"]["recall@10"]
+    code, out, _ = _cli(capsys, "compact", "--project", str(tmp_path / "p"), "--model", "ran", "--json")
+    assert code == 0 and json.loads(out)["bytes_after"] == obj["bytes_after"] and "test" not in json.loads(out)
 
 
 def test_save_copy_writes_a_complete_project_and_leaves_the_original(small_dataset, tmp_path):
