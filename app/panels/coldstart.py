@@ -83,7 +83,7 @@ from genrec_engine import (
 
 from .. import RESOURCES
 from . import ItemsChange, LabItem, ProjectSnapshot, ProjectViewModel
-from .widgets import ERROR_COLOUR as _ERROR_COLOUR, centred_column as _centred_column, heading as _heading
+from .widgets import ERROR_COLOUR as _ERROR_COLOUR, GENERATOR_LABELS, centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",
@@ -1187,8 +1187,8 @@ class ColdStartPanel(QWidget):
         row2 = QHBoxLayout()
         row2.addWidget(QLabel("Generator:"))
         self.generator_combo = QComboBox()
-        self.generator_combo.addItem("RAN", "ran")
-        self.generator_combo.addItem("TIGER-style", "tiger")
+        for kind in ("ran", "tiger"):
+            self.generator_combo.addItem(GENERATOR_LABELS[kind], kind)
         self.generator_combo.setToolTip("The generative model whose path probabilities and ranks are shown.")
         self.generator_combo.currentIndexChanged.connect(lambda _: self._request_analysis())
         row2.addWidget(self.generator_combo)
@@ -1566,7 +1566,7 @@ class ColdStartPanel(QWidget):
             plot.show_level(lp)
         p = float(np.exp(a.logp))
         cond = " <i>(as if injected)</i>" if a.what_if else (" <i>(retired: ranked as if it were live)</i>" if a.retired else "")
-        gen = "RAN" if a.generator == "ran" else "TIGER-style"
+        gen = GENERATOR_LABELS.get(a.generator, a.generator)
         lines = [f"Path probability {p:.3g} (log {a.logp:.2f}). <b>Generative rank {a.rank:,}</b> of "
                  f"{a.live_items:,} live items{cond}: exact, every live SID scored by {gen}."]
         if a.hybrid is None:

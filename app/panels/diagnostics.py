@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from genrec_engine import GenerationDiagnostics, generation_diagnostics
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import ERROR_COLOUR, error_label, centred_column as _centred_column, heading as _heading
+from .widgets import ERROR_COLOUR, GENERATOR_NAMES, error_label, centred_column as _centred_column, heading as _heading
 
 __all__ = ["DiagnosticsPanel", "DiagnosticsTableModel", "SOURCE", "GENERATORS", "DEFAULT_USERS", "DEFAULT_BEAM"]
 
@@ -47,7 +47,7 @@ __all__ = ["DiagnosticsPanel", "DiagnosticsTableModel", "SOURCE", "GENERATORS", 
 SOURCE = "diagnostics"
 
 #: Generators the panel can diagnose: (kind, label). SASRec scores items and generates no SIDs.
-GENERATORS = (("ran", "RAN (IntRR)"), ("tiger", "TIGER-style"))
+GENERATORS = tuple((k, GENERATOR_NAMES[k]) for k in ("ran", "tiger"))
 
 #: Sampled test users of a default run: the RAN decodes 2,000 users in ~1-3 s on one CPU core.
 DEFAULT_USERS = 2000

@@ -77,7 +77,7 @@ from genrec_engine import (
 from ..bridge import EngineBridge
 from ..selection import Selection, SelectionEvent
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import ERROR_COLOUR as _ERROR_COLOUR, centred_column as _centred_column, heading as _heading
+from .widgets import ERROR_COLOUR as _ERROR_COLOUR, GENERATOR_LABELS, centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",
@@ -101,7 +101,7 @@ SOURCE = "playground"
 
 #: The three generators, in the order their lists are shown (left to right).
 KINDS: tuple[str, ...] = ("tiger", "ran", "sasrec")
-KIND_LABELS = {"tiger": "TIGER-style", "ran": "RAN", "sasrec": "SASRec"}
+KIND_LABELS = {k: GENERATOR_LABELS[k] for k in ("tiger", "ran", "sasrec")}
 _KIND_NOTES = {
     "tiger": "Encoder-decoder over flattened SID tokens; constrained beam search.",
     "ran": "One token per history item; the RAN decodes the SID level by level; constrained beam search.",

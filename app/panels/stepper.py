@@ -81,7 +81,7 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import centred_column as _centred_column, error_label
+from .widgets import GENERATOR_LABELS, centred_column as _centred_column, error_label
 
 __all__ = [
     "SOURCE",
@@ -102,7 +102,7 @@ __all__ = [
 SOURCE = "stepper"
 #: Generators with a SID decode (SASRec scores atomic ids: nothing to step through).
 KINDS: tuple[str, ...] = ("ran", "tiger")
-KIND_LABELS = {"ran": "RAN", "tiger": "TIGER-style"}
+KIND_LABELS = {k: GENERATOR_LABELS[k] for k in ("ran", "tiger")}
 MODE_LABELS = {"beam": "Beam search", "diverse": "Diverse beam search", "sample": "Sampling"}
 
 TOP_K = 10  # list length and the homogeneity meter's window

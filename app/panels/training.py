@@ -55,13 +55,13 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import heading as _heading
+from .widgets import GENERATOR_NAMES, heading as _heading
 
 __all__ = ["TrainingPanel", "MetricsTableModel", "HealthTableModel", "KIND_NAMES", "SOURCE"]
 
 SOURCE = "training"  # this panel's name in selection events
 
-KIND_NAMES = {"ran": "RAN (IntRR-style)", "sasrec": "SASRec (item IDs)", "tiger": "TIGER (seq2seq)"}
+KIND_NAMES = GENERATOR_NAMES
 _METHOD_NAMES = {"rkmeans": "Residual k-means", "rqvae": "RQ-VAE", "vqvae": "Product VQ-VAE", "gaoq": "GAOQ (ReSID)"}
 
 _POLL_MS = 100  # how often the GUI drains the epoch queue while a job runs
