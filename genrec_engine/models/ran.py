@@ -68,6 +68,10 @@ class RANConfig(ConfigIO):
     # prefix; 0 = IntRR's shared codebooks only. Not in IntRR.
     node_levels: int = 0
 
+    # settings that add zero-initialised weights, so ``--resume`` may switch them on (field: its
+    # "off" value and the prefix of the weights it adds)
+    ZERO_EXTENSIONS = {"node_levels": (0, "nodes.")}
+
     def __post_init__(self):
         check_positive(self, "d_model", "n_layers", "n_heads", "max_len")
         if self.item_context not in ("redistribution", "teacher"):

@@ -13,6 +13,8 @@ buckets); our batches carry no user ids, so there is none here.
 Encoder: the most recent M history items, each expanded into its D SID tokens (item j's tokens
 are ``(0, c_0), ..., (D-1, c_{D-1})``), plus the level embedding and an item-position embedding
 counted from the right (the most recent item is position 0). Padded items are masked out as keys.
+``item_input="codes+id"`` (not in TIGER) also adds a learned vector of the item itself (zero at
+the start) to each of its D tokens, so items that share most of a SID enter as themselves.
 
 Decoder: input ``[BOS, c_0, ..., c_{D-2}]`` of the next item (teacher forcing in training), causal
 self-attention and cross-attention to the encoder memory; position p is read out by the head of
@@ -78,6 +80,13 @@ class TIGERConfig:
     # per-level heads plus a learned output vector per trie node at the last ``node_levels`` SID
     # levels (see models.common.TrieNodeVectors); 0 = TIGER's per-level heads only
     node_levels: int = 0
+    # encoder input per history token: "codes" = its SID token vector (TIGER); "codes+id" = plus a
+    # learned vector of the item (zero at the start, so it can be added to a trained model)
+    item_input: str = "codes"
+
+    # settings that add zero-initialised weights, so ``--resume`` may switch them on (field: its
+    # "off" value and the prefix of the weights it adds)
+    ZERO_EXTENSIONS = {"node_levels": (0, "nodes."), "item_input": ("codes", "item_emb.")}
 
     @property
     def max_len(self) -> int:
@@ -99,6 +108,8 @@ class TIGERConfig:
             raise ConfigError(f"instruct_weight={self.instruct_weight}: must be >= 0")
         if not isinstance(self.node_levels, int) or self.node_levels < 0:
             raise ConfigError(f"node_levels={self.node_levels!r}: must be an integer >= 0")
+        if self.item_input not in ("codes", "codes+id"):
+            raise ConfigError(f"item_input={self.item_input!r}: expected 'codes' or 'codes+id'")
         if self.codebook_dims is not None:
             dims = tuple(self.codebook_dims)
             if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in dims):
@@ -235,6 +246,10 @@ class TIGER(nn.Module):
         self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.heads = nn.ModuleList([nn.Linear(d, k) for k in self.level_sizes])
         self.nodes = TrieNodeVectors(self.sids, self.level_sizes, config.node_levels, d)
+        self.item_emb = None
+        if config.item_input == "codes+id":  # row 0 = padding; all zero at the start
+            self.item_emb = nn.Embedding(self.n_items + 1, d, padding_idx=0)
+            nn.init.zeros_(self.item_emb.weight)
         self.drop = nn.Dropout(config.dropout)
         self.instruct = InstructionProjector(d) if config.instruction else None
         for emb in (self.tok, self.level, self.item_pos, self.dec_pos):
@@ -329,6 +344,8 @@ class TIGER(nn.Module):
         level = torch.arange(D, device=history.device).repeat(T)
         pos = torch.arange(T - 1, -1, -1, device=history.device).repeat_interleave(D)
         x = x + self.level(level) + self.item_pos(pos)
+        if self.item_emb is not None:
+            x = x + self.item_emb(history).repeat_interleave(D, dim=1)
         if instruction is not None:
             x = torch.cat([x, self.instruct(instruction).unsqueeze(1).to(x.dtype)], 1)
             valid = torch.cat([valid, valid.new_ones(n, 1)], 1)

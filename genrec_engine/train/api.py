@@ -39,12 +39,12 @@ def generator_path(project, kind: str) -> Path:
 
 
 def load_project_generator(project, kind: str, device: str | torch.device = "cpu", *, add_instruction: bool = False,
-                           add_node_levels: int = 0):
+                           extend: dict | None = None):
     """The project's trained ``kind`` generator, on ``device``, in eval mode (``add_instruction``,
-    ``add_node_levels``: see :func:`~genrec_engine.train.checkpoint.load_generator`)."""
+    ``extend``: see :func:`~genrec_engine.train.checkpoint.load_generator`)."""
     _model_class(kind)
     return load_generator(generator_path(project, kind), project.sids.codes, project.sids.level_sizes, device=device,
-                          add_instruction=add_instruction, add_node_levels=add_node_levels,
+                          add_instruction=add_instruction, extend=extend,
                           **_model_kwargs(project, kind))
 
 
@@ -91,8 +91,9 @@ def train_generator(
     weights are validated first and kept unless training beats them. ``model_config`` may then
     only be ``{"instruction": True}`` (optionally with ``instruct_weight``): instruction
     fine-tuning, which adds the instruction token to a generator trained without one; there the
-    starting weights are not a candidate (they cannot follow an instruction); and/or
-    ``{"node_levels": n}``: adds trie-node output vectors (at zero) to a generator saved without."""
+    starting weights are not a candidate (they cannot follow an instruction); and/or settings
+    that add zero-initialised weights (the config's ``ZERO_EXTENSIONS``: ``{"node_levels": n}``
+    trie-node output vectors, TIGER's ``{"item_input": "codes+id"}``) to a generator saved without."""
     cls = _model_class(kind)
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
@@ -108,12 +109,12 @@ def train_generator(
         extra = dict(model_config or {})
         add = bool(extra.pop("instruction", False))
         weight = extra.pop("instruct_weight", None)
-        node_levels = int(extra.pop("node_levels", 0) or 0)
+        grow = {k: extra.pop(k) for k in list(extra) if k in getattr(cls.config_class, "ZERO_EXTENSIONS", {})}
         if extra:
             raise ConfigError(f"--resume continues the saved {kind} generator with its own settings; "
                               f"drop {', '.join(sorted(extra))}")
         adding_instruction = add and not read_generator_meta(generator_path(project, kind))["config"].get("instruction")
-        model = load_project_generator(project, kind, device=dev, add_instruction=add, add_node_levels=node_levels)
+        model = load_project_generator(project, kind, device=dev, add_instruction=add, extend=grow)
         if weight is not None:
             model.config = dataclasses.replace(model.config, instruct_weight=float(weight))
         cfg = model.config

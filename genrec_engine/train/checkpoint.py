@@ -88,13 +88,15 @@ def read_generator_meta(path: str | os.PathLike) -> dict:
 
 
 def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, *, device: str | torch.device = "cpu",
-                   add_instruction: bool = False, add_node_levels: int = 0, **kwargs):
+                   add_instruction: bool = False, extend: dict | None = None, **kwargs):
     """Rebuild a generator for the project's SID table ``sid_codes [N, D]`` and load its weights.
 
     ``add_instruction=True`` rebuilds it with an instruction token that the checkpoint lacks (its
     new weights stay freshly initialised): the start of instruction fine-tuning.
-    ``add_node_levels=n`` rebuilds a generator saved without trie-node output vectors with n levels
-    of them, at zero, so it starts out giving exactly the saved model's outputs."""
+    ``extend`` switches on settings that add zero-initialised weights (the config class's
+    ``ZERO_EXTENSIONS``, e.g. ``{"node_levels": 3}`` trie-node output vectors, TIGER's
+    ``{"item_input": "codes+id"}``) in a generator saved without them, so it starts out giving
+    exactly the saved model's outputs."""
     path = Path(path)
     meta = read_generator_meta(path)
     classes = generator_classes()
@@ -112,13 +114,19 @@ def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, 
         if "instruction" not in {f.name for f in dataclasses.fields(cls.config_class)}:
             raise ProjectFormatError(f"{path}: a {meta['kind']} generator cannot take instructions")
         config["instruction"] = True
-    adding_nodes = bool(add_node_levels) and config.get("node_levels", 0) != add_node_levels
-    if adding_nodes:
-        if "node_levels" not in {f.name for f in dataclasses.fields(cls.config_class)}:
-            raise ProjectFormatError(f"{path}: a {meta['kind']} generator has no trie-node vectors")
-        if config.get("node_levels", 0):
-            raise ProjectFormatError(f"{path}: the generator already has node vectors at {config['node_levels']} levels")
-        config["node_levels"] = int(add_node_levels)
+    allowed = getattr(cls.config_class, "ZERO_EXTENSIONS", {})
+    added = []  # prefixes of the weights the extensions add
+    for name, value in (extend or {}).items():
+        if name not in allowed:
+            raise ConfigError(f"{name}: cannot be added to a trained {meta['kind']} generator"
+                              + (f" (only {', '.join(sorted(allowed))})" if allowed else ""))
+        off, prefix = allowed[name]
+        if value == config.get(name, off):
+            continue  # already so
+        if config.get(name, off) != off:
+            raise ProjectFormatError(f"{path}: the generator already has {name}={config[name]!r}")
+        config[name] = value
+        added.append(prefix)
     model = cls(cls.config_class.from_dict(config), sid_codes, level_sizes, **kwargs)
     try:
         state = load_file(str(path))
@@ -127,8 +135,7 @@ def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, 
     missing, unexpected = model.load_state_dict(state, strict=False)  # float16 storage is widened here
     if adding:
         missing = [k for k in missing if not k.startswith("instruct.")]
-    if adding_nodes:
-        missing = [k for k in missing if not k.startswith("nodes.")]
+    missing = [k for k in missing if not k.startswith(tuple(added))] if added else missing
     if missing or unexpected:
         raise ProjectFormatError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     if "sids" in state and not torch.equal(state["sids"], torch.as_tensor(np.asarray(sid_codes), dtype=torch.long)):

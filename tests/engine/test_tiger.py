@@ -204,7 +204,7 @@ def test_trie_node_vectors_start_at_zero_and_decode_like_training(tmp_path):
     trained, cached decoding still scores exactly what teacher-forced training scores."""
     plain = _model().eval()
     save_generator(plain, tmp_path / "t.safetensors")
-    m = load_generator(tmp_path / "t.safetensors", _codes(30), SIZES, add_node_levels=2)
+    m = load_generator(tmp_path / "t.safetensors", _codes(30), SIZES, extend={"node_levels": 2})
     assert m.config.node_levels == 2 and [p.shape[1] for p in m.nodes] == [32, 32]
     h = _histories(30, 4, 5, seed=2)
     codes = torch.as_tensor(_codes(30)[[0, 3, 7, 11]])
@@ -221,7 +221,40 @@ def test_trie_node_vectors_start_at_zero_and_decode_like_training(tmp_path):
             if level:  # the node vectors now move these levels
                 assert not torch.allclose(got, plain.next_logits(plain.start(h), codes[:, :level]), atol=1e-3)
     save_generator(m, tmp_path / "n.safetensors")
-    with pytest.raises(Exception, match="already has node vectors"):
-        load_generator(tmp_path / "n.safetensors", _codes(30), SIZES, add_node_levels=1)
+    with pytest.raises(Exception, match="already has node_levels=2"):
+        load_generator(tmp_path / "n.safetensors", _codes(30), SIZES, extend={"node_levels": 1})
     with pytest.raises(ConfigError, match="node_levels"):
         _model(node_levels=3)
+
+
+def test_item_id_input_starts_at_zero_and_then_tells_items_apart(tmp_path):
+    """``item_input="codes+id"``: a learned vector per history item, zero at the start (adding
+    it to a saved model changes no output); once they are non-zero they move the logits, cached
+    decoding still equals teacher forcing, and they survive a checkpoint."""
+    plain = _model().eval()
+    save_generator(plain, tmp_path / "t.safetensors")
+    m = load_generator(tmp_path / "t.safetensors", _codes(30), SIZES, extend={"item_input": "codes+id"})
+    assert m.config.item_input == "codes+id" and m.item_emb.weight.shape == (31, 32)
+    h = _histories(30, 4, 5, seed=2)
+    codes = torch.as_tensor(_codes(30)[[0, 3, 7, 11]])
+    with torch.no_grad():
+        for level in range(len(SIZES)):
+            assert torch.equal(m.next_logits(m.start(h), codes[:, :level]), plain.next_logits(plain.start(h), codes[:, :level]))
+        m.item_emb.weight.normal_(std=1.0)
+        m.item_emb.weight[0].zero_()
+        tf = [torch.log_softmax(x, -1) for x in m.level_logits(h, codes)]
+        st = m.start(h)
+        for level in range(len(SIZES)):
+            assert torch.allclose(m.next_logits(st, codes[:, :level]), tf[level], atol=1e-5)
+        assert not torch.allclose(m.next_logits(m.start(h), codes[:, :0]), plain.next_logits(plain.start(h), codes[:, :0]),
+                                  atol=1e-3)
+    save_generator(m, tmp_path / "i.safetensors")
+    back = load_generator(tmp_path / "i.safetensors", _codes(30), SIZES)
+    with torch.no_grad():
+        assert torch.equal(back.next_logits(back.start(h), codes[:, :1]), m.next_logits(m.start(h), codes[:, :1]))
+    with pytest.raises(Exception, match="already has item_input"):
+        load_generator(tmp_path / "i.safetensors", _codes(30), SIZES, extend={"item_input": "codes"})
+    with pytest.raises(ConfigError, match="cannot be added"):
+        load_generator(tmp_path / "t.safetensors", _codes(30), SIZES, extend={"d_model": 64})
+    with pytest.raises(ConfigError, match="item_input"):
+        TIGERConfig(item_input="ids")
