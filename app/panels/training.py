@@ -102,8 +102,14 @@ def _fmt(v: Any, spec: str) -> str:
     return format(v, spec)
 
 
+def saved_test_metrics(record: dict) -> dict:
+    """The test figures of the weights on disk: those ``genrec compact`` measured after storing
+    them in float16, else the training run's."""
+    return (record.get("compacted") or {}).get("test") or record.get("test") or {}
+
+
 def _test(key: str) -> Callable[[dict], Any]:
-    return lambda r: (r.get("test") or {}).get(key)
+    return lambda r: saved_test_metrics(r).get(key)
 
 
 METRIC_COLUMNS: tuple[_Col, ...] = (
@@ -112,7 +118,8 @@ METRIC_COLUMNS: tuple[_Col, ...] = (
     _Col("Where", "'project': saved in the open project's metrics.json. 'working copy': trained in this session, "
          "not saved yet.", lambda r: r.get("_where", "project"), str),
     *(
-        _Col(f"{name}@{k}", f"Test-split {name} at {k}: {tip}", _test(f"{key}@{k}"), lambda v: _fmt(v, ".4f"))
+        _Col(f"{name}@{k}", f"Test-split {name} at {k}: {tip} (Of the saved weights: after genrec compact, "
+             "their float16 copy.)", _test(f"{key}@{k}"), lambda v: _fmt(v, ".4f"))
         for name, key, tip in (
             ("Recall", "recall", "share of users whose held-out last item is in the top-K list."),
             ("NDCG", "ndcg", "like Recall, but a hit counts more the higher it is ranked."),

@@ -74,6 +74,9 @@ def test_bundled_metrics_table_shows_ran_and_sasrec(qtbot, qtmodeltester, bundle
     ran = kinds.index("ran")
     saved = json.loads((Path(app.DEFAULT_PROJECT) / "metrics.json").read_text())["ran"]
     assert model.index(ran, col["Recall@10"]).data() == f"{saved['test']['recall@10']:.4f}"  # the bundled value
+    sas = json.loads((Path(app.DEFAULT_PROJECT) / "metrics.json").read_text())["sasrec"]
+    assert sas["compacted"]["storage"] == "float16"  # the bundled SASRec: the figures of those weights
+    assert model.index(kinds.index("sasrec"), col["NDCG@10"]).data() == f"{sas['compacted']['test']['ndcg@10']:.4f}"
     assert model.index(ran, col["Best epoch"]).data() == str(saved["best_epoch"])
     assert panel.metrics_table.isVisibleTo(panel)
     # the saved history is drawn as reference curves for the selected kind (epochs with a loss)
