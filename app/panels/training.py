@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -391,10 +392,11 @@ class TrainingPanel(QWidget):
                 eval_every=self.eval_spin.value(), patience=self.patience_spin.value(),
                 max_minutes=self.minutes_spin.value() or None,
             )
-        except Exception as exc:  # noqa: BLE001 - ConfigError: show its message
+            more = self.more_settings()
+        except Exception as exc:  # noqa: BLE001 - ConfigError / ValueError: show its message
             self._show_error(str(exc))
             return None
-        mcfg = self._model_config(kind)
+        mcfg = {**self._model_config(kind), **more}
         work = self._work_dir if self._work_dir is not None else self._new_work_dir()
         self._reset_live_curves()
         self._set_run_label(f"Training {KIND_NAMES.get(kind, kind)} in {work}")
@@ -525,15 +527,21 @@ class TrainingPanel(QWidget):
         self.minutes_spin = dspin(0.0, 10_000.0, 0.0, 2, 1.0, "Wall-clock budget in minutes (0 = none). "
                                   "The best weights so far are kept.")
         self.minutes_spin.setSpecialValueText("no limit")
+        self.more_edit = QLineEdit()
+        self.more_edit.setPlaceholderText('e.g. {"node_levels": 3, "item_input": "codes+id"}')
+        self.more_edit.setToolTip(
+            "Further model settings as a JSON object, as genrec train --model-config takes them. The bundled RAN "
+            'was trained with {"item_input": "codes+id", "node_levels": 3}: item ids in the input and a learned '
+            "output vector per trie node at the last three SID levels.")
         for s in (self.lr_spin, self.dmodel_spin, self.layers_spin, self.dropout_spin, self.batch_spin,
-                  self.eval_spin, self.patience_spin):  # tuning knobs: hidden in presenter mode
+                  self.eval_spin, self.patience_spin, self.more_edit):  # tuning knobs: hidden in presenter mode
             s.setProperty("expert", True)
         gf.addRow("Kind:", self.kind_combo)
         for label, w in (("Epochs:", self.epochs_spin), ("Learning rate:", self.lr_spin),
                          ("d_model:", self.dmodel_spin), ("Layers:", self.layers_spin),
                          ("Dropout:", self.dropout_spin), ("Batch size:", self.batch_spin),
                          ("Eval every:", self.eval_spin), ("Patience:", self.patience_spin),
-                         ("Max minutes:", self.minutes_spin)):
+                         ("Max minutes:", self.minutes_spin), ("More settings:", self.more_edit)):
             gf.addRow(label, w)
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train this generator on the working copy (made from the open project).")
@@ -883,6 +891,21 @@ class TrainingPanel(QWidget):
     def epoch_rows(self) -> list[dict]:
         """The epoch rows the curves of the current (or last) run show."""
         return [dict(r) for r in self._rows]
+
+    def more_settings(self) -> dict:
+        """The "More settings" JSON object ({} when empty); ValueError with the column of a
+        syntax error, or when it is not an object."""
+        text = self.more_edit.text().strip()
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"More settings: {exc.msg} at column {exc.colno}; expected a JSON object such as "
+                             '{"node_levels": 3}') from None
+        if not isinstance(value, dict):
+            raise ValueError(f"More settings: expected a JSON object such as {{\"node_levels\": 3}}, got {text[:40]}")
+        return value
 
     def _model_config(self, kind: str) -> dict:
         d, layers, drop = self.dmodel_spin.value(), self.layers_spin.value(), round(self.dropout_spin.value(), 4)

@@ -204,6 +204,28 @@ def test_error_is_shown_not_raised(qtbot, tiny_project):
     assert "Traceback" not in panel._error.text()
 
 
+def test_more_settings_reach_the_engine_and_bad_json_is_explained(qtbot, tiny_project):
+    snapshot = EngineBridge.run_sync(load_project, tiny_project)
+    panel, bridge = _panel(qtbot, snapshot)
+    _small_settings(panel, "ran", epochs=1)
+    for bad, words in (('{"node_levels": 1', "column"), ("[1, 2]", "JSON object")):
+        panel.more_edit.setText(bad)
+        assert panel.train() is None and not panel.busy()
+        assert panel._error.isVisibleTo(panel) and words in panel._error.text() and "More settings" in panel._error.text()
+    panel.more_edit.setText('{"node_levels": 1, "item_input": "codes+id"}')
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=JOB_MS) as blocker:
+        assert panel.train() is not None
+    qtbot.waitUntil(lambda: bridge.running() == 0, timeout=JOB_MS)
+    cfg = blocker.args[0]["model_config"]
+    assert cfg["node_levels"] == 1 and cfg["item_input"] == "codes+id" and cfg["d_model"] == 16
+    assert not panel._error.isVisibleTo(panel)
+    panel.more_edit.setText('{"node_levels": 9}')  # more levels than the SIDs have: the engine refuses
+    with qtbot.waitSignal(bridge.sig_error, timeout=JOB_MS):
+        panel.train()
+    qtbot.waitUntil(lambda: bridge.running() == 0, timeout=JOB_MS)
+    assert "node_levels" in panel._error.text() and "Traceback" not in panel._error.text()
+
+
 def test_stall_benchmark_reports_and_trains(qtbot, tmp_path):
     from app.stall import measure_stall
 
