@@ -240,21 +240,19 @@ def compact_generator(
     a generator already stored as ``storage`` is left untouched."""
     path = generator_path(project, kind)
     meta = read_generator_meta(path)
+    size = path.stat().st_size
+    out = {"model": kind, "storage": storage, "storage_before": meta["storage"], "bytes_before": size}
+    if meta["storage"] == storage:  # nothing to do: leave the file and its record alone
+        return {**out, "bytes_after": size, "max_abs_change": 0.0}
     dev = resolve_device(device)
     model = load_project_generator(project, kind, device="cpu")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    rounded = storage_state(model, storage)
-    model.load_state_dict(rounded)
-    change = max((float((model.state_dict()[k] - v).abs().max()) for k, v in before.items()
-                  if v.is_floating_point() and v.numel()), default=0.0)
+    model.load_state_dict(storage_state(model, storage))  # the weights as they will be stored
+    out["max_abs_change"] = max((float((model.state_dict()[k] - v).abs().max()) for k, v in before.items()
+                                 if v.is_floating_point() and v.numel()), default=0.0)
     mpath = Path(project.path) / "metrics.json"
     metrics = read_json(mpath) if mpath.is_file() else {}
     record = metrics.get(kind, {})
-    out = {"model": kind, "storage": storage, "storage_before": meta["storage"], "bytes_before": path.stat().st_size,
-           "max_abs_change": change}
-    if meta["storage"] == storage:  # nothing to do: leave the file and its record alone
-        out["bytes_after"] = out["bytes_before"]
-        return out
     if evaluate_test:
         split = project_split(project)
         n = project.sids.n_items
