@@ -113,6 +113,13 @@ def _test(key: str) -> Callable[[dict], Any]:
     return lambda r: saved_test_metrics(r).get(key)
 
 
+def _total_train_seconds(record: dict) -> float | None:
+    """Training time of a generator record plus that of the runs it went on from."""
+    if record.get("train_seconds") is None:
+        return None
+    return float(record["train_seconds"]) + sum(float(r.get("train_seconds") or 0) for r in record.get("resumed") or ())
+
+
 METRIC_COLUMNS: tuple[_Col, ...] = (
     _Col("Generator", "The generator kind (RAN, SASRec, TIGER).", lambda r: r.get("model", "?"),
          lambda v: KIND_NAMES.get(v, str(v)).split(" (")[0]),
@@ -129,7 +136,8 @@ METRIC_COLUMNS: tuple[_Col, ...] = (
     ),
     _Col("Best epoch", "The epoch whose validation Recall@10 was best; its weights were kept.",
          lambda r: r.get("best_epoch"), lambda v: _fmt(v, "d")),
-    _Col("Train time", "Wall-clock training time, validation included.", lambda r: r.get("train_seconds"),
+    _Col("Train time", "Wall-clock training time, validation included; for a generator built over several runs "
+         "(genrec train --resume) the sum of all of them.", _total_train_seconds,
          lambda v: "–" if v is None else (f"{v:.1f} s" if v < 120 else f"{v / 60:.1f} min")),
     _Col("Stopped", "Why training ended: epochs done, early stop (validation stopped improving), time budget, "
          "or cancelled.", lambda r: r.get("stopped"), lambda v: "–" if v is None else str(v)),

@@ -78,6 +78,8 @@ def test_bundled_metrics_table_shows_ran_and_sasrec(qtbot, qtmodeltester, bundle
     assert sas["compacted"]["storage"] == "float16"  # the bundled SASRec: the figures of those weights
     assert model.index(kinds.index("sasrec"), col["NDCG@10"]).data() == f"{sas['compacted']['test']['ndcg@10']:.4f}"
     assert model.index(ran, col["Best epoch"]).data() == str(saved["best_epoch"])
+    total = saved["train_seconds"] + sum(r["train_seconds"] for r in saved["resumed"])  # every run that built it
+    assert model.index(ran, col["Train time"]).data() == f"{total / 60:.1f} min"
     assert panel.metrics_table.isVisibleTo(panel)
     # the saved history is drawn as reference curves for the selected kind (epochs with a loss)
     panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("ran"))
