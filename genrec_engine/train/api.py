@@ -34,6 +34,15 @@ def _item_counts(split, n_items: int) -> np.ndarray:
     return np.bincount(np.concatenate([np.asarray(s) for s in split.train]), minlength=n_items)
 
 
+def _project_eval(model, project, split, split_name: str, **kw) -> dict:
+    """Full-catalogue metrics of ``model`` on the project's ``split_name`` split, with the
+    popularity and diversity figures (``kw``: beam, device, constrained, users, progress, cancel)."""
+    n = project.sids.n_items
+    return evaluate(model, split, split_name, trie=project.trie, sids=project.sids.codes, n_items=n,
+                    max_len=model.config.max_len, item_embeddings=project.embeddings,
+                    item_counts=_item_counts(split, n), **kw)
+
+
 def generator_path(project, kind: str) -> Path:
     return Path(project.path) / f"generator-{kind}.safetensors"
 
@@ -148,9 +157,7 @@ def train_generator(
                               on_epoch=on_epoch, on_best=keep_best, grounding=grounding,
                               validate_first=resume and not adding_instruction)
     report(progress, 0.95, "test evaluation")
-    test = evaluate(model, split, "test", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
-                    beam=tcfg.eval_beam, device=dev, item_embeddings=project.embeddings,
-                    item_counts=_item_counts(split, n), cancel=cancel)
+    test = _project_eval(model, project, split, "test", beam=tcfg.eval_beam, device=dev, cancel=cancel)
     record = {
         "model": kind,
         "model_config": cfg.to_dict(),
@@ -199,11 +206,8 @@ def evaluate_generator(
     dev = resolve_device(device)
     model = load_project_generator(project, kind, device=dev)
     split = project_split(project)
-    n = project.sids.n_items
-    out = evaluate(model, split, split_name, trie=project.trie, sids=project.sids.codes, n_items=n,
-                   max_len=model.config.max_len, beam=beam, constrained=constrained, users=users, device=dev,
-                   item_embeddings=project.embeddings, item_counts=_item_counts(split, n), progress=progress,
-                   cancel=cancel)
+    out = _project_eval(model, project, split, split_name, beam=beam, constrained=constrained, users=users,
+                        device=dev, progress=progress, cancel=cancel)
     out["model"], out["split"], out["beam"], out["constrained"] = kind, split_name, beam, constrained
     if exactness and not hasattr(model, "score_items"):
         from ..decode import topk_overlap
@@ -254,13 +258,10 @@ def compact_generator(
     metrics = read_json(mpath) if mpath.is_file() else {}
     record = metrics.get(kind, {})
     if evaluate_test:
-        split = project_split(project)
-        n = project.sids.n_items
         b = beam or record.get("train_config", {}).get("eval_beam", 20)
         model.to(dev).eval()
-        out["test"] = evaluate(model, split, "test", trie=project.trie, sids=project.sids.codes, n_items=n,
-                               max_len=model.config.max_len, beam=b, device=dev, item_embeddings=project.embeddings,
-                               item_counts=_item_counts(split, n), progress=progress, cancel=cancel)
+        out["test"] = _project_eval(model, project, project_split(project), "test", beam=b, device=dev,
+                                    progress=progress, cancel=cancel)
         if "test" in record:
             out["test_before"] = record["test"]
     save_generator(model.cpu(), path, extra=meta["extra"], storage=storage)
