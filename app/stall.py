@@ -63,7 +63,7 @@ def measure_stall(
     from app.panels import ProjectViewModel, load_project
     from app.panels.training import TrainingPanel
     from app.selection import Selection
-    from genrec_engine import make_tiny_project
+    from genrec_engine.testing import make_tiny_project
 
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = None

@@ -7,21 +7,22 @@ __version__ = "0.1.0"
 
 from .data import Catalogue, Dataset, Interactions, Split, check_dataset, import_amazon, leave_one_out, load_dataset
 from .device import device_label, resolve_device
-from .diagnostics import GenerationDiagnostics, generation_diagnostics, homogeneity_per_user
+from .analysis import (
+    EXPORT_FORMATS, SPACES as LAYOUT_SPACES, GenerationDiagnostics, LevelWeights, SubtreeExport, codeword_weights,
+    divergence_ranking, export_subtree, generation_diagnostics, homogeneity_per_user, item_layout, js_divergence,
+    layout_matrix, nearest_neighbours, subtree_graph, subtree_items,
+)
 from .embed import StructuredEncoder, TextEncoder, load_embeddings
 from .errors import Cancelled, ConfigError, DataValidationError, GenrecError, Problem, ProjectFormatError
 from .decode import STEPPER_MODES, BeamStepper, HeldOutUsers, StepperConfig, StepperResult, StepRecord, find_demo_user, held_out_users
-from .export import EXPORT_FORMATS, SubtreeExport, export_subtree, subtree_graph, subtree_items
 from .filters import InterestGroup, ItemFilter, interest_groups
 from .index import PrefixTrie
-from .inject import ColdStartSession, NewItem, coldstart_eval, hybrid_recommend
+from .coldstart import ColdStartSession, NewItem, coldstart_eval, hybrid_recommend
 from .instruct import encode_instruction, encode_instructions, instruct_eval, leaf_category_groups
 from .jobs import CancelToken, ProgressFn
-from .jobs_train import warm_up_training, make_tiny_project, make_working_copy, retokenize_copy, save_working_copy, train_copy
-from .layout import SPACES as LAYOUT_SPACES, item_layout, layout_matrix, nearest_neighbours
+from .workcopy import warm_up_training, make_working_copy, retokenize_copy, save_working_copy, train_copy
 from .project import PROJECT_FORMAT, Project, TokenizeResult, compute_embeddings, tokenize_dataset
 from .train import KINDS, TrainConfig, evaluate_generator, load_project_generator, recommend, train_generator
-from .weights import LevelWeights, codeword_weights, divergence_ranking, js_divergence
 from .quantize import (
     METHODS,
     QuantizerConfig,
@@ -47,7 +48,7 @@ __all__ = [
     "STEPPER_MODES", "BeamStepper", "HeldOutUsers", "StepperConfig", "StepperResult", "StepRecord", "find_demo_user",
     "held_out_users",
     "EXPORT_FORMATS", "SubtreeExport", "export_subtree", "subtree_graph", "subtree_items",
-    "warm_up_training", "make_tiny_project", "make_working_copy", "retokenize_copy", "save_working_copy", "train_copy",
+    "warm_up_training", "make_working_copy", "retokenize_copy", "save_working_copy", "train_copy",
     "PROJECT_FORMAT", "Project", "TokenizeResult", "compute_embeddings", "tokenize_dataset",
     "METHODS", "QuantizerConfig", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
     "load_quantizer", "save_quantizer",

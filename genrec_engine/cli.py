@@ -366,7 +366,7 @@ def cmd_instruct_eval(args) -> int:
 
 
 def cmd_layout(args) -> int:
-    from .layout import item_layout
+    from .analysis import item_layout
     from .project import Project
 
     proj = Project.open(args.project)
@@ -383,7 +383,7 @@ def cmd_layout(args) -> int:
 
 
 def cmd_coldstart_eval(args) -> int:
-    from .inject import coldstart_eval
+    from .coldstart import coldstart_eval
     from .project import Project
 
     proj = Project.open(args.project)

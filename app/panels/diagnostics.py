@@ -110,7 +110,7 @@ class DiagnosticsTableModel(QAbstractTableModel):
 
     # ---- public ----
     def set_result(self, diag: GenerationDiagnostics | None, by: str = "homogeneity") -> None:
-        """Show ``diag``, worst first by ``by`` (one of ``genrec_engine.diagnostics.WORST_BY``)."""
+        """Show ``diag``, worst first by ``by`` (one of ``genrec_engine.analysis.WORST_BY``)."""
         self.beginResetModel()
         self._diag = diag
         self._order = diag.worst(by).astype(np.int64) if diag is not None else np.zeros(0, dtype=np.int64)

@@ -16,7 +16,8 @@ from app.panels.training import TrainingPanel, saved_test_metrics
 from app.selection import Selection
 
 from .helpers import mount_panel
-from genrec_engine import Project, make_tiny_project
+from genrec_engine.testing import make_tiny_project
+from genrec_engine import Project
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),

@@ -10,11 +10,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genrec_engine import ConfigError, Project, TrainConfig, make_tiny_project, train_generator
+from genrec_engine.testing import make_tiny_project
+from genrec_engine import ConfigError, Project, TrainConfig, train_generator
 from genrec_engine.cli import main as cli_main
 from genrec_engine.coldstart import apply_cold_holdout, project_split
 from genrec_engine.decode import beam_search
-from genrec_engine.inject import ColdStartSession, coldstart_eval, fit_content_map, hybrid_recommend
+from genrec_engine.coldstart import ColdStartSession, coldstart_eval, fit_content_map, hybrid_recommend
 from genrec_engine.models import pad_histories
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import genrec_engine.diagnostics as diag_mod
+import genrec_engine.analysis.diagnostics as diag_mod
+from genrec_engine.testing import make_tiny_project
 from genrec_engine import (
     Cancelled,
     CancelToken,
@@ -21,8 +22,7 @@ from genrec_engine import (
     generation_diagnostics,
     homogeneity_per_user,
     load_project_generator,
-    make_tiny_project,
-)
+    )
 from genrec_engine.coldstart import project_split
 from genrec_engine.decode import beam_search
 from genrec_engine.models import RAN, RANConfig, pad_histories

@@ -110,7 +110,7 @@ def test_two_process_ddp_on_cpu(tmp_path):
 
 
 def test_js_divergence_reference_values():
-    from genrec_engine.weights import js_divergence
+    from genrec_engine.analysis.weights import js_divergence
 
     p = np.array([[1.0, 0.0], [0.5, 0.5], [0.25, 0.75]])
     q = np.array([[0.0, 1.0], [0.5, 0.5], [0.75, 0.25]])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from genrec_engine.testing import make_tiny_project
 from genrec_engine import (
     ConfigError,
     Project,
@@ -16,8 +17,7 @@ from genrec_engine import (
     instruct_eval,
     leaf_category_groups,
     load_project_generator,
-    make_tiny_project,
-    recommend,
+        recommend,
     train_generator,
 )
 from genrec_engine.cli import main as cli_main

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import genrec_engine.layout as layout_mod
+import genrec_engine.analysis.layout as layout_mod
 from genrec_engine import Cancelled, CancelToken, ConfigError, item_layout, layout_matrix, nearest_neighbours
 
 

@@ -186,7 +186,7 @@ def test_codeword_weights_compare_content_and_collaborative(small_dataset, tmp_p
     import torch
 
     from genrec_engine.models import RAN, RANConfig
-    from genrec_engine.weights import codeword_weights, divergence_ranking
+    from genrec_engine.analysis.weights import codeword_weights, divergence_ranking
 
     ds = load_dataset(small_dataset)
     cfg = QuantizerConfig(method="rkmeans", levels=2, codebook_size=16, device="cpu")

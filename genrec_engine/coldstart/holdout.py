@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Split, leave_one_out
-from .errors import ConfigError
-from .jobs import CancelToken, ProgressFn
+from ..data import Split, leave_one_out
+from ..errors import ConfigError
+from ..jobs import CancelToken, ProgressFn
 
 __all__ = ["choose_cold_items", "apply_cold_holdout", "project_split", "split_without_cold"]
 
@@ -32,7 +32,7 @@ def apply_cold_holdout(project, fraction: float, seed: int = 0, *, progress: Pro
     re-opened project; a project that already holds out the same share with the same seed is
     returned as it is. Generators trained before on this folder no longer match its SID table (they
     refuse to load) and must be retrained."""
-    from .project import Project, tokenize_dataset
+    from ..project import Project, tokenize_dataset
 
     have = project.meta.get("cold")
     if have is not None:

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-from .fileio import atomic_path, read_json, write_json_atomic
-from .jobs import CancelToken, ProgressFn, check_cancel, report
+from ..errors import ConfigError
+from ..fileio import atomic_path, read_json, write_json_atomic
+from ..jobs import CancelToken, ProgressFn, check_cancel, report
 
 __all__ = ["SPACES", "item_layout", "layout_matrix", "layout_fingerprint", "nearest_neighbours"]
 
@@ -57,7 +57,7 @@ def layout_matrix(project, space: str = "content", *, ran=None) -> np.ndarray:
     if space == "content":
         return np.ascontiguousarray(project.embeddings, dtype=np.float32)
     if ran is None:
-        from .train import load_project_generator
+        from ..train import load_project_generator
 
         ran = load_project_generator(project, "ran")
     return np.ascontiguousarray(ran.item_representations(), dtype=np.float32)

@@ -23,8 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .errors import ConfigError
-from .jobs import CancelToken, ProgressFn, check_cancel, report
+from ..errors import ConfigError
+from ..jobs import CancelToken, ProgressFn, check_cancel, report
 
 __all__ = ["GenerationDiagnostics", "generation_diagnostics", "homogeneity_per_user", "WORST_BY"]
 
@@ -274,12 +274,12 @@ def generation_diagnostics(
     ``hit_rate@beam`` (share of users whose target is in the top-k / the beam), ``seconds``,
     ``device``.
     """
-    from .coldstart import project_split
-    from .decode import beam_search
-    from .device import resolve_device
-    from .models import pad_histories
-    from .train import load_project_generator
-    from .train.metrics import homogeneity_at_k, invalid_rate
+    from ..coldstart import project_split
+    from ..decode import beam_search
+    from ..device import resolve_device
+    from ..models import pad_histories
+    from ..train import load_project_generator
+    from ..train.metrics import homogeneity_at_k, invalid_rate
 
     t0 = time.perf_counter()
     beam = _check_int("beam", beam, 1)

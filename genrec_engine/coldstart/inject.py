@@ -54,8 +54,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import ConfigError
-from .jobs import CancelToken, ProgressFn, check_cancel, report
+from ..errors import ConfigError
+from ..jobs import CancelToken, ProgressFn, check_cancel, report
 
 __all__ = [
     "ColdStartSession",
@@ -169,14 +169,14 @@ class ColdStartSession:
         are assumed to hold MiniLM vectors of the default fields."""
         import pandas as pd
 
-        from .data import Catalogue
+        from ..data import Catalogue
 
         fields = self._text_encoder_fields()
         cat = Catalogue(pd.DataFrame({"item_id": [0], "title": [str(title or "")], "brand": [str(brand or "")],
                                       "categories": [str(categories or "")]}))
         texts = cat.texts(fields)
         if encoder is None:
-            from .embed import TextEncoder
+            from ..embed import TextEncoder
 
             encoder = TextEncoder(device="cpu", use_cache=False)
         X = encoder.encode_texts(texts) if hasattr(encoder, "encode_texts") else encoder(texts)
@@ -296,7 +296,7 @@ class ColdStartSession:
         return {"prefix": (), "length": 0, "items": np.zeros(0, dtype=np.int64)}
 
     def _history_tensor(self, model, history) -> torch.Tensor:
-        from .models import pad_histories
+        from ..models import pad_histories
 
         h = _warm_history(history, self.n_items, self.cold_indices)
         dev = next(model.parameters()).device if hasattr(model, "parameters") else "cpu"
@@ -352,7 +352,7 @@ class ColdStartSession:
     def recommend(self, model, history_indices, k: int = 10, beam: int = 20) -> list[dict]:
         """Top-``k`` items by trie-constrained beam search over the session trie (injected items
         included, retired ones never): ``[{"rank", "index", "title", "sid", "score", "injected"}]``."""
-        from .decode import beam_search
+        from ..decode import beam_search
 
         model.eval()
         H = self._history_tensor(model, history_indices)
@@ -489,7 +489,7 @@ def hybrid_rank(gen_model, dense_model, gen_history: torch.Tensor, dense_history
     ``content_share`` inside the dense score. Returns ``(hybrid [B, k], generative [B, k])`` int64
     item indices (-1 padding); ``generative`` is the beam's own top-``k``.
     """
-    from .decode import beam_search
+    from ..decode import beam_search
 
     dev = gen_history.device
     w, c = float(weight), float(content_share)
@@ -604,7 +604,7 @@ def hybrid_recommend(session_or_project, gen_model, dense_model, history, k: int
     model with ``user_vectors`` and ``item_vectors``). Returns ``[{"rank", "index", "title", "sid",
     "cold"}]``, ``cold`` True for pool items.
     """
-    from .models import pad_histories
+    from ..models import pad_histories
 
     session = session_or_project if isinstance(session_or_project, ColdStartSession) else ColdStartSession(session_or_project)
     project = session.project
@@ -659,11 +659,11 @@ def coldstart_eval(project, progress: ProgressFn | None = None, cancel: CancelTo
     (``n_candidates``, ``cold_per_user``, ``content_share``, ``max_cold``) plus ``content_map_r2``
     (in-sample R^2 of the content -> SASRec map). Beauty's full test split (22k users) takes about
     a minute on one CPU core with the defaults."""
-    from .coldstart import project_split
-    from .device import resolve_device
-    from .models import pad_histories
-    from .train import load_project_generator
-    from .train.metrics import ndcg_at_k, recall_at_k
+    from .holdout import project_split
+    from ..device import resolve_device
+    from ..models import pad_histories
+    from ..train import load_project_generator
+    from ..train.metrics import ndcg_at_k, recall_at_k
 
     t0 = time.perf_counter()
     _check_mix(weight, content_share, n_candidates, cold_per_user, max_cold)

@@ -14,9 +14,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
-from .fileio import atomic_path
-from .jobs import CancelToken, ProgressFn
+from ..errors import ConfigError
+from ..fileio import atomic_path
+from ..jobs import CancelToken, ProgressFn
 
 __all__ = ["EXPORT_FORMATS", "SubtreeExport", "export_subtree", "subtree_items", "subtree_graph"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .jobs import check_cancel, report
+from ..jobs import check_cancel, report
 
 __all__ = ["LevelWeights", "codeword_weights", "js_divergence", "divergence_ranking"]
 

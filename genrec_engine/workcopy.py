@@ -25,7 +25,7 @@ from .project import Project, tokenize_dataset
 from .quantize import QuantizerConfig, TokenizerDiagnostics
 from .train import TrainConfig, train_generator
 
-__all__ = ["warm_up_training", "make_working_copy", "retokenize_copy", "train_copy", "save_working_copy", "make_tiny_project"]
+__all__ = ["warm_up_training", "make_working_copy", "retokenize_copy", "train_copy", "save_working_copy"]
 
 
 def warm_up_training(*, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> None:
@@ -129,42 +129,3 @@ def save_working_copy(
     """"Save project as": write the working copy to ``dest`` with :meth:`Project.save_copy` (every
     file atomic, ``project.json`` last). Returns ``dest``."""
     return Project.open(work_dir).save_copy(dest, progress=progress, cancel=cancel)
-
-
-def make_tiny_project(
-    dataset_path: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    items: int = 400,
-    users: int = 60,
-    per_user: int = 6,
-    levels: int = 2,
-    codebook_size: int = 16,
-    seed: int = 0,
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-) -> Path:
-    """A small project for tests and benchmarks: the first ``items`` items of the dataset at
-    ``dataset_path`` (real titles), ``users`` synthetic users with ``per_user`` random items each
-    (seeded), structured-feature embeddings and a residual k-means tokenizer. The dataset is saved
-    under ``out/dataset`` and the project under ``out/project``; returns the project folder."""
-    from .data import Catalogue, Interactions, save_dataset
-
-    out = Path(out)
-    cat = load_dataset(dataset_path).catalogue
-    small = Catalogue(cat.items.iloc[:items].reset_index(drop=True))
-    rng = np.random.default_rng(seed)
-    user_ids, item_ids = [], []
-    for u in range(users):
-        for it in rng.choice(small.item_ids, per_user, replace=False):
-            user_ids.append(u + 1)
-            item_ids.append(int(it))
-    check_cancel(cancel)
-    save_dataset(small, Interactions.from_arrays(small, user_ids, item_ids), out / "dataset")
-    cfg = QuantizerConfig(method="rkmeans", levels=levels, codebook_size=codebook_size, seed=seed, device="cpu")
-    if (out / "project").exists():
-        shutil.rmtree(out / "project")
-    tokenize_dataset(load_dataset(out / "dataset"), cfg, out / "project", encoder="structured",
-                     progress=progress, cancel=cancel)
-    return out / "project"
-
