@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "launch"]
 
 WINDOW_SIZE = (1280, 800)
 SCREENSHOT_TIMEOUT_MS = 120_000  # give up on a project that never finishes loading
@@ -52,29 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before the QApplication exists
 
-    from PySide6.QtCore import QTimer, qInstallMessageHandler
-    from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QTimer
 
-    import genrec_engine
+    from . import DEFAULT_PROJECT
 
-    from . import APP_ICON, DEFAULT_PROJECT
-    from .window import MainWindow
-
-    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-        qInstallMessageHandler(_quiet_offscreen_messages)
-    qapp = QApplication.instance() or QApplication(sys.argv[:1])
-    qapp.setApplicationName("GenRec Explorer")
-    qapp.setApplicationVersion(genrec_engine.__version__)
-    qapp.setOrganizationName("GenRec")
-    qapp.setWindowIcon(QIcon(str(APP_ICON)))
-
-    from .bridge import IdleCollector
-
-    qapp._idle_collector = IdleCollector(qapp)  # cyclic GC only between engine jobs (see its docstring)
-    window = MainWindow(args.project or DEFAULT_PROJECT, dialogs=args.screenshot is None)
-    window.resize(*WINDOW_SIZE)
-    window.show()
+    qapp, window = launch(args.project or DEFAULT_PROJECT, dialogs=args.screenshot is None)
 
     if args.screenshot is not None:
         out_dir: Path = args.screenshot
@@ -106,6 +88,51 @@ def main(argv: list[str] | None = None) -> int:
     rc = qapp.exec()
     window.close()  # cancels and drains engine jobs (a no-op when already closed)
     return rc
+
+
+def launch(project, *, dialogs: bool = True):
+    """The app as users get it: the ``QApplication`` (created unless one exists), the garbage
+    collector's timer, and the main window opening ``project`` in the background, shown at
+    :data:`WINDOW_SIZE`. Returns ``(qapp, window)``; :func:`main` and the GUI-stall benchmark
+    (:mod:`app.stall`) both start the app through here."""
+    import gc
+
+    gc.disable()  # the app collects on its GUI thread (GarbageCollector); none during the imports below
+    from PySide6.QtCore import QTimer, qInstallMessageHandler
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    import genrec_engine
+
+    from . import APP_ICON
+    from .bridge import GarbageCollector
+    from .window import MainWindow
+
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        qInstallMessageHandler(_quiet_offscreen_messages)
+    qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    qapp.setApplicationName("GenRec Explorer")
+    qapp.setApplicationVersion(genrec_engine.__version__)
+    qapp.setOrganizationName("GenRec")
+    qapp.setWindowIcon(QIcon(str(APP_ICON)))
+
+    collector = getattr(qapp, "garbage_collector", None)
+    if collector is None:
+        collector = qapp.garbage_collector = GarbageCollector(qapp)  # cyclic GC on the GUI thread (see its docstring)
+    window = MainWindow(project, dialogs=dialogs)
+    gc.freeze()  # modules, classes and widgets live as long as the app: never scan them again
+    loads = [0]
+
+    def freeze(_snapshot) -> None:
+        # once the panels have taken the new project: its objects go to the permanent generation;
+        # a later project first frees the cycles of the one it replaced (one ~0.5 s pause then)
+        loads[0] += 1
+        QTimer.singleShot(0, lambda reclaim=loads[0] > 1: collector.freeze_long_lived(reclaim=reclaim))
+
+    window.sig_project_loaded.connect(freeze)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    return qapp, window
 
 
 def _quiet_offscreen_messages(mode, context, message: str) -> None:

@@ -1,19 +1,27 @@
-"""GUI-stall benchmark: how long the GUI thread goes unserved while a generator trains.
+"""GUI-stall benchmark: how long the GUI thread of the app *as users get it* goes unserved.
 
-:func:`measure_stall` builds a small project in a temporary folder, opens the training monitor
-panel on it, and runs a ``QTimer`` every 10 ms on the GUI thread, first with nothing else going on
-(the baseline), then while a real training job runs through the :class:`~app.bridge.EngineBridge`
-(with the panel's live curves updating). A *stall* is how much later than its 10 ms period a tick
-arrived (``gap - 10 ms``, at least 0): time in which the window could not repaint or react.
+:func:`measure_stall` starts the real app through :func:`app.main.launch` (the same window, the
+same garbage-collector timer, every timer the app installs) on a project (default: the bundled
+one), and runs a ``QTimer`` every 10 ms on the GUI thread. A *stall* is how much later than its
+period a tick arrived (``gap - 10 ms``, at least 0): time in which the window could not repaint or
+react. Three phases are measured one after another:
+
+- ``loading``: from launch until the project is open and the panels' first jobs are done (for
+  information: start-up work is allowed to take the GUI thread briefly);
+- ``idle``: ``idle_seconds`` (default 60) with the project open and nothing running;
+- ``training``: the training panel trains a generator of the open project in a working copy (a
+  cold job start: copying the project, reading the dataset, the first epoch) for ``train_seconds``
+  of its time budget, its live curves updating.
 
 Run it headless::
 
-    python -m app.stall --json            # offscreen; prints one JSON object
-    python -m app.stall --seconds 10 --kind ran
+    python -m app.stall --json                     # offscreen; prints one JSON object
+    python -m app.stall --idle-seconds 10 --seconds 20 --kind ran
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -26,172 +34,146 @@ import numpy as np
 __all__ = ["measure_stall"]
 
 
-def _stats(stalls_ms: list[float]) -> tuple[float, float]:
-    if not stalls_ms:
-        return 0.0, 0.0
-    a = np.asarray(stalls_ms)
-    return round(float(a.max()), 2), round(float(np.percentile(a, 99)), 2)
+def _stats(stalls_ms: list[float]) -> dict:
+    a = np.asarray(stalls_ms if stalls_ms else [0.0])
+    return {
+        "max_stall_ms": round(float(a.max()), 2),
+        "p99_stall_ms": round(float(np.percentile(a, 99)), 2),
+        "stalls_over_100ms": int((a > 100).sum()),
+        "ticks": len(stalls_ms),
+    }
 
 
 def measure_stall(
-    seconds: float = 5.0,
+    seconds: float = 30.0,
     *,
-    baseline_seconds: float = 1.0,
-    kind: str = "sasrec",
+    idle_seconds: float = 60.0,
+    kind: str = "ran",
+    project: str | os.PathLike | None = None,
     interval_ms: int = 10,
     work_dir: str | os.PathLike | None = None,
-    items: int = 2000,
-    users: int = 1500,
-    d_model: int = 32,
 ) -> dict:
-    """Measure GUI-thread stalls with no work (``baseline_seconds``) and during about ``seconds`` of
-    training generator ``kind`` on a small project (``items`` Beauty items, ``users`` seeded users)
-    built under ``work_dir`` (a temporary folder when None).
+    """Launch the app on ``project`` (default: the bundled project) and measure GUI-thread stalls
+    while loading, idle for ``idle_seconds`` and while generator ``kind`` trains for about
+    ``seconds`` (its wall-clock budget; working copies go under ``work_dir``, a temporary folder
+    when None).
 
-    Returns a JSON-able dict: ``max_stall_ms``, ``p99_stall_ms``, ``ticks`` (during training),
-    ``training_seconds`` (submit to last signal), ``epochs``, ``baseline_max_stall_ms``,
-    ``baseline_p99_stall_ms``, ``baseline_ticks``, ``interval_ms``, ``kind``, ``cancelled``, and
-    ``cold_max_stall_ms``: the largest stall of a first, one-epoch warm-up training, which also
-    pays the one-time lazy imports of torch submodules on the worker (they hold the GIL).
-    Needs a ``QApplication`` (one is created when there is none).
+    Returns a JSON-able dict: ``{"loading"|"idle"|"training": {"max_stall_ms", "p99_stall_ms",
+    "stalls_over_100ms", "ticks", "seconds"}, "training": {..., "epochs", "cancelled"},
+    "max_stall_ms"`` (the worst of idle and training), ``"gc": {"max_collection_ms",
+    "frozen_objects"}``, ``"project"``, ``"kind"``, ``"interval_ms"``}.
     """
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEventLoop, Qt, QTimer
-    from PySide6.QtWidgets import QApplication
 
     import app
-    from app.bridge import EngineBridge
-    from app.panels import ProjectViewModel, load_project
-    from app.panels.training import TrainingPanel
-    from app.selection import Selection
-    from genrec_engine.testing import make_tiny_project
+    from app.main import launch
 
-    qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    project = Path(project) if project is not None else app.DEFAULT_PROJECT
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="genrec-stall-", ignore_cleanup_errors=True)
         work_dir = tmp.name
     work_dir = Path(work_dir)
-    try:
-        project = make_tiny_project(app.RESOURCES / "datasets" / "beauty", work_dir / "bench", items=items, users=users,
-                                    per_user=8, levels=2, codebook_size=32)
-        snapshot = EngineBridge.run_sync(load_project, project)
-        vm, selection, bridge = ProjectViewModel(), Selection(), EngineBridge()
-        vm.set_snapshot(snapshot)
-        selection.set_sid_table(snapshot.project.sids)
-        panel = TrainingPanel(vm, selection, bridge)
-        panel.resize(1280, 760)
-        panel.show()
-        panel.set_output_folder(work_dir / "work")
-        panel.kind_combo.setCurrentIndex(panel.kind_combo.findData(kind))
-        panel.eval_spin.setValue(5)
-        panel.patience_spin.setValue(1000)
-        panel.dmodel_spin.setValue(d_model)
-        panel.layers_spin.setValue(1)
 
-        gaps: list[float] = []
-        last = [time.perf_counter()]
+    gaps: list[float] = []
+    last = [time.perf_counter()]
 
-        def tick() -> None:
-            now = time.perf_counter()
-            gaps.append(max(0.0, (now - last[0]) * 1000.0 - interval_ms))
-            last[0] = now
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(max(0.0, (now - last[0]) * 1000.0 - interval_ms))
+        last[0] = now
 
-        timer = QTimer()
-        timer.setTimerType(Qt.TimerType.PreciseTimer)
-        timer.setInterval(interval_ms)
-        timer.timeout.connect(tick)
-        loop = QEventLoop()
-
-        # baseline: the same timer, nothing else running
-        last[0] = time.perf_counter()
-        timer.start()
-        QTimer.singleShot(int(baseline_seconds * 1000), loop.quit)
-        loop.exec()
-        baseline = gaps[1:]  # the first gap includes the start-up
+    def phase(until, limit_s: float) -> tuple[list[float], float]:
+        """Run the event loop until ``until()`` is true (checked every tick) or ``limit_s`` passed."""
         gaps.clear()
+        loop = QEventLoop()
+        t0 = time.perf_counter()
 
-        def run_training(budget_s: float, epochs: int) -> tuple[list[float], float, bool]:
-            """Train through the panel until the job ends; the timer's stalls, seconds, cancelled."""
-            gaps.clear()
-            done, cancelled = [False], [False]
+        def check() -> None:
+            if until() or time.perf_counter() - t0 > limit_s:
+                loop.quit()
 
-            def finished(busy: bool) -> None:
-                if not busy:
-                    done[0] = True
-                    loop.quit()
+        checker = QTimer()
+        checker.setInterval(interval_ms)
+        checker.timeout.connect(check)
+        checker.start()
+        last[0] = time.perf_counter()
+        loop.exec()
+        checker.stop()
+        return list(gaps[1:]), time.perf_counter() - t0
 
-            def overtime() -> None:  # the time budget should end training first; this is a safety net
-                if not done[0]:
-                    cancelled[0] = True
-                    panel.cancel()
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(tick)
+    qapp, window = None, None
+    try:
+        qapp, window = launch(project, dialogs=False)
+        timer.start()
+        loaded: list[object] = []
+        window.sig_project_loaded.connect(loaded.append)
+        window.sig_project_failed.connect(lambda m: loaded.append(RuntimeError(m)))
+        loading, loading_s = phase(lambda: bool(loaded) and window.bridge.running() == 0, 300)
+        if not loaded or isinstance(loaded[0], Exception):
+            raise RuntimeError(f"the project did not load: {loaded[0] if loaded else 'timed out'}")
+        idle, idle_s = phase(lambda: False, idle_seconds)
 
-            panel.epochs_spin.setValue(epochs)
-            panel.minutes_spin.setValue(max(budget_s / 60.0, 0.01))
-            panel.sig_job_state_changed.connect(finished)
-            t0 = time.perf_counter()
-            last[0] = t0
-            if panel.train() is None:
-                raise RuntimeError("the training monitor refused to start training")
-            guard = QTimer()
-            guard.setSingleShot(True)
-            guard.timeout.connect(overtime)
-            guard.start(int((budget_s + 60) * 1000))
-            loop.exec()
-            guard.stop()
-            panel.sig_job_state_changed.disconnect(finished)
-            return gaps[1:], time.perf_counter() - t0, cancelled[0]
-
-        # cold: the first training in a process also pays one-time lazy imports on the worker
-        # (torch submodules), which hold the GIL; measured separately from the steady state
-        cold, _, _ = run_training(1.0, 1)
-        # steady state: a fresh working copy, the panel's curves updating every epoch
-        panel.set_output_folder(work_dir / "work2")
-        panel.reset_working_copy()  # a new working copy, made by the job like the first one
-        during, training_seconds, cancelled = run_training(seconds, 10_000)
+        panel = window.training
+        window.tabs.setCurrentWidget(panel)  # the live curves are on screen, as a user would watch them
+        panel.set_output_folder(work_dir)
+        panel.kind_combo.setCurrentIndex(panel.kind_combo.findData(kind))
+        panel.epochs_spin.setValue(10_000)
+        panel.patience_spin.setValue(1000)
+        panel.minutes_spin.setValue(max(seconds / 60.0, 0.01))
+        if panel.train() is None:
+            raise RuntimeError("the training panel refused to start training")
+        training, training_s = phase(lambda: not panel.busy(), seconds + 300)
+        cancelled = panel.busy()
+        if cancelled:  # the budget should have ended it; a safety net, reported
+            panel.cancel()
         timer.stop()
-        bridge.wait_all(30_000)
+        window.bridge.wait_all(60_000)
         epochs = len(panel.epoch_rows())
-        panel.close()
-        panel.deleteLater()
-        qapp.processEvents()
-        mx, p99 = _stats(during)
-        bmx, bp99 = _stats(baseline)
-        return {
-            "max_stall_ms": mx,
-            "p99_stall_ms": p99,
-            "ticks": len(during),
-            "training_seconds": round(training_seconds, 2),
-            "epochs": epochs,
-            "baseline_max_stall_ms": bmx,
-            "baseline_p99_stall_ms": bp99,
-            "baseline_ticks": len(baseline),
-            "interval_ms": interval_ms,
+        collector = getattr(qapp, "garbage_collector", None)
+        out = {
+            "project": str(project),
             "kind": kind,
-            "items": items,
-            "users": users,
-            "cancelled": cancelled,
-            "cold_max_stall_ms": _stats(cold)[0],
+            "interval_ms": interval_ms,
+            "loading": {**_stats(loading), "seconds": round(loading_s, 2)},
+            "idle": {**_stats(idle), "seconds": round(idle_s, 2)},
+            "training": {**_stats(training), "seconds": round(training_s, 2), "epochs": epochs, "cancelled": cancelled},
+            "gc": {
+                "max_collection_ms": round(collector.max_ms, 2) if collector is not None else None,
+                "frozen_objects": gc.get_freeze_count(),
+            },
         }
+        out["max_stall_ms"] = max(out["idle"]["max_stall_ms"], out["training"]["max_stall_ms"])
+        return out
     finally:
+        timer.stop()
+        if window is not None:
+            window.close()
+            window.deleteLater()
+            qapp.processEvents()
         if tmp is not None:
             tmp.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m app.stall [--seconds S] [--kind K] [--json]``: print the measurement."""
+    """``python -m app.stall [--idle-seconds S] [--seconds S] [--kind K] [--project P] [--json]``."""
     parser = argparse.ArgumentParser(prog="python -m app.stall", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="training time to measure (default 5)")
-    parser.add_argument("--baseline-seconds", type=float, default=1.0, help="idle measurement first (default 1)")
-    parser.add_argument("--kind", default="sasrec", choices=("sasrec", "ran", "tiger"))
+    parser.add_argument("--seconds", type=float, default=30.0, help="training time to measure (default 30)")
+    parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle time to measure first (default 60)")
+    parser.add_argument("--kind", default="ran", choices=("sasrec", "ran", "tiger"))
+    parser.add_argument("--project", type=Path, default=None, help="project folder (default: the bundled one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    out = measure_stall(args.seconds, baseline_seconds=args.baseline_seconds, kind=args.kind)
+    out = measure_stall(args.seconds, idle_seconds=args.idle_seconds, kind=args.kind, project=args.project)
     if args.json:
         print(json.dumps(out))
     else:
-        for k, v in out.items():
-            print(f"{k:>22}: {v}")
+        print(json.dumps(out, indent=2))
     return 0
 
 

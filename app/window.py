@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 import genrec_engine
 
 from . import DEFAULT_PROJECT
-from .bridge import EngineBridge, Job
+from .bridge import EngineBridge, Job, JobScope
 from .dialogs import ProblemsDialog
 from .exporting import ask_export_image, install_exports
 from .panels import ProjectSnapshot, ProjectViewModel, load_project
@@ -104,11 +104,10 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.problems_dialog: ProblemsDialog | None = None  # the last dataset-problems dialog
         self._warmed_up = False
-        self._quiet_jobs: set[int] = set()
-        self._handlers: dict[int, Callable[[object], None]] = {}  # job id -> what to do with its result
+        self._quiet_jobs: set[int] = set()  # housekeeping jobs: no progress bar
+        self._own_jobs: set[int] = set()  # jobs whose outcome the window handles itself (no generic error box)
         self.error_box: QMessageBox | None = None  # the last error dialog (non-blocking)
-        self._open_job: Job | None = None  # the one project load whose result will be applied
-        self._superseded: set[int] = set()  # older loads still winding down: their outcome is ignored
+        self._open = JobScope(self.bridge)  # the one project load whose result will be applied
         self._progress_job: int | None = None  # the job the status-bar bar follows
 
         # panels
@@ -144,7 +143,6 @@ class MainWindow(QMainWindow):
 
         self.bridge.sig_started.connect(self._on_job_started)
         self.bridge.sig_progress.connect(self._on_job_progress)
-        self.bridge.sig_result.connect(self._on_job_result)
         self.bridge.sig_error.connect(self._on_job_error)
         self.bridge.sig_cancelled.connect(self._on_job_cancelled)
         self.bridge.sig_finished.connect(self._on_job_finished)
@@ -161,33 +159,36 @@ class MainWindow(QMainWindow):
     # ---- public ----
     def open_project(self, path: str | os.PathLike) -> Job:
         """Start loading the project at ``path`` in the background; the current one stays until it loads."""
-        if self._open_job is not None and not self._open_job.finished:
-            self.bridge.cancel(self._open_job.id)  # a newer request supersedes it
-            self._superseded.add(self._open_job.id)
         path = Path(path).expanduser()
         self.view_model.set_loading(path)
         self.statusBar().showMessage(f"Opening {path} …")
-        self._open_job = self.bridge.submit(load_project, path, name=f"Opening {path.name or path}")
-        return self._open_job
+        # a newer request supersedes an older one: the scope cancels it and drops what it still delivers
+        job = self._open.submit(load_project, path, name=f"Opening {path.name or path}", on_result=self._on_project_loaded,
+                                on_error=self._on_open_failed, on_cancelled=lambda: self.view_model.set_loading(None))
+        self._own_jobs.add(job.id)
+        return job
+
+    def _submit_own(self, fn, *args, name: str, on_result: Callable[[object], None]) -> Job:
+        """A job of the window's own whose result goes to ``on_result`` (errors get the generic box)."""
+        job = self.bridge.submit(fn, *args, name=name)
+        job.sig_result.connect(on_result)
+        return job
 
     def open_dataset(self, folder: str | os.PathLike) -> Job:
         """Validate a dataset folder in the background. Problems are listed in a dialog and the open
         project stays; a valid dataset is tokenized into a new project folder the user picks."""
         folder = Path(folder).expanduser()
         self.statusBar().showMessage(f"Checking {folder} …")
-        job = self.bridge.submit(check_dataset_job, folder, name=f"Checking {folder.name}")
-        self._handlers[job.id] = self._on_dataset_checked
-        return job
+        return self._submit_own(check_dataset_job, folder, name=f"Checking {folder.name}", on_result=self._on_dataset_checked)
 
     def save_project_as(self, dest: str | os.PathLike) -> Job | None:
         """Copy the open project (parts, generators, metrics) to ``dest`` in the background, then open the copy."""
         if self.snapshot is None:
             return None
         dest = Path(dest).expanduser()
-        job = self.bridge.submit(save_copy_job, self.snapshot.project, dest, name=f"Saving {dest.name}")
-        self._handlers[job.id] = lambda out: (self.statusBar().showMessage(f"Saved {out}", _STATUS_MESSAGE_MS),
-                                              self.open_project(out))
-        return job
+        return self._submit_own(save_copy_job, self.snapshot.project, dest, name=f"Saving {dest.name}",
+                                on_result=lambda out: (self.statusBar().showMessage(f"Saved {out}", _STATUS_MESSAGE_MS),
+                                                       self.open_project(out)))
 
     def recent_projects(self) -> list[str]:
         """Recently opened project folders, newest first (those that still exist)."""
@@ -355,8 +356,7 @@ class MainWindow(QMainWindow):
             out, _ = QFileDialog.getSaveFileName(self, "Create a project folder for this dataset", default)
         if not out:
             return
-        job = self.bridge.submit(new_project_job, dataset, Path(out), name=f"Tokenizing {folder.name}")
-        self._handlers[job.id] = self.open_project
+        self._submit_own(new_project_job, dataset, Path(out), name=f"Tokenizing {folder.name}", on_result=self.open_project)
 
     def _show_problems(self, folder: Path, problems) -> None:
         if self.problems_dialog is not None:
@@ -417,14 +417,7 @@ class MainWindow(QMainWindow):
         if message:
             self.statusBar().showMessage(message)
 
-    @Slot(int, object)
-    def _on_job_result(self, job_id: int, result: object) -> None:
-        handler = self._handlers.pop(job_id, None)
-        if handler is not None:
-            handler(result)
-            return
-        if self._open_job is None or job_id != self._open_job.id or not isinstance(result, ProjectSnapshot):
-            return  # another job's result, or a superseded load
+    def _on_project_loaded(self, result: ProjectSnapshot) -> None:
         self.view_model.set_snapshot(result)
         self.statusBar().showMessage(
             f"Opened {result.name}: {result.diagnostics.items:,} items", _STATUS_MESSAGE_MS
@@ -436,31 +429,24 @@ class MainWindow(QMainWindow):
             self._quiet_jobs.add(job.id)  # housekeeping: no progress bar for it
         self.sig_project_loaded.emit(result)
 
+    def _on_open_failed(self, message: str) -> None:
+        self.view_model.set_error(message)
+        self._show_error("Could not open the project", message)
+        self.sig_project_failed.emit(message)
+
     @Slot(int, str)
     def _on_job_error(self, job_id: int, message: str) -> None:
-        self._handlers.pop(job_id, None)
-        if job_id in self._superseded:
-            return
-        if self._open_job is not None and job_id == self._open_job.id:
-            self.view_model.set_error(message)
-            self._show_error("Could not open the project", message)
-            self.sig_project_failed.emit(message)
-        else:
+        if job_id not in self._own_jobs:  # any other job: one generic box (the open job has its own)
             self._show_error("A background job failed", message)
 
     @Slot(int)
     def _on_job_cancelled(self, job_id: int) -> None:
-        self._handlers.pop(job_id, None)
-        if job_id in self._superseded:
-            return
-        if self._open_job is not None and job_id == self._open_job.id:
-            self.view_model.set_loading(None)
         self.statusBar().showMessage("Cancelled", _STATUS_MESSAGE_MS)
 
     @Slot(int)
     def _on_job_finished(self, job_id: int) -> None:
         self._quiet_jobs.discard(job_id)
-        self._superseded.discard(job_id)
+        self._own_jobs.discard(job_id)
         if job_id == self._progress_job:
             self._progress_job = None
             self._show_progress(False)

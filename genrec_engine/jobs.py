@@ -10,12 +10,14 @@ every batch, level and stage boundary; a set token makes the job raise :class:`C
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from .errors import Cancelled
 
-__all__ = ["ProgressFn", "CancelToken", "Stage", "report", "check_cancel"]
+__all__ = ["ProgressFn", "CancelToken", "Stage", "report", "check_cancel", "collector_paused", "collection_paused"]
 
 ProgressFn = Callable[[float, str], None]
 
@@ -66,3 +68,36 @@ class Stage:
     def __call__(self, fraction: float, message: str) -> None:
         msg = f"{self.prefix}: {message}" if self.prefix else message
         report(self.progress, self.start + (self.end - self.start) * fraction, msg)
+
+
+_PAUSES = 0
+_WAS_ENABLED = False
+_PAUSES_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the block runs, on any thread.
+
+    Automatic collection is switched off (and back on, if it was on, when the last pause ends),
+    and :func:`collection_paused` tells a host that collects by hand (the app collects on its GUI
+    thread) to wait. For work that a collection on another thread can crash, such as numba
+    compiling kernels. Reference counting still frees memory meanwhile."""
+    global _PAUSES, _WAS_ENABLED
+    with _PAUSES_LOCK:
+        if _PAUSES == 0:
+            _WAS_ENABLED = gc.isenabled()
+        _PAUSES += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _PAUSES_LOCK:
+            _PAUSES -= 1
+            if _PAUSES == 0 and _WAS_ENABLED:
+                gc.enable()
+
+
+def collection_paused() -> bool:
+    """Whether some job holds :func:`collector_paused` right now."""
+    return _PAUSES > 0

@@ -16,8 +16,6 @@ just means no cache.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
 import logging
@@ -28,7 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fileio import atomic_path, read_json, write_json_atomic
-from ..jobs import CancelToken, ProgressFn, check_cancel, report
+from ..jobs import CancelToken, ProgressFn, check_cancel, collector_paused, report
 
 __all__ = ["SPACES", "item_layout", "layout_matrix", "layout_fingerprint", "nearest_neighbours"]
 
@@ -78,25 +76,10 @@ def _fit_umap(matrix: np.ndarray, *, seed: int, n_neighbors: int) -> np.ndarray:
     n = matrix.shape[0]
     if n < 4:  # UMAP needs a neighbour graph; a handful of points just go on a line, in order
         return np.stack([np.arange(n, dtype=np.float32), np.zeros(n, dtype=np.float32)], axis=1)
-    with _no_cyclic_gc():
+    # numba's compiler crashed now and then when a collection ran on another thread
+    # (segfaults in "Garbage-collecting" on the GUI thread, seen in the test suite)
+    with collector_paused():
         return _run_umap(matrix, seed=seed, n_neighbors=n_neighbors)
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc():
-    """Pause Python's cyclic garbage collector while numba compiles and runs UMAP's kernels.
-
-    Run on a worker thread of the app, numba's compiler and a collection started by another
-    thread crashed the process now and then (segfaults in "Garbage-collecting" on the GUI thread,
-    seen in the test suite). Reference counting still frees memory meanwhile; the collector is
-    re-enabled (if it was on) when the fit ends."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _run_umap(matrix: np.ndarray, *, seed: int, n_neighbors: int) -> np.ndarray:

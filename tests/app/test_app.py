@@ -115,7 +115,7 @@ def test_a_newer_open_supersedes_an_older_one(qtbot, tmp_path):
     win.open_project(tmp_path)  # not a project; superseded before its error can be shown
     with qtbot.waitSignal(win.sig_project_loaded, timeout=LOAD_MS):
         win.open_project(app.DEFAULT_PROJECT)
-    qtbot.waitUntil(lambda: win.bridge.running() == 0)
+    qtbot.waitUntil(lambda: win.bridge.running() == 0, timeout=LOAD_MS)
     assert failed == [] and win.error_box is None
     assert win.snapshot.name == "beauty-default"
 
@@ -337,26 +337,3 @@ def test_a_map_click_selects_the_item_in_the_tree(window, qtbot):
     qtbot.waitUntil(lambda: window.tree.selected_prefix() == tuple(sid), timeout=LOAD_MS)
     qtbot.waitUntil(lambda: window.weights.shown_item() == item, timeout=LOAD_MS)
     qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=LOAD_MS)
-
-
-def test_idle_collector_collects_only_between_jobs(qtbot):
-    import gc
-
-    from app.bridge import IdleCollector
-
-    was = gc.isenabled()
-    collector = IdleCollector()
-    try:
-        assert not gc.isenabled()
-        bridge = EngineBridge()
-        started = threading.Event()
-        with qtbot.waitSignal(bridge.sig_started, timeout=10_000):
-            job = bridge.submit(_until_cancelled, started=started, name="long job")
-        assert collector.collect_if_idle() is False  # a job runs: no collection
-        with qtbot.waitSignal(bridge.sig_finished, timeout=10_000):
-            bridge.cancel(job.id)
-        assert collector.collect_if_idle() is True
-    finally:
-        collector.deleteLater()
-        if was:
-            gc.enable()
