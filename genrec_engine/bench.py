@@ -163,18 +163,15 @@ def _beauty_project():
 def _models_for_bench(project, kinds, device):
     """Trained generators when the project has them, else freshly initialised ones (latency and
     throughput do not depend on the weights)."""
-    from .models import MODEL_CLASSES
-    from .train.api import _model_kwargs, generator_path, load_project_generator
+    from .generators import generator_path, new_generator
 
     out = {}
     for kind in kinds:
         if generator_path(project, kind).is_file():
-            out[kind] = (load_project_generator(project, kind, device=device), "trained")
+            out[kind] = (project.generator(kind, device), "trained")
         else:
-            cls = MODEL_CLASSES[kind]
             torch.manual_seed(0)
-            m = cls(cls.config_class(), project.sids.codes, project.sids.level_sizes, **_model_kwargs(project, kind))
-            out[kind] = (m.to(device).eval(), "untrained")
+            out[kind] = (new_generator(project, kind).to(device).eval(), "untrained")
     return out
 
 
@@ -232,9 +229,9 @@ def bench_train(*, history: int = 30, steps: int = 20, batch_size: int = 128, de
     """Training throughput (target items per second) of RAN vs TIGER-style on Beauty batches
     with histories cut to ``history`` items and 4-token SIDs (3 levels + collision level)."""
     from .data import leave_one_out
+    from .generators import new_generator
     from .models import MODEL_CLASSES
     from .train.data import next_item_tensors
-    from .train.api import _model_kwargs
 
     dev = resolve_device(device)
     project = _beauty_project()
@@ -245,10 +242,9 @@ def bench_train(*, history: int = 30, steps: int = 20, batch_size: int = 128, de
                  "batch_size": batch_size, "samples_per_second": {}}
     kinds = [k for k in ("ran", "tiger") if k in MODEL_CLASSES]
     for j, kind in enumerate(kinds):
-        cls = MODEL_CLASSES[kind]
         torch.manual_seed(0)
-        cfg = cls.config_class.from_dict({**cls.config_class().to_dict(), "max_len": history}) if "max_len" in cls.config_class().to_dict() else cls.config_class()
-        model = cls(cfg, project.sids.codes, project.sids.level_sizes, **_model_kwargs(project, kind)).to(dev).train()
+        short = {"max_len": history} if "max_len" in MODEL_CLASSES[kind].config_class().to_dict() else {}
+        model = new_generator(project, kind, short).to(dev).train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         n_samples = 0
 

@@ -1,5 +1,7 @@
 """Generator checkpoints: safetensors weights + JSON config in the file's metadata (no pickle).
 
+The file format only; :mod:`genrec_engine.generators` knows where a project keeps its generators.
+
 Loading refuses a file of another format version, a truncated file, or one trained for a
 different SID table (item count or level sizes differ), each with a message that says which.
 Weights may be stored in float16 (``storage="float16"``, half the bytes, for shipping); they are
@@ -17,19 +19,19 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from ..errors import ConfigError, ProjectFormatError
-from ..fileio import atomic_path
+from .errors import ConfigError, ProjectFormatError
+from .fileio import atomic_path
+from .models import MODEL_CLASSES
 
-__all__ = ["GENERATOR_FORMAT", "STORAGE_DTYPES", "save_generator", "load_generator", "generator_classes",
-           "storage_state"]
+__all__ = ["GENERATOR_FORMAT", "STORAGE_DTYPES", "save_generator", "load_generator", "read_generator_meta",
+           "generator_classes", "storage_state"]
 
 GENERATOR_FORMAT = "genrec-generator/1"
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def generator_classes() -> dict:
-    from ..models import MODEL_CLASSES
-
+    """Generator kind -> model class (``ran``, ``tiger``, ``sasrec``)."""
     return MODEL_CLASSES
 
 
@@ -69,6 +71,8 @@ def save_generator(model, path: str | os.PathLike, extra: dict | None = None, *,
 
 
 def read_generator_meta(path: str | os.PathLike) -> dict:
+    """The checkpoint's metadata (kind, config, SID table shape, ``extra``, storage) without its
+    weights; a missing, unreadable or foreign file raises ProjectFormatError saying which."""
     path = Path(path)
     if not path.is_file():
         raise ProjectFormatError(f"{path}: generator checkpoint not found")

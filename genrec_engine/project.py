@@ -6,6 +6,7 @@ Layout (all writes atomic; JSON + safetensors + Parquet + .npy, never pickle)::
     embeddings.npy          [N, d] float16 item embeddings (row i = item index i)
     tokenizer.safetensors   the fitted tokenizer (config in its metadata)
     sids.parquet            item_id, c0..cL: the SID table (collision level last)
+    generator-<kind>.safetensors   trained generators, if any (see :mod:`genrec_engine.generators`)
 
 The tokenizer is fitted on the float16-rounded embeddings, exactly what is saved, so loading the
 project and re-encoding gives bit-identical SIDs.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from .data import Dataset, load_dataset
+from .device import resolve_device
 from .embed import StructuredEncoder, TextEncoder, load_embeddings
 from .errors import ConfigError, ProjectFormatError
 from .fileio import atomic_path, read_json, write_json_atomic
+from .generators import generator_path, load_project_generator
 from .jobs import CancelToken, ProgressFn, Stage, check_cancel, report
 from .quantize import (
     QuantizerConfig,
@@ -80,7 +84,7 @@ class TokenizeResult:
 
 
 class Project:
-    """An open project folder. Heavy parts (dataset, tokenizer, trie) load on first use."""
+    """An open project folder. Heavy parts (dataset, tokenizer, trie, generators) load on first use."""
 
     def __init__(self, path: str | os.PathLike, meta: dict, embeddings: np.ndarray, sids: SIDTable):
         self.path = Path(path)
@@ -90,6 +94,8 @@ class Project:
         self._dataset: Dataset | None = None
         self._tokenizer: Quantizer | None = None
         self._trie = None
+        self._generators: dict[tuple[str, str], tuple[tuple, object]] = {}  # (kind, device) -> (file stamp, model)
+        self._generators_lock = threading.Lock()
 
     # ---- paths and parts ----
     @property
@@ -152,6 +158,35 @@ class Project:
                 trie.remove(i)
             self._trie = trie
         return self._trie
+
+    def generator(self, kind: str, device="cpu", *, cached: bool = True, add_instruction: bool = False,
+                  extend: dict | None = None):
+        """The project's trained ``kind`` generator ("ran", "tiger", "sasrec") on ``device``
+        ("cpu", "cuda", "auto", ...), in eval mode.
+
+        Cached per kind and device: later calls return the same model object until the file
+        changes on disk (retrained, compacted), which reloads it. The cached model is shared (the
+        app's panels, decoding in worker threads): only read it. Safe to call from several
+        threads; the first call per kind and device loads the file (~40 ms-1 s), under a lock.
+        ``cached=False``, ``add_instruction`` or ``extend`` give a private fresh copy instead (see
+        :func:`~genrec_engine.generators.load_project_generator`), e.g. to train it further.
+        A missing or unusable file raises ProjectFormatError; an unknown kind ConfigError."""
+        dev = resolve_device(device)
+        if not cached or add_instruction or extend:
+            return load_project_generator(self, kind, dev, add_instruction=add_instruction, extend=extend)
+        path = generator_path(self, kind)
+        with self._generators_lock:
+            try:
+                st = path.stat()
+                stamp = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+            except OSError:  # missing: let the loader say so
+                stamp = None
+            hit = self._generators.get((kind, str(dev)))
+            if stamp is not None and hit is not None and hit[0] == stamp:
+                return hit[1]
+            model = load_project_generator(self, kind, dev)
+            self._generators[(kind, str(dev))] = (stamp, model)
+            return model
 
     def diagnostics(self) -> TokenizerDiagnostics:
         cfg = self.tokenizer_config

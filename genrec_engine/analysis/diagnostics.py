@@ -261,7 +261,8 @@ def generation_diagnostics(
     sequence of split user indices. Each user is decoded with beam search of width ``beam``
     (``>= k``) twice: constrained (top-``beam`` list: target rank; its top-``k``: homogeneity)
     and unconstrained (invalid SIDs among its top-``k``). ``model``: an already loaded generator
-    (read-only, put in eval mode by the caller), else the project's is loaded on ``device``.
+    (read-only, put in eval mode by the caller), else the project's (cached, see
+    :meth:`~genrec_engine.project.Project.generator`) on ``device``.
     A SASRec-style scorer generates no SIDs and is refused.
 
     ``summary`` keys: ``users``, ``users_total``, ``mean_homogeneity`` (= ``homogeneity@k`` of
@@ -278,7 +279,6 @@ def generation_diagnostics(
     from ..decode import beam_search
     from ..device import resolve_device
     from ..models import pad_histories
-    from ..train import load_project_generator
     from ..train.metrics import homogeneity_at_k, invalid_rate
 
     t0 = time.perf_counter()
@@ -297,7 +297,7 @@ def generation_diagnostics(
     check_cancel(cancel)
     if model is None:
         report(progress, 0.0, f"loading the {kind} generator")
-        model = load_project_generator(project, kind, device=dev)
+        model = project.generator(kind, dev)
     else:
         dev = next(iter(model.parameters())).device if hasattr(model, "parameters") else dev
     if hasattr(model, "score_items"):
