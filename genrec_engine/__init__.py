@@ -18,11 +18,13 @@ from .decode import STEPPER_MODES, BeamStepper, HeldOutUsers, StepperConfig, Ste
 from .filters import InterestGroup, ItemFilter, interest_groups
 from .index import PrefixTrie
 from .coldstart import ColdStartSession, NewItem, coldstart_eval, hybrid_recommend
-from .instruct import encode_instruction, encode_instructions, instruct_eval, leaf_category_groups
+from .generators import KINDS, load_project_generator
+from .instruct import encode_instruction, encode_instructions
+from .recommender import MODES as RECOMMEND_MODES, Recommendation, recommend, recommend_indices
 from .jobs import CancelToken, ProgressFn
 from .workcopy import warm_up_training, make_working_copy, retokenize_copy, save_working_copy, train_copy
 from .project import PROJECT_FORMAT, Project, TokenizeResult, compute_embeddings, tokenize_dataset
-from .train import KINDS, TrainConfig, evaluate_generator, load_project_generator, recommend, train_generator
+from .train import TrainConfig, evaluate_generator, instruct_eval, leaf_category_groups, train_generator
 from .quantize import (
     METHODS,
     QuantizerConfig,
@@ -52,7 +54,8 @@ __all__ = [
     "PROJECT_FORMAT", "Project", "TokenizeResult", "compute_embeddings", "tokenize_dataset",
     "METHODS", "QuantizerConfig", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
     "load_quantizer", "save_quantizer",
-    "KINDS", "TrainConfig", "evaluate_generator", "load_project_generator", "recommend", "train_generator",
+    "KINDS", "load_project_generator", "RECOMMEND_MODES", "Recommendation", "recommend", "recommend_indices",
+    "TrainConfig", "evaluate_generator", "train_generator",
     "LevelWeights", "codeword_weights", "divergence_ranking", "js_divergence",
     "LAYOUT_SPACES", "item_layout", "layout_matrix", "nearest_neighbours",
 ]

@@ -1,4 +1,6 @@
-"""Train and evaluate a project's generators: the functions behind ``genrec train|eval``."""
+"""Train, evaluate and compact a project's generators: the functions behind ``genrec
+train|eval|compact``. Loading one is :meth:`genrec_engine.project.Project.generator`; asking it for
+recommendations, :mod:`genrec_engine.recommender`."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,30 +10,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoint import read_generator_meta, save_generator, storage_state
 from ..coldstart import project_split
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..fileio import read_json, write_json_atomic
+from ..generators import generator_path, model_class, new_generator
 from ..jobs import CancelToken, ProgressFn, Stage, report
-from .checkpoint import load_generator, read_generator_meta, save_generator, storage_state
-from .evaluate import evaluate
+from .evaluate import evaluate, item_counts
+from .instruct import GroundingSampler, build_vocab
 from .loop import TrainConfig, TrainResult, ddp_context, fit
 
-__all__ = ["train_generator", "evaluate_generator", "compact_generator", "load_project_generator", "recommend", "KINDS"]
-
-KINDS = ("ran", "tiger", "sasrec")
-
-
-def _model_class(kind: str):
-    from ..models import MODEL_CLASSES
-
-    if kind not in MODEL_CLASSES:
-        raise ConfigError(f"model={kind!r}: expected one of {', '.join(sorted(MODEL_CLASSES))}")
-    return MODEL_CLASSES[kind]
-
-
-def _item_counts(split, n_items: int) -> np.ndarray:
-    return np.bincount(np.concatenate([np.asarray(s) for s in split.train]), minlength=n_items)
+__all__ = ["train_generator", "evaluate_generator", "compact_generator"]
 
 
 def _project_eval(model, project, split, split_name: str, **kw) -> dict:
@@ -40,35 +30,11 @@ def _project_eval(model, project, split, split_name: str, **kw) -> dict:
     n = project.sids.n_items
     return evaluate(model, split, split_name, trie=project.trie, sids=project.sids.codes, n_items=n,
                     max_len=model.config.max_len, item_embeddings=project.embeddings,
-                    item_counts=_item_counts(split, n), **kw)
-
-
-def generator_path(project, kind: str) -> Path:
-    return Path(project.path) / f"generator-{kind}.safetensors"
-
-
-def load_project_generator(project, kind: str, device: str | torch.device = "cpu", *, add_instruction: bool = False,
-                           extend: dict | None = None):
-    """The project's trained ``kind`` generator, on ``device``, in eval mode (``add_instruction``,
-    ``extend``: see :func:`~genrec_engine.train.checkpoint.load_generator`)."""
-    _model_class(kind)
-    return load_generator(generator_path(project, kind), project.sids.codes, project.sids.level_sizes, device=device,
-                          add_instruction=add_instruction, extend=extend,
-                          **_model_kwargs(project, kind))
-
-
-def _model_kwargs(project, kind: str) -> dict:
-    """Extra constructor inputs: TIGER-style takes the tokenizer's codebooks (frozen DECOR
-    vectors for the quantizer levels) and the item embeddings."""
-    if kind == "tiger":
-        return {"item_embeddings": project.embeddings, "codebooks": project.tokenizer.codebooks}
-    return {}
+                    item_counts=item_counts(split, n), **kw)
 
 
 def _grounding_sampler(project, split, cfg, tcfg: TrainConfig, *, progress=None, cancel=None):
     """The instruction grounding batches for an instruction model (half a batch per step)."""
-    from .instruct import GroundingSampler, build_vocab
-
     vocab = build_vocab(project, progress=progress, cancel=cancel)
     cold = set(np.asarray(project.cold_indices).tolist())
     warm = np.asarray([i for i in range(project.sids.n_items) if i not in cold], dtype=np.int64)
@@ -103,7 +69,7 @@ def train_generator(
     starting weights are not a candidate (they cannot follow an instruction); and/or settings
     that add zero-initialised weights (the config's ``ZERO_EXTENSIONS``: ``{"node_levels": n}``
     trie-node output vectors, TIGER's ``{"item_input": "codes+id"}``) to a generator saved without."""
-    cls = _model_class(kind)
+    cls = model_class(kind)
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
     rank, world = ddp_context()
@@ -123,7 +89,7 @@ def train_generator(
             raise ConfigError(f"--resume continues the saved {kind} generator with its own settings; "
                               f"drop {', '.join(sorted(extra))}")
         adding_instruction = add and not read_generator_meta(generator_path(project, kind))["config"].get("instruction")
-        model = load_project_generator(project, kind, device=dev, add_instruction=add, extend=grow)
+        model = project.generator(kind, dev, cached=False, add_instruction=add, extend=grow)
         if weight is not None:
             model.config = dataclasses.replace(model.config, instruct_weight=float(weight))
         cfg = model.config
@@ -135,7 +101,7 @@ def train_generator(
         cfg = cls.config_class.from_dict(model_config or {})
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tcfg.seed)
-            model = cls(cfg, sids.codes, sids.level_sizes, **_model_kwargs(project, kind)).to(dev)
+            model = new_generator(project, kind, cfg).to(dev)
 
     def validate(m):
         return evaluate(m, split, "valid", trie=trie, sids=sids.codes, n_items=n, max_len=cfg.max_len,
@@ -204,7 +170,7 @@ def evaluate_generator(
     """Metrics of a trained generator; ``exactness=n`` also compares beam top-10 with the exact
     top-10 by full SID likelihood for n sampled users, per beam width."""
     dev = resolve_device(device)
-    model = load_project_generator(project, kind, device=dev)
+    model = project.generator(kind, dev)
     split = project_split(project)
     out = _project_eval(model, project, split, split_name, beam=beam, constrained=constrained, users=users,
                         device=dev, progress=progress, cancel=cancel)
@@ -249,7 +215,7 @@ def compact_generator(
     if meta["storage"] == storage:  # nothing to do: leave the file and its record alone
         return {**out, "bytes_after": size, "max_abs_change": 0.0}
     dev = resolve_device(device)
-    model = load_project_generator(project, kind, device="cpu")
+    model = project.generator(kind, "cpu", cached=False)  # its weights get rounded below
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(storage_state(model, storage))  # the weights as they will be stored
     out["max_abs_change"] = max((float((model.state_dict()[k] - v).abs().max()) for k, v in before.items()
@@ -275,100 +241,3 @@ def compact_generator(
         write_json_atomic(mpath, metrics)
     report(progress, 1.0, "done")
     return out
-
-
-def recommend(
-    project,
-    kind: str,
-    history_ids,
-    *,
-    k: int = 10,
-    beam: int = 20,
-    trace: bool = False,
-    constrained: bool = True,
-    exclude_history: bool = False,
-    filters=None,
-    interest_depth: int = 1,
-    instruction: str | None = None,
-    device: str = "cpu",
-    model=None,
-) -> dict:
-    """Top-``k`` next items for a history given as item **ids** (oldest first).
-
-    ``filters``: an :class:`~genrec_engine.filters.ItemFilter`; its blocked items are masked in
-    the trie during decoding (SASRec: their scores), so they never come back and the list still
-    fills. Returns ``{"items": [{"rank", "item_id", "title", "sid", "score"}], "history": [...],
-    "interests": [InterestGroup.to_dict(), ...] (by the first ``interest_depth`` codes),
-    "trace": [BeamStep.to_dict(), ...] | None, "invalid": n, "instruction": text | None}``.
-    ``instruction``: a natural-language request for generators trained with instructions (the
-    history may then be empty); others refuse it with a ConfigError that says how to retrain.
-    Unknown ids raise ConfigError naming them."""
-    from ..filters import interest_groups
-
-    from ..decode import beam_search
-    from ..models import pad_histories
-
-    cat = project.dataset.catalogue
-    ids = [int(i) for i in history_ids]
-    try:
-        idx = cat.index_of(ids) if ids else np.zeros(0, dtype=np.int64)
-    except KeyError as exc:
-        raise ConfigError(f"--history: {exc.args[0] if exc.args else exc}") from None
-    dev = resolve_device(device)
-    model = model or load_project_generator(project, kind, device=dev)
-    vector = None
-    if instruction is not None and str(instruction).strip():
-        from ..instruct import encode_instruction
-        from ..models.instruct import check_instruction
-
-        if hasattr(model, "score_items"):
-            raise ConfigError(f"{kind} scores items by id and takes no instruction; use ran or tiger")
-        check_instruction(model, np.zeros(384, np.float32), 1)  # refuse before loading the text encoder
-        vector = torch.as_tensor(encode_instruction(str(instruction))).unsqueeze(0).to(dev)
-    elif not len(idx):
-        raise ConfigError("give a history (item ids), an instruction, or both")
-    H = pad_histories([idx], model.config.max_len, device=dev)
-    if H.shape[1] and (H > 0).sum() == 0:
-        H = H[:, -1:]
-    sids = project.sids
-    steps = None
-    invalid = 0
-    blocked = set(idx.tolist()) if exclude_history else set()
-    if filters is not None and not filters.empty:
-        blocked |= filters.blocked_items(cat)
-    with torch.no_grad():
-        if hasattr(model, "score_items"):
-            scores = model.score_items(H)[0]
-            if blocked:
-                scores[torch.as_tensor(sorted(blocked), device=scores.device)] = -float("inf")
-            top = torch.topk(scores, k)
-            items, vals, codes = top.indices.tolist(), top.values.tolist(), [sids.sid(i) for i in top.indices.tolist()]
-        else:
-            res = beam_search(model, H, trie=project.trie, beam=max(beam, k), k=k, constrained=constrained, trace=trace,
-                              exclude=[blocked] if blocked else None, instruction=vector)
-            items, vals = res.items[0].tolist(), res.scores[0].tolist()
-            codes = [tuple(int(c) for c in row) for row in res.sids[0].tolist()]
-            invalid = int(res.invalid[0]) if res.invalid is not None else 0
-            steps = [s.to_dict() for s in res.trace] if trace and res.trace is not None else None
-    out = []
-    for r, (i, v, c) in enumerate(zip(items, vals, codes)):
-        if not np.isfinite(v):
-            continue
-        out.append({
-            "rank": r + 1,
-            "item_id": int(sids.item_ids[i]) if i >= 0 else None,
-            "title": cat.title(i) if i >= 0 else "(no item has this SID)",
-            "sid": list(c),
-            "score": float(v),
-        })
-    return {
-        "model": kind,
-        "history": [{"item_id": int(cat.item_ids[i]), "title": cat.title(int(i)), "sid": list(sids.sid(int(i)))} for i in idx],
-        "items": out,
-        "interests": [g.to_dict(sids.item_ids) for g in
-                      interest_groups(sids.codes, idx, cat.title, depth=interest_depth)] if len(idx) else [],
-        "filters": filters.to_dict() if filters is not None else {},
-        "invalid": invalid,
-        "instruction": str(instruction).strip() if vector is not None else None,
-        "trace": steps,
-    }

@@ -10,7 +10,12 @@ from ..jobs import CancelToken, ProgressFn, check_cancel, report
 from .data import eval_tensors
 from .metrics import summarize
 
-__all__ = ["rank_users", "evaluate"]
+__all__ = ["rank_users", "evaluate", "item_counts"]
+
+
+def item_counts(split, n_items: int) -> np.ndarray:
+    """int64 ``[n_items]``: how often each item occurs in the split's training sequences."""
+    return np.bincount(np.concatenate([np.asarray(s) for s in split.train]), minlength=n_items)
 
 
 @torch.no_grad()

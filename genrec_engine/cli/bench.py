@@ -1,0 +1,80 @@
+"""``genrec bench tokenize|decode|train|gui-stall``: benchmark figures as JSON."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ..errors import GenrecError
+from .common import Bar, add_command, emit, int_list, write_out
+
+
+def _run_bench(args, name: str, fn, **kwargs) -> int:
+    """Run one benchmark with a progress bar, write ``--out`` atomically, print the JSON."""
+    with Bar(not args.json, f"bench {name}") as bar:
+        obj = fn(device=args.device, progress=bar, **kwargs)
+    write_out(args, obj)
+    emit(args, obj)
+    return 0
+
+
+def cmd_bench_tokenize(args) -> int:
+    from ..bench import bench_tokenize
+
+    return _run_bench(args, "tokenize", bench_tokenize, sizes=int_list(args.sizes, "--sizes"),
+                      methods=[m for m in args.methods.split(",") if m], beauty=not args.no_beauty)
+
+
+def cmd_bench_decode(args) -> int:
+    from ..bench import bench_decode
+
+    return _run_bench(args, "decode", bench_decode, batch=args.batch, beams=int_list(args.beams, "--beams"))
+
+
+def cmd_bench_train(args) -> int:
+    from ..bench import bench_train
+
+    return _run_bench(args, "train", bench_train, history=args.history, steps=args.steps)
+
+
+def cmd_bench_gui_stall(args) -> int:
+    """Runs the app's stall benchmark in a child interpreter (the engine itself never imports Qt)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "app.stall", "--json", "--seconds", str(args.seconds), "--kind", args.kind]
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise GenrecError(f"python -m app.stall failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    obj = json.loads(proc.stdout.strip().splitlines()[-1])
+    write_out(args, obj)
+    print(json.dumps(obj))
+    return 0
+
+
+def register(sub) -> None:
+    """Add the bench commands to ``sub``."""
+    from ..quantize import METHODS
+
+    bench = sub.add_parser("bench", help="benchmarks (JSON figures, ratios within one run)").add_subparsers(dest="bench_command", required=True)
+    sp = add_command(bench, "tokenize", "fit+encode seconds per method; trie build and mask throughput", cmd_bench_tokenize)
+    sp.add_argument("--sizes", default="100000,1000000", help="synthetic catalogue sizes (d = 384)")
+    sp.add_argument("--methods", default=",".join(METHODS))
+    sp.add_argument("--no-beauty", action="store_true", help="skip the bundled Beauty catalogue")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--out", help="also write the JSON to this file")
+    sp = add_command(bench, "decode", "beam-search latency: RAN vs TIGER-style, constrained vs unconstrained", cmd_bench_decode)
+    sp.add_argument("--batch", type=int, default=256)
+    sp.add_argument("--beams", default="10,20,50")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--out", help="also write the JSON to this file")
+    sp = add_command(bench, "gui-stall", "longest GUI-thread stall while a generator trains (vs idle), via the app", cmd_bench_gui_stall)
+    sp.add_argument("--seconds", type=float, default=5.0)
+    sp.add_argument("--kind", default="sasrec", choices=("sasrec", "ran", "tiger"))
+    sp.add_argument("--out", help="also write the JSON to this file")
+
+    sp = add_command(bench, "train", "training samples/s: RAN vs TIGER-style", cmd_bench_train)
+    sp.add_argument("--history", type=int, default=30)
+    sp.add_argument("--steps", type=int, default=20)
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--out", help="also write the JSON to this file")

@@ -1,0 +1,103 @@
+"""What every ``genrec`` command shares: the progress bar, printing, argument parsing helpers."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..errors import GenrecError
+from ..generators import KINDS
+
+__all__ = ["Bar", "add_command", "add_generator_command", "command_line", "emit", "int_list", "write_out"]
+
+
+class Bar:
+    """A tqdm bar on stderr driven by the engine's ``progress(fraction, message)`` callable; a
+    no-op when not ``enabled`` (``--json``). Use it as a context manager (closed on exit)."""
+
+    def __init__(self, enabled: bool, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=1000, desc=desc, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed} {postfix}")
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.bar is not None:
+            self.bar.n = int(fraction * 1000)
+            self.bar.set_postfix_str(message[:60], refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> "Bar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def add_command(parent, name: str, help_: str, func):
+    """A sub-command of ``parent`` (a subparsers object) that runs ``func(args)`` and takes ``--json``."""
+    sp = parent.add_parser(name, help=help_, description=help_)
+    sp.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    sp.set_defaults(func=func)
+    return sp
+
+
+def add_generator_command(parent, name: str, help_: str, func):
+    """:func:`add_command` for a command on one of a project's generators: ``--project DIR
+    --model {ran,tiger,sasrec}``, both required."""
+    sp = add_command(parent, name, help_, func)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--model", required=True, choices=KINDS)
+    return sp
+
+
+def emit(args, obj: dict, human: str | None = None) -> None:
+    """Print ``obj`` as one JSON line (``--json``), else ``human`` (or indented JSON)."""
+    if args.json:
+        sys.stdout.write(json.dumps(obj, default=_jsonable) + "\n")
+    else:
+        sys.stdout.write((human if human is not None else json.dumps(obj, indent=2, default=_jsonable)) + "\n")
+
+
+def _jsonable(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+def int_list(text: str, what: str) -> list[int]:
+    """``"1, 2,3"`` -> ``[1, 2, 3]``; anything else raises GenrecError naming the option ``what``."""
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t != ""]
+    except ValueError:
+        raise GenrecError(f"{what}: expected comma-separated integers, got {text!r}") from None
+
+
+def command_line(args) -> str:
+    """The ``genrec ...`` command being run (with OMP_NUM_THREADS when set), for metrics.json."""
+    import shlex
+
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return (f"OMP_NUM_THREADS={threads} " if threads else "") + shlex.join(["genrec", *args.argv])
+
+
+def write_out(args, obj: dict) -> None:
+    """Also write ``obj`` to ``--out`` (atomically) when given."""
+    if args.out:
+        from ..fileio import write_json_atomic
+
+        write_json_atomic(args.out, obj)

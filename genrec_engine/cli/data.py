@@ -1,0 +1,195 @@
+"""``genrec data check|import-amazon``, ``genrec tokenize``, ``genrec sids show|stats|export``."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ..errors import GenrecError
+from ..project import Project
+from .common import Bar, add_command, emit, int_list
+
+
+def cmd_data_check(args) -> int:
+    from ..data import check_dataset
+
+    ds, problems = check_dataset(args.dir, min_user_interactions=args.min_interactions)
+    errors = [p for p in problems if p.severity == "error"]
+    obj = {
+        "path": str(Path(args.dir)),
+        "items": ds.n_items if ds else None,
+        "users": ds.n_users if ds else None,
+        "interactions": ds.n_interactions if ds else None,
+        "errors": len(errors),
+        "warnings": len(problems) - len(errors),
+        "problems": [p.to_dict() for p in problems],
+    }
+    if args.json:
+        emit(args, obj)
+    else:
+        if ds:
+            print(f"{args.dir}: {ds.n_items:,} items, {ds.n_users:,} users, {ds.n_interactions:,} interactions")
+        for p in problems[:50]:
+            print(f"  {p.severity}: {p}")
+        if len(problems) > 50:
+            print(f"  ... and {len(problems) - 50} more")
+    if errors:
+        print(f"genrec: error: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_data_import_amazon(args) -> int:
+    from ..data import import_amazon
+
+    with Bar(not args.json, "import") as bar:
+        summary = import_amazon(args.src, args.out, progress=bar)
+    emit(args, summary, f"wrote {args.out}: {summary['items']:,} items, {summary['users']:,} users, "
+                        f"{summary['interactions']:,} interactions")
+    return 0
+
+
+def _quantizer_config(args):
+    from ..quantize import QuantizerConfig
+
+    kw = dict(method=args.method, levels=args.levels, codebook_size=args.codebook_size, seed=args.seed,
+              device=args.device, balance_last_level=args.balance_last_level)
+    if args.steps is not None:
+        kw["steps"] = args.steps
+    if args.latent_dim is not None:
+        kw["latent_dim"] = args.latent_dim
+    elif args.method == "vqvae" and 32 % args.levels:
+        kw["latent_dim"] = 16 * args.levels
+    return QuantizerConfig(**kw)
+
+
+def cmd_tokenize(args) -> int:
+    from ..data import load_dataset
+    from ..project import tokenize_dataset
+
+    config = _quantizer_config(args)
+    dataset = load_dataset(args.data)
+    fields = tuple(f.strip() for f in args.fields.split(",") if f.strip())
+    t0 = time.perf_counter()
+    cold = None
+    if args.cold_holdout is not None:
+        from ..coldstart import choose_cold_items
+
+        cold = {"fraction": args.cold_holdout, "seed": args.seed,
+                "indices": choose_cold_items(dataset.n_items, args.cold_holdout, args.seed)}
+    with Bar(not args.json, f"tokenize {args.method}") as bar:
+        res = tokenize_dataset(dataset, config, args.out, encoder=args.encoder, fields=fields,
+                               embeddings_path=args.embeddings, cold=cold, progress=bar)
+    obj = {**res.summary(), "total_seconds": round(time.perf_counter() - t0, 2), "project": str(args.out)}
+    s = res.summary()
+    human = (
+        f"{args.out}: {s['items']:,} items, {s['unique_sids']:,} unique SIDs, collision rate {s['collision_rate']:.3f} "
+        f"(max depth {s['max_collision_depth']})\n"
+        f"  utilization per level {s['utilization']}, perplexity {s['perplexity']}\n"
+        f"  prefix entropy (bits) {s['prefix_entropy']}, recon mse {s['recon_mse']}, fit {s['seconds']} s"
+    )
+    emit(args, obj, human)
+    return 0
+
+
+def cmd_sids_show(args) -> int:
+    proj = Project.open(args.project)
+    sids = proj.sids
+    try:
+        cat = proj.dataset.catalogue
+    except GenrecError:
+        cat = None
+
+    def row(i: int) -> dict:
+        d = {"item_id": int(sids.item_ids[i]), "sid": list(sids.sid(i))}
+        if cat is not None:
+            d.update(title=cat.title(i), brand=str(cat.items["brand"].iat[i]), categories=str(cat.items["categories"].iat[i]))
+        return d
+
+    if args.item is not None:
+        hits = (sids.item_ids == args.item).nonzero()[0]
+        if not len(hits):
+            raise GenrecError(f"--item {args.item}: no such item id in {args.project}")
+        i = int(hits[0])
+        prefix = sids.sid(i)[:-1]
+        siblings = [int(j) for j in sids.items_with_prefix(prefix) if j != i]
+        obj = {"item": row(i), "shares_codes_with": [row(j) for j in siblings[: args.limit]]}
+        human = f"{obj['item']['item_id']}  SID {obj['item']['sid']}  {obj['item'].get('title', '')}"
+        if siblings:
+            human += f"\n  collides on {list(prefix)} with {len(siblings)} item(s)"
+    else:
+        prefix = int_list(args.prefix, "--prefix")
+        if len(prefix) > sids.depth:
+            raise GenrecError(f"--prefix has {len(prefix)} codes but SIDs have {sids.depth}")
+        idx = sids.items_with_prefix(prefix)
+        node = proj.trie.lookup(prefix)
+        children = proj.trie.children(len(prefix), node) if node >= 0 and len(prefix) < sids.depth else []
+        obj = {
+            "prefix": prefix,
+            "items": int(len(idx)),
+            "children": [{"code": int(t), "items": int(c)} for t, _, c in children],
+            "list": [row(int(i)) for i in idx[: args.limit]],
+        }
+        human = f"prefix {prefix}: {len(idx)} items, {len(children)} child codes\n" + "\n".join(
+            f"  {r['sid']}  {r['item_id']:>6}  {r.get('title', '')[:70]}" for r in obj["list"]
+        )
+    emit(args, obj, human)
+    return 0
+
+
+def cmd_sids_stats(args) -> int:
+    proj = Project.open(args.project)
+    d = proj.diagnostics()
+    emit(args, d.to_dict())
+    return 0
+
+
+def cmd_sids_export(args) -> int:
+    proj = Project.open(args.project)
+    proj.trie.write_graphml(args.graphml, max_depth=args.max_depth)
+    emit(args, {"graphml": str(args.graphml), "max_depth": args.max_depth}, f"wrote {args.graphml}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add the data, tokenize and sids commands to ``sub``."""
+    from ..quantize import METHODS
+
+    data = sub.add_parser("data", help="dataset folders: check, import").add_subparsers(dest="data_command", required=True)
+    sp = add_command(data, "check", "validate a dataset folder and count items, users, interactions", cmd_data_check)
+    sp.add_argument("dir")
+    sp.add_argument("--min-interactions", type=int, default=3, help="fewest interactions a user may have (default 3)")
+    sp = add_command(data, "import-amazon", "convert an Amazon 5-core dump (Beauty.txt + items.jsonl) to a dataset folder", cmd_data_import_amazon)
+    sp.add_argument("src")
+    sp.add_argument("out")
+
+    sp = add_command(sub, "tokenize", "embed a catalogue, fit a tokenizer and write a project folder", cmd_tokenize)
+    sp.add_argument("--data", required=True, help="dataset folder")
+    sp.add_argument("--method", choices=METHODS, default="rkmeans")
+    sp.add_argument("--levels", type=int, default=3)
+    sp.add_argument("--codebook-size", type=int, default=256)
+    sp.add_argument("--out", required=True, help="project folder to write")
+    sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--encoder", choices=("minilm", "structured", "npy"), default="minilm")
+    sp.add_argument("--embeddings", help=".npy file of precomputed embeddings (with --encoder npy)")
+    sp.add_argument("--fields", default="title,brand,categories", help="item fields fed to the text encoder")
+    sp.add_argument("--steps", type=int, help="optimiser steps for rqvae/vqvae")
+    sp.add_argument("--latent-dim", type=int, help="latent width for rqvae/vqvae")
+    sp.add_argument("--balance-last-level", action="store_true", help="re-assign the last level to cut collisions")
+    sp.add_argument("--cold-holdout", type=float, metavar="FRACTION",
+                    help="hold this seeded (--seed) share of items out of the tokenizer fit and the trie (cold items)")
+
+    sids = sub.add_parser("sids", help="inspect a project's semantic IDs").add_subparsers(dest="sids_command", required=True)
+    sp = add_command(sids, "show", "show one item's SID or the items under a prefix", cmd_sids_show)
+    sp.add_argument("project")
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("--item", type=int, help="item id")
+    g.add_argument("--prefix", help="comma-separated codes, e.g. 12,48")
+    sp.add_argument("--limit", type=int, default=20, help="most items to list")
+    sp = add_command(sids, "stats", "tokenizer diagnostics per level", cmd_sids_stats)
+    sp.add_argument("project")
+    sp = add_command(sids, "export", "write the SID prefix tree as GraphML", cmd_sids_export)
+    sp.add_argument("project")
+    sp.add_argument("--graphml", required=True)
+    sp.add_argument("--max-depth", type=int)

@@ -1,0 +1,123 @@
+"""Commands that use trained generators: ``genrec recommend``, ``instruct-eval``, ``layout``, ``coldstart-eval``."""
+from __future__ import annotations
+
+import time
+
+from ..filters import ItemFilter
+from ..project import Project
+from ..recommender import recommend
+from ..train import instruct_eval
+from .common import Bar, add_command, add_generator_command, emit, int_list
+
+
+def cmd_recommend(args) -> int:
+    proj = Project.open(args.project)
+    ids = int_list(args.history, "--history") if args.history else []
+
+    def names(values):  # repeatable options, each a comma-separated list
+        return tuple(v.strip() for arg in values or () for v in arg.split(",") if v.strip())
+
+    filters = ItemFilter(
+        allow_categories=names(args.allow_category), block_categories=names(args.block_category),
+        allow_brands=names(args.allow_brand), block_brands=names(args.block_brand),
+        allow_items=tuple(i for arg in args.allow_item or () for i in int_list(arg, "--allow-item")),
+        block_items=tuple(i for arg in args.block_item or () for i in int_list(arg, "--block-item")),
+    )
+    out = recommend(proj, args.model, ids, k=args.k, beam=args.beam, trace=args.trace,
+                    constrained=not args.unconstrained, exclude_history=args.exclude_history, filters=filters,
+                    interest_depth=args.interest_depth, instruction=args.instruction, device=args.device)
+    lines = [f"{r['rank']:>2}. {r['item_id']:>6}  {'-'.join(map(str, r['sid'])) if r['sid'] else '':<14} "
+             f"{r['score']:8.3f}  {r['title'][:70]}" for r in out["items"]]
+    emit(args, out, "\n".join(lines))
+    return 0
+
+
+def cmd_instruct_eval(args) -> int:
+    proj = Project.open(args.project)
+    with Bar(not args.json, f"instruct-eval {args.model}") as bar:
+        out = instruct_eval(proj, args.model, min_items=args.min_items, beam=args.beam, users=args.users,
+                            device=args.device, progress=bar)
+    e, h = out["empty_history"], out["with_history"]
+    emit(args, out, (
+        f"{out['categories']} leaf categories (>= {out['min_items']} items), empty history: precision@10 "
+        f"{e['precision@10']:.3f} (random {e['random_precision@10']:.3f}, popularity {e['popularity_precision@10']:.3f})\n"
+        f"{h['users']} test users with histories: precision@10 {h['precision@10']:.3f} (without instruction "
+        f"{h['precision@10_without_instruction']:.3f}), recall@10 {h['recall@10']:.4f} (without "
+        f"{h['recall@10_without_instruction']:.4f})"))
+    return 0
+
+
+def cmd_layout(args) -> int:
+    from ..analysis import item_layout
+
+    proj = Project.open(args.project)
+    t0 = time.perf_counter()
+    with Bar(not args.json, f"layout {args.space}") as bar:
+        xy = item_layout(proj, args.space, seed=args.seed, progress=bar)
+    obj = {"project": str(args.project), "space": args.space, "items": int(xy.shape[0]),
+           "seconds": round(time.perf_counter() - t0, 2), "file": f"layout-{args.space}.npy"}
+    emit(args, obj, f"{args.project}: layout-{args.space}.npy ({xy.shape[0]:,} items, {obj['seconds']} s)")
+    return 0
+
+
+def cmd_coldstart_eval(args) -> int:
+    from ..coldstart import coldstart_eval
+
+    proj = Project.open(args.project)
+    kw = {k: v for k, v in dict(weight=args.weight, n_candidates=args.candidates, content_share=args.content_share,
+                                max_cold=args.max_cold).items() if v is not None}
+    with Bar(not args.json, "coldstart-eval") as bar:
+        out = coldstart_eval(proj, progress=bar, users=args.users, gen_kind=args.model, dense_kind=args.dense,
+                             device=args.device, **kw)
+    human = (f"{out['cold_cases']} cold / {out['warm_cases']} warm test cases, weight {out['weight']}\n"
+             f"cold recall@10: generative {out['cold_recall@10_generative']:.4f}  hybrid {out['cold_recall@10_hybrid']:.4f}\n"
+             f"cold ndcg@10:   generative {out['cold_ndcg@10_generative']:.4f}  hybrid {out['cold_ndcg@10_hybrid']:.4f}\n"
+             f"warm recall@10: generative {out['warm_recall@10_generative']:.4f}  hybrid {out['warm_recall@10_hybrid']:.4f}")
+    emit(args, out, human)
+    return 0
+
+
+def register(sub) -> None:
+    """Add the recommend, instruct-eval, layout and coldstart-eval commands to ``sub``."""
+    sp = add_generator_command(sub, "recommend", "recommend the next items for a history of item ids", cmd_recommend)
+    sp.add_argument("--history", default="", help="comma-separated item ids, oldest first")
+    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("--beam", type=int, default=20)
+    sp.add_argument("--trace", action="store_true", help="include the beam search trace, level by level")
+    sp.add_argument("--unconstrained", action="store_true")
+    sp.add_argument("--exclude-history", action="store_true", help="never recommend items already in the history")
+    for what, meta in (("category", "NAME"), ("brand", "NAME"), ("item", "ID")):
+        sp.add_argument(f"--allow-{what}", action="append", metavar=meta,
+                        help=f"only recommend items with this {what} (comma-separated; repeatable)")
+        sp.add_argument(f"--block-{what}", action="append", metavar=meta,
+                        help=f"never recommend items with this {what} (comma-separated; repeatable)")
+    sp.add_argument("--interest-depth", type=int, default=1, help="SID codes that define an interest group (default 1)")
+    sp.add_argument("--instruction", help="natural-language request, e.g. 'gentle cleanser for sensitive skin' "
+                    "(generators trained with --instructions; the history may then be empty)")
+    sp.add_argument("--device", default="auto")
+
+    sp = add_command(sub, "instruct-eval", "category instructions: precision@10 with an empty history and with histories",
+                     cmd_instruct_eval)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--model", choices=("ran", "tiger"), default="ran")
+    sp.add_argument("--min-items", type=int, default=20, help="leaf categories with at least this many items")
+    sp.add_argument("--beam", type=int, default=20)
+    sp.add_argument("--users", type=int, default=2000, help="seeded test users for the with-history part")
+    sp.add_argument("--device", default="auto")
+
+    sp = add_command(sub, "layout", "UMAP layout of the items for the codebook map, cached in the project", cmd_layout)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--space", choices=("content", "collaborative"), default="content")
+    sp.add_argument("--seed", type=int, default=0)
+
+    sp = add_command(sub, "coldstart-eval", "cold vs warm recall: generative-only vs hybrid (generative + dense) re-ranking",
+                     cmd_coldstart_eval)
+    sp.add_argument("--project", required=True, help="a cold-start project (--cold-holdout)")
+    sp.add_argument("--model", choices=("ran", "tiger"), default="ran", help="generative model (default ran)")
+    sp.add_argument("--dense", choices=("sasrec",), default="sasrec", help="dense scorer (default sasrec)")
+    sp.add_argument("--weight", type=float, help="share of the dense score in the mix, 0..1")
+    sp.add_argument("--candidates", type=int, help="beam width = generative candidates per user")
+    sp.add_argument("--content-share", type=float, help="share of the content-profile term in the dense score, 0..1")
+    sp.add_argument("--max-cold", type=int, help="most cold items in a top-10 list")
+    sp.add_argument("--users", type=int, help="evaluate a seeded subset of test users")
+    sp.add_argument("--device", default="cpu")

@@ -1,0 +1,123 @@
+"""``genrec train``, ``genrec eval``, ``genrec compact``: a project's generators."""
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import ConfigError
+from ..project import Project
+from ..train import TrainConfig, compact_generator, evaluate_generator, train_generator
+from .common import Bar, add_generator_command, command_line, emit
+
+
+def cmd_train(args) -> int:
+    proj = Project.open(args.project)
+    if args.cold_holdout is not None:
+        from ..coldstart import apply_cold_holdout
+
+        fresh = proj.meta.get("cold") is None
+        proj = apply_cold_holdout(proj, args.cold_holdout, args.seed or 0)
+        if fresh:
+            print(f"genrec: {len(proj.cold_indices)} cold items held out; the tokenizer was re-fitted on the others "
+                  "(generators trained before on this project must be retrained)", file=sys.stderr)
+    tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
+                                  seed=args.seed, eval_every=args.eval_every, patience=args.patience,
+                                  eval_users=args.eval_users, keep=args.keep).items() if v is not None}
+    mkw = {}
+    for name in ("d_model", "n_layers", "n_heads", "dropout", "max_len"):
+        v = getattr(args, name)
+        if v is not None:
+            mkw[name] = v
+    if args.model_config:
+        mkw.update(json.loads(args.model_config))
+    if args.instructions:
+        if args.model == "sasrec":
+            raise ConfigError("--instructions: sasrec scores item ids and cannot take an instruction token; use ran or tiger")
+        mkw["instruction"] = True
+    with Bar(not args.json, f"train {args.model}") as bar:
+
+        def on_epoch(row):
+            if not args.json:
+                bar.bar.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                                       if not k.startswith("valid_") or k in ("valid_recall@10", "valid_ndcg@10")))
+
+        rec = train_generator(proj, args.model, model_config=mkw, train_config=TrainConfig(**tkw), device=args.device,
+                              progress=bar, on_epoch=on_epoch, command=command_line(args), resume=args.resume)
+    obj = {k: v for k, v in rec.items() if k != "history"}
+    t = rec["test"]
+    emit(args, obj, f"{args.model}: best epoch {rec['best_epoch']} ({rec['stopped']}), test recall@10 {t['recall@10']:.4f} "
+                    f"ndcg@10 {t['ndcg@10']:.4f}, saved to {args.project}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    proj = Project.open(args.project)
+    with Bar(not args.json, f"eval {args.model}") as bar:
+        out = evaluate_generator(proj, args.model, split_name=args.split, beam=args.beam, constrained=not args.unconstrained,
+                                 users=args.users, exactness=args.exactness, device=args.device, progress=bar)
+    emit(args, out)
+    return 0
+
+
+def cmd_compact(args) -> int:
+    proj = Project.open(args.project)
+    with Bar(not args.json and not args.no_eval, f"compact {args.model}") as bar:
+        out = compact_generator(proj, args.model, storage="float16", evaluate_test=not args.no_eval, beam=args.beam,
+                                device=args.device, command=command_line(args), progress=bar)
+    if out["storage_before"] == out["storage"]:
+        human = f"{args.model}: already stored as {out['storage']}; nothing changed"
+    else:
+        human = (f"{args.model}: {out['bytes_before'] / 1e6:.1f} MB -> {out['bytes_after'] / 1e6:.1f} MB ({out['storage']}), "
+                 f"largest weight change {out['max_abs_change']:.2g}")
+        if "test" in out:
+            was = out.get("test_before", {})
+            human += "\n" + "  ".join(
+                f"{m} {out['test'][m]:.4f}" + (f" (was {was[m]:.4f})" if m in was else "")
+                for m in ("recall@10", "ndcg@10"))
+    emit(args, out, human)
+    return 0
+
+
+def register(sub) -> None:
+    """Add the train, eval and compact commands to ``sub``."""
+    sp = add_generator_command(sub, "train", "train a generator on the project's leave-one-out split", cmd_train)
+    sp.add_argument("--epochs", type=int)
+    sp.add_argument("--max-minutes", type=float, help="wall-clock budget; the best checkpoint so far is kept")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--lr", type=float)
+    sp.add_argument("--batch-size", type=int)
+    sp.add_argument("--seed", type=int)
+    sp.add_argument("--eval-every", type=int, help="epochs between validation runs")
+    sp.add_argument("--eval-users", type=int, help="validate on a seeded subset of users")
+    sp.add_argument("--patience", type=int, help="validation runs without improvement before stopping")
+    sp.add_argument("--d-model", type=int)
+    sp.add_argument("--n-layers", type=int)
+    sp.add_argument("--n-heads", type=int)
+    sp.add_argument("--dropout", type=float)
+    sp.add_argument("--max-len", type=int)
+    sp.add_argument("--model-config", help="JSON object of further model settings")
+    sp.add_argument("--cold-holdout", type=float, metavar="FRACTION",
+                    help="hold this seeded share of items out of tokenizer fitting and training (cold-start protocol)")
+    sp.add_argument("--instructions", action="store_true",
+                    help="add an instruction token and train it on grounding tasks (ran, tiger)")
+    sp.add_argument("--keep", choices=("best", "last"),
+                    help="weights to keep: best validation Recall@10 (default, early stopping) or the last epoch's")
+    sp.add_argument("--resume", action="store_true",
+                    help="start from the project's saved generator of this kind (its settings and weights), e.g. to "
+                         "go on with a run cut short by --max-minutes; give a lower --lr")
+
+    sp = add_generator_command(sub, "eval", "evaluate a trained generator (leave-one-out, full catalogue)", cmd_eval)
+    sp.add_argument("--split", choices=("valid", "test"), default="test")
+    sp.add_argument("--beam", type=int, default=20)
+    sp.add_argument("--unconstrained", action="store_true", help="decode without the trie and count invalid SIDs")
+    sp.add_argument("--users", type=int, help="evaluate a seeded subset of users")
+    sp.add_argument("--exactness", type=int, default=0, metavar="N",
+                    help="also compare beam top-10 with the exact top-10 for N sampled users, per beam width")
+    sp.add_argument("--device", default="auto")
+
+    sp = add_generator_command(sub, "compact",
+                               "store a trained generator's weights in float16 (half the bytes) and re-evaluate it",
+                               cmd_compact)
+    sp.add_argument("--beam", type=int, help="beam of the test evaluation (default: the one training validated with)")
+    sp.add_argument("--no-eval", action="store_true", help="skip the test evaluation of the rounded weights")
+    sp.add_argument("--device", default="auto")
