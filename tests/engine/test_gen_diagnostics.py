@@ -23,10 +23,10 @@ from genrec_engine import (
     homogeneity_per_user,
     load_project_generator,
     )
+from genrec_engine.checkpoint import save_generator
 from genrec_engine.coldstart import project_split
 from genrec_engine.decode import beam_search
 from genrec_engine.models import RAN, RANConfig, pad_histories
-from genrec_engine.train.checkpoint import save_generator
 from genrec_engine.train.metrics import homogeneity_at_k, invalid_rate
 
 ROOT = Path(__file__).resolve().parents[2]

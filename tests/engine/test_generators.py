@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from genrec_engine.checkpoint import load_generator, save_generator
 from genrec_engine.decode import beam_search
 from genrec_engine.errors import ProjectFormatError
 from genrec_engine.index import PrefixTrie
 from genrec_engine.models import RAN, RANConfig, SASRec, SASRecConfig, pad_histories
-from genrec_engine.train.checkpoint import load_generator, save_generator
 from genrec_engine.train.loop import TrainConfig, fit
 
 N = 40
@@ -166,7 +166,7 @@ def test_ran_with_id_residual_learns_colliding_items_apart():
 def test_float16_storage_halves_the_file_and_loads_back_to_nearly_the_same_model(trained_ran, tmp_path):
     from safetensors import safe_open
     from genrec_engine.errors import ConfigError
-    from genrec_engine.train.checkpoint import read_generator_meta
+    from genrec_engine.checkpoint import read_generator_meta
 
     save_generator(trained_ran, tmp_path / "f32.safetensors")
     save_generator(trained_ran, tmp_path / "f16.safetensors", storage="float16")

@@ -20,12 +20,12 @@ from genrec_engine import (
         recommend,
     train_generator,
 )
+from genrec_engine.checkpoint import load_generator, save_generator
 from genrec_engine.cli import main as cli_main
 from genrec_engine.coldstart import project_split
 from genrec_engine.decode import beam_search
 from genrec_engine.models import RAN, TIGER, RANConfig, TIGERConfig
 from genrec_engine.models.common import CausalBackbone
-from genrec_engine.train.checkpoint import load_generator, save_generator
 from genrec_engine.train.instruct import GroundingSampler, InstructionVocab, item_phrases
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from genrec_engine.checkpoint import load_generator, save_generator
 from genrec_engine.decode import beam_search
 from genrec_engine.errors import ConfigError
 from genrec_engine.index import PrefixTrie
 from genrec_engine.models import MODEL_CLASSES, TIGER, TIGERConfig
-from genrec_engine.train.checkpoint import load_generator, save_generator
 from genrec_engine.train.loop import TrainConfig, fit
 
 SIZES = (4, 4, 3)  # two quantizer levels + a collision level
