@@ -83,7 +83,7 @@ from genrec_engine import (
 
 from .. import RESOURCES
 from . import ItemsChange, LabItem, ProjectSnapshot, ProjectViewModel
-from .widgets import ERROR_COLOUR as _ERROR_COLOUR, GENERATOR_LABELS, centred_column as _centred_column, heading as _heading
+from ..widgets import ERROR_COLOUR as _ERROR_COLOUR, GENERATOR_LABELS, centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from genrec_engine import GenerationDiagnostics, generation_diagnostics
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import ERROR_COLOUR, GENERATOR_NAMES, error_label, centred_column as _centred_column, heading as _heading
+from ..widgets import ERROR_COLOUR, GENERATOR_NAMES, error_label, centred_column as _centred_column, heading as _heading
 
 __all__ = ["DiagnosticsPanel", "DiagnosticsTableModel", "SOURCE", "GENERATORS", "DEFAULT_USERS", "DEFAULT_BEAM"]
 

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import centred_column as _centred_column, heading as _heading
+from ..widgets import centred_column as _centred_column, heading as _heading
 
 from genrec_engine import TokenizerDiagnostics
 

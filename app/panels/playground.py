@@ -77,7 +77,7 @@ from genrec_engine import (
 from ..bridge import EngineBridge
 from ..selection import Selection, SelectionEvent
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import ERROR_COLOUR as _ERROR_COLOUR, GENERATOR_LABELS, centred_column as _centred_column, heading as _heading
+from ..widgets import ERROR_COLOUR as _ERROR_COLOUR, GENERATOR_LABELS, centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",

@@ -81,7 +81,7 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import GENERATOR_LABELS, centred_column as _centred_column, error_label
+from ..widgets import GENERATOR_LABELS, centred_column as _centred_column, error_label
 
 __all__ = [
     "SOURCE",

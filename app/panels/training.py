@@ -56,7 +56,7 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import GENERATOR_NAMES, heading as _heading
+from ..widgets import GENERATOR_NAMES, heading as _heading
 
 __all__ = ["TrainingPanel", "MetricsTableModel", "HealthTableModel", "KIND_NAMES", "SOURCE"]
 

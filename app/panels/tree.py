@@ -51,7 +51,7 @@ from genrec_engine import PrefixTrie, export_subtree
 from ..bridge import EngineBridge
 from ..selection import Selection, SelectionEvent
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import ERROR_COLOUR as _ERROR_COLOUR, centred_column as _centred_column, heading as _heading
+from ..widgets import ERROR_COLOUR as _ERROR_COLOUR, centred_column as _centred_column, heading as _heading
 
 __all__ = [
     "SOURCE",

@@ -58,7 +58,7 @@ from genrec_engine import (
 )
 
 from . import ProjectSnapshot, ProjectViewModel
-from .widgets import ERROR_COLOUR, error_label, heading as _heading
+from ..widgets import ERROR_COLOUR, error_label, heading as _heading
 
 __all__ = [
     "WeightsPanel",

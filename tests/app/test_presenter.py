@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.exporting import ExportInstaller
-from app.panels.widgets import heading
+from app.widgets import heading
 from app.presenter import PresenterMode, scaled_font
 
 pytestmark = [

@@ -1,4 +1,4 @@
-"""Small widget helpers shared by the panels."""
+"""Labels and page layouts shared by the panels: headings, centred columns, one-line errors, generator names."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt

@@ -1,0 +1,36 @@
+"""The shared table model and text helpers."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from app.widgets import Column, RowTableModel, percent, sid_text
+
+
+class _Hits(RowTableModel):
+    COLUMNS = (Column("Item", "The item's title."), Column("Score", "Its score.", right=True))
+    SORTABLE = True
+
+    def display(self, row, col):
+        title, score = self.row(row)
+        return (title, f"{score:.2f}")[col]
+
+    def sort_key(self, row, col):
+        return self.row(row)[col]
+
+
+def test_row_table_model_is_a_valid_qt_model_and_sorts_by_its_key(qtmodeltester):
+    model = _Hits()
+    qtmodeltester.check(model)
+    model.set_rows([("b", 10.0), ("a", 2.0), ("c", 3.5)])
+    qtmodeltester.check(model)
+    assert model.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == "Its score."
+    assert model.data(model.index(0, 1), Qt.ItemDataRole.TextAlignmentRole) is not None
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.TextAlignmentRole) is None
+    model.sort(1, Qt.SortOrder.DescendingOrder)  # numerically, not as text ("10.00" < "2.00")
+    assert model.rows() == [("b", "10.00"), ("c", "3.50"), ("a", "2.00")]
+
+
+def test_sid_text_and_percent():
+    assert sid_text((12, 7, 201)) == "12-7-201" and sid_text((), "start") == "start"
+    assert percent(0.5) == "50.0 %" and percent(0.0) == "0 %"
+    assert percent(2e-5) != "0.0 %" and percent(2e-5).endswith("%")
