@@ -33,8 +33,6 @@ A trie is not thread-safe: a background job should work on a :meth:`PrefixTrie.c
 from __future__ import annotations
 
 import operator
-import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -44,40 +42,11 @@ import torch
 
 from ..errors import ConfigError
 from ..fileio import atomic_path
+from .arrays import (
+    MAX_RADIX_SPACE, byte_unpack_table, check_item, check_level_sizes, concat_ranges, grow, pack_rows, with_sentinel,
+)
 
-__all__ = ["PrefixTrie", "bench_trie"]
-
-# Radix keys (one int64 per code) sort ~3x faster than np.lexsort; used while the code space fits.
-_MAX_RADIX_SPACE = 1 << 62
-
-
-def _byte_unpack_table() -> torch.Tensor:
-    """int64 ``[256]``: entry ``v`` holds byte ``j`` = bit ``j`` of ``v``, so ``.view(torch.bool)``
-    of a gathered ``[M]`` int64 tensor is the ``[M * 8]`` unpacked little-bit-order mask."""
-    values = np.arange(256, dtype=np.uint8)
-    bits = ((values[:, None] >> np.arange(8, dtype=np.uint8)) & 1).astype(np.uint8)  # [256, 8]
-    return torch.from_numpy(bits.copy().view(np.int64).reshape(256))
-
-
-def _grow(arr: np.ndarray, need: int, fill) -> np.ndarray:
-    """``arr``, or a copy with at least ``need`` rows (capacity doubles; new rows are ``fill``)."""
-    if arr.shape[0] >= need:
-        return arr
-    cap = max(need, 2 * arr.shape[0], 8)
-    out = np.full((cap,) + arr.shape[1:], fill, dtype=arr.dtype)
-    out[: arr.shape[0]] = arr
-    return out
-
-
-def _concat_ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Indices ``lo[0]..hi[0]-1, lo[1]..hi[1]-1, ...`` as one int64 array, without a Python loop."""
-    lengths = hi - lo
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.cumsum(lengths) - lengths  # position of each range in the output
-    return np.repeat(lo - starts, lengths) + np.arange(total, dtype=np.int64)
-
+__all__ = ["PrefixTrie"]
 
 @dataclass
 class _LevelView:
@@ -95,8 +64,7 @@ class PrefixTrie:
     Build it with :meth:`from_codes`; the constructor is private.
     """
 
-    # ------------------------------------------------------------------ construction
-
+    # ---- construction
     def __init__(self, level_sizes: tuple[int, ...], *, _token: object = None) -> None:
         if _token is not _PRIVATE:
             raise TypeError("use PrefixTrie.from_codes(codes, level_sizes) to build a trie")
@@ -115,7 +83,7 @@ class PrefixTrie:
         self._device = torch.device("cpu")
         self._views: list[_LevelView] | None = None  # rebuilt lazily after an edit
         self._leaf_item_t: torch.Tensor | None = None
-        self._lut = _byte_unpack_table()
+        self._lut = byte_unpack_table()
 
     @classmethod
     def from_codes(
@@ -131,7 +99,7 @@ class PrefixTrie:
         :class:`ConfigError` on a bad shape, an out-of-range token or a duplicate full code. Fully
         vectorised: one sort plus O(N * D) array work (1M items, D = 4 build in well under 2 s).
         """
-        sizes = _check_level_sizes(level_sizes)
+        sizes = check_level_sizes(level_sizes)
         depth = len(sizes)
         codes = np.asarray(codes)
         if codes.ndim != 2:
@@ -155,7 +123,7 @@ class PrefixTrie:
                 )
 
         # Sort items lexicographically by code; every prefix then covers a contiguous run of rows.
-        if int(np.prod([float(k) for k in sizes])) < _MAX_RADIX_SPACE:
+        if int(np.prod([float(k) for k in sizes])) < MAX_RADIX_SPACE:
             key = np.zeros(n_items, dtype=np.int64)
             for level, k in enumerate(sizes):
                 key = key * k + c[:, level]
@@ -202,13 +170,13 @@ class PrefixTrie:
             )
         # Append the sentinel row (see the module docstring) to every node array.
         for level in range(depth + 1):
-            trie._parent[level] = _with_sentinel(trie._parent[level], -1)
-            trie._token[level] = _with_sentinel(trie._token[level], -1)
-            trie._count[level] = _with_sentinel(trie._count[level], 0)
+            trie._parent[level] = with_sentinel(trie._parent[level], -1)
+            trie._token[level] = with_sentinel(trie._token[level], -1)
+            trie._count[level] = with_sentinel(trie._count[level], 0)
         for level, (parent, token) in enumerate(bits_rows):
             # n_level + 1 rows: the last one is the all-zero sentinel mask
-            trie._bits.append(_pack_rows(parent, token, trie._n[level] + 1, trie._widths[level]))
-        trie._leaf_item = _with_sentinel(order.astype(np.int64), -1)  # leaf i is sorted row i
+            trie._bits.append(pack_rows(parent, token, trie._n[level] + 1, trie._widths[level]))
+        trie._leaf_item = with_sentinel(order.astype(np.int64), -1)  # leaf i is sorted row i
         trie._item_leaf = np.empty(n_items, dtype=np.int64)
         trie._item_leaf[order] = np.arange(n_items, dtype=np.int64)
         if device is not None:
@@ -235,8 +203,7 @@ class PrefixTrie:
         self._leaf_item_t = None
         return self
 
-    # ------------------------------------------------------------------ properties
-
+    # ---- properties
     @property
     def device(self) -> torch.device:
         """Device of the tensors the query methods take and return."""
@@ -385,8 +352,7 @@ class PrefixTrie:
             f"nodes={self._n}, device={self._device})"
         )
 
-    # ------------------------------------------------------------------ edits
-
+    # ---- edits
     def insert(self, item_index: int, code: Sequence[int]) -> None:
         """Add item ``item_index`` with full ``code`` without a rebuild.
 
@@ -395,7 +361,7 @@ class PrefixTrie:
         live item, or the code is malformed. Costs O(nodes at the touched levels) for the sorted
         edge-key insert, i.e. a few ms at 1M items.
         """
-        item = _check_item(item_index)
+        item = check_item(item_index)
         code = self._check_code(code, "code", exact=True)
         if item < self._item_leaf.shape[0] and self._item_leaf[item] >= 0:
             raise ConfigError(
@@ -421,7 +387,7 @@ class PrefixTrie:
             self._bits[level][path[level], tok >> 3] |= np.uint8(1 << (tok & 7))
         leaf = path[depth]
         self._leaf_item[leaf] = item
-        self._item_leaf = _grow(self._item_leaf, item + 1, -1)
+        self._item_leaf = grow(self._item_leaf, item + 1, -1)
         self._item_leaf[item] = leaf
         self._invalidate()
 
@@ -448,8 +414,7 @@ class PrefixTrie:
         self._item_leaf[item] = -1
         self._invalidate()
 
-    # ------------------------------------------------------------------ export
-
+    # ---- export
     def to_networkx(self, max_depth: int | None = None):
         """The live part of the trie as a ``networkx.DiGraph``, down to level ``max_depth``
         (default :attr:`depth`).
@@ -499,8 +464,7 @@ class PrefixTrie:
         with atomic_path(path) as tmp:
             nx.write_graphml(graph, str(tmp))
 
-    # ------------------------------------------------------------------ internals
-
+    # ---- internals
     def _check_level(self, level: int, *, allow_leaf: bool = False) -> int:
         top = self.depth if allow_leaf else self.depth - 1
         try:
@@ -564,24 +528,24 @@ class PrefixTrie:
         keys = self._skeys[level]
         lo = np.searchsorted(keys, nodes * k)
         hi = np.searchsorted(keys, (nodes + 1) * k)
-        kids = self._schild[level][_concat_ranges(lo, hi)]
+        kids = self._schild[level][concat_ranges(lo, hi)]
         return kids[self._count[level + 1][kids] > 0]
 
     def _new_node(self, level: int, parent: int, token: int) -> int:
         """Append a node at ``level`` (count 0, empty mask) and register its edge key."""
         node = self._n[level]
         need = node + 2  # the new node plus the sentinel row after it
-        self._parent[level] = _grow(self._parent[level], need, -1)
-        self._token[level] = _grow(self._token[level], need, -1)
-        self._count[level] = _grow(self._count[level], need, 0)
+        self._parent[level] = grow(self._parent[level], need, -1)
+        self._token[level] = grow(self._token[level], need, -1)
+        self._count[level] = grow(self._count[level], need, 0)
         self._parent[level][node] = parent
         self._token[level][node] = token
         self._count[level][node] = 0
         if level < self.depth:
-            self._bits[level] = _grow(self._bits[level], need, 0)
+            self._bits[level] = grow(self._bits[level], need, 0)
             self._bits[level][node] = 0
         else:
-            self._leaf_item = _grow(self._leaf_item, need, -1)
+            self._leaf_item = grow(self._leaf_item, need, -1)
             self._leaf_item[node] = -1
         self._n[level] = node + 1
         key = parent * self._sizes[level - 1] + token
@@ -633,142 +597,3 @@ class PrefixTrie:
 
 
 _PRIVATE = object()
-
-
-def _check_level_sizes(level_sizes: Sequence[int]) -> tuple[int, ...]:
-    try:
-        sizes = tuple(level_sizes)
-    except TypeError:
-        raise ConfigError(f"level_sizes: {level_sizes!r} is not a sequence of ints") from None
-    if not sizes:
-        raise ConfigError("level_sizes: must name at least one level, got ()")
-    out = []
-    for level, k in enumerate(sizes):
-        if isinstance(k, (bool, np.bool_)):
-            raise ConfigError(f"level_sizes[{level}]: {k!r} is not an integer")
-        try:
-            k = operator.index(k)
-        except TypeError:
-            raise ConfigError(f"level_sizes[{level}]: {k!r} is not an integer") from None
-        if k < 1:
-            raise ConfigError(f"level_sizes[{level}]: {k} must be >= 1")
-        out.append(int(k))
-    return tuple(out)
-
-
-def _with_sentinel(arr: np.ndarray, fill) -> np.ndarray:
-    """``arr`` (``[n]``) with one ``fill`` row appended: ``[n + 1]``."""
-    return np.concatenate([arr, np.full(1, fill, dtype=arr.dtype)])
-
-
-def _check_item(item_index: int) -> int:
-    if isinstance(item_index, (bool, np.bool_)):
-        raise ConfigError(f"item_index: {item_index!r} is not an integer")
-    try:
-        item = operator.index(item_index)
-    except TypeError:
-        raise ConfigError(f"item_index: {item_index!r} is not an integer") from None
-    if item < 0:
-        raise ConfigError(f"item_index: {item} must be >= 0")
-    return int(item)
-
-
-def _pack_rows(parent: np.ndarray, token: np.ndarray, n_rows: int, width: int) -> np.ndarray:
-    """Packed masks uint8 ``[n_rows, width]``: bit ``token`` set in row ``parent`` for each edge.
-
-    ``(parent, token)`` pairs must be sorted and unique (true for a fresh build), so the byte index
-    is non-decreasing and bits that share a byte can be OR-reduced per run.
-    """
-    bits = np.zeros(n_rows * width, dtype=np.uint8)
-    if parent.size:
-        byte = parent * width + (token >> 3)
-        val = (np.uint8(1) << (token & 7).astype(np.uint8)).astype(np.uint8)
-        run_start = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
-        bits[byte[run_start]] = np.bitwise_or.reduceat(val, run_start)
-    return bits.reshape(n_rows, width)
-
-
-# ---------------------------------------------------------------------- micro-benchmark
-
-
-def _random_unique_codes(
-    rng: np.random.Generator, n_items: int, sizes: tuple[int, ...]
-) -> np.ndarray:
-    """``n_items`` distinct codes drawn uniformly from the code space: int64 ``[n_items, D]``."""
-    space = 1
-    for k in sizes:
-        space *= k
-    if n_items > space:
-        raise ConfigError(f"n_items: {n_items} exceeds the code space {space}")
-    if space >= _MAX_RADIX_SPACE:
-        raise ConfigError(f"codebook_size/depth: code space {space} is too large for the benchmark")
-    if 2 * n_items >= space:
-        keys = rng.permutation(space)[:n_items]
-    else:
-        keys = np.zeros(0, dtype=np.int64)
-        while keys.size < n_items:
-            draw = rng.integers(0, space, size=n_items + n_items // 8 + 16, dtype=np.int64)
-            keys = np.unique(np.concatenate([keys, draw]))
-        keys = rng.permutation(keys)[:n_items]
-    codes = np.empty((n_items, len(sizes)), dtype=np.int64)
-    for level in range(len(sizes) - 1, -1, -1):
-        codes[:, level] = keys % sizes[level]
-        keys = keys // sizes[level]
-    return codes
-
-
-def bench_trie(
-    n_items: int = 1_000_000,
-    depth: int = 4,
-    codebook_size: int = 256,
-    batch: int = 4096,
-    seed: int = 0,
-    *,
-    repeats: int = 30,
-    device: str | torch.device = "cpu",
-) -> dict:
-    """Build a trie of ``n_items`` random unique codes and time its batched queries.
-
-    Masks and steps are timed at level ``depth - 1`` (the level with the most nodes, the worst case)
-    on ``batch`` random live nodes; times are medians over ``repeats`` calls (after a warm-up), with
-    ``time.perf_counter``. Returns ``build_seconds``, ``mask_ms_per_batch``, ``step_ms_per_batch``,
-    ``masks_per_second`` (prefix masks per second) and ``mask_ms_by_level`` (list, one per level).
-    """
-    rng = np.random.default_rng(seed)
-    sizes = (int(codebook_size),) * int(depth)
-    codes = _random_unique_codes(rng, int(n_items), sizes)
-    t0 = time.perf_counter()
-    trie = PrefixTrie.from_codes(codes, sizes, device=device)
-    build_seconds = time.perf_counter() - t0
-    dev = torch.device(device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-
-    def timed(fn) -> float:
-        for _ in range(3):
-            fn()
-        sync()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - t)
-        return statistics.median(times) * 1e3
-
-    gen = torch.Generator().manual_seed(seed)
-    by_level = []
-    for level in range(trie.depth):
-        nodes = torch.randint(0, trie.num_nodes(level), (batch,), generator=gen).to(dev)
-        by_level.append(timed(lambda: trie.allowed(level, nodes)))
-    level = trie.depth - 1
-    nodes = torch.randint(0, trie.num_nodes(level), (batch,), generator=gen).to(dev)
-    tokens = torch.randint(0, sizes[level], (batch,), generator=gen).to(dev)
-    step_ms = timed(lambda: trie.step(level, nodes, tokens))
-    mask_ms = by_level[-1]
-    return {
-        "build_seconds": build_seconds,
-        "mask_ms_per_batch": mask_ms,
-        "step_ms_per_batch": step_ms,
-        "masks_per_second": batch / (mask_ms / 1e3),
-        "mask_ms_by_level": by_level,
-    }
