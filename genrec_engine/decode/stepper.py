@@ -43,23 +43,12 @@ import torch
 
 from ..errors import ConfigError
 from ..index.trie import PrefixTrie
-from ..models.base import DecodeState, GenerativeModel, pad_histories
-from .beam import (
-    NEG_INF,
-    BeamCandidates,
-    ChosenBeam,
-    PrunedCandidate,
-    _check_history,
-    _check_int,
-    _check_model,
-    _json_float,
-    _level_logp,
-    _level_mask,
-    _prepare,
-    _select,
-    _trace_step,
-    beam_search,
-)
+from ..models.base import GenerativeModel, pad_histories
+from .checks import check_history, check_int, check_model, check_positive
+from .masks import combine_masks, decode_masks
+from .search import beam_search
+from .step import ForceChild, Frame, Gumbel, TopK, advance, copy_state, level_logp, start_state
+from .trace import BeamCandidates, ChosenBeam, PrunedCandidate, json_float
 
 __all__ = [
     "MODES",
@@ -91,20 +80,19 @@ class StepperConfig:
     n_cand: int = 8  # candidates recorded per live beam and level (beam + n_cand for a lone beam)
 
     def __post_init__(self) -> None:
-        _check_int("beam", self.beam, 1)
-        _check_int("k", self.k, 1)
-        _check_int("n_cand", self.n_cand, 1)
-        _check_int("seed", self.seed, 0)
+        check_int("beam", self.beam, 1)
+        check_int("k", self.k, 1)
+        check_int("n_cand", self.n_cand, 1)
+        check_int("seed", self.seed, 0)
         if self.mode not in MODES:
             raise ConfigError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
         if self.mode == "diverse":
-            _check_int("groups", self.groups, 1)
+            check_int("groups", self.groups, 1)
             if self.beam % self.groups:
                 raise ConfigError(f"groups: {self.groups} does not divide beam {self.beam}")
-            if not math.isfinite(float(self.penalty)) or float(self.penalty) < 0:
-                raise ConfigError(f"penalty: {self.penalty!r} must be a finite number >= 0")
-        if self.mode == "sample" and (not math.isfinite(float(self.temperature)) or float(self.temperature) <= 0):
-            raise ConfigError(f"temperature: {self.temperature!r} must be a finite number > 0")
+            check_positive("penalty", self.penalty, allow_zero=True)
+        if self.mode == "sample":
+            check_positive("temperature", self.temperature, allow_zero=False)
 
 
 @dataclass(frozen=True)
@@ -138,7 +126,7 @@ class StepRecord:
         return {
             "level": self.level,
             "prefixes": [list(p) for p in self.prefixes],
-            "beam_scores": [_json_float(s) for s in self.beam_scores],
+            "beam_scores": [json_float(s) for s in self.beam_scores],
             "candidates": [c.to_dict() for c in self.candidates],
             "chosen": [c.to_dict() for c in self.chosen],
             "pruned": [p.to_dict() for p in self.pruned],
@@ -183,26 +171,17 @@ class StepperResult:
 
     def to_dict(self) -> dict:
         return {"items": list(self.items), "sids": [list(s) for s in self.sids],
-                "scores": [_json_float(s) for s in self.scores], "invalid": self.invalid}
+                "scores": [json_float(s) for s in self.scores], "invalid": self.invalid}
 
 
 @dataclass(frozen=True)
-class _Frame:
-    """The decode at the start of one level; never mutated once pushed (see ``_state_copy``)."""
+class _Level:
+    """The decode at the start of one level; never mutated once pushed (the model only ever sees a
+    :func:`~genrec_engine.decode.step.copy_state` of the frame's state)."""
 
-    level: int
-    scores: torch.Tensor  # float32 [1, W] cumulative log-probs, -inf for dead rows
-    prefix: torch.Tensor  # int64 [W, level]
-    nodes: torch.Tensor | None  # int64 [W] trie node per row (-1 dead), None without a trie
-    state: DecodeState  # W rows
+    frame: Frame  # one user, W rows: scores float32 [W], prefix int64 [W, level], trie nodes [W]
     rng: torch.Tensor | None  # the sampling generator's state before this level's draws
     forced: tuple[int, int] | None = None  # pending (live beam, token) for this level's step
-
-
-def _state_copy(state: DecodeState) -> DecodeState:
-    """A shallow copy: models may *replace* entries of ``state.tensors`` (TIGER extends its K/V
-    cache in place of the dict), which must not leak into a frame kept for :meth:`BeamStepper.back`."""
-    return DecodeState(dict(state.tensors), dict(state.shared))
 
 
 class BeamStepper:
@@ -232,10 +211,10 @@ class BeamStepper:
         device: str | torch.device | None = None,
     ) -> None:
         self.model, self.trie, self.config = model, trie, config
-        self.depth, self.level_sizes = _check_model(model, trie)
+        self.depth, self.level_sizes = check_model(model, trie)
         if max_len is None:
             max_len = getattr(getattr(model, "config", None), "max_len", None) or max(1, len(history))
-        max_len = _check_int("max_len", max_len, 1)
+        max_len = check_int("max_len", max_len, 1)
         if device is None:
             param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
             device = param.device if param is not None else "cpu"
@@ -243,34 +222,27 @@ class BeamStepper:
         H = pad_histories([list(self.history)], max_len, device=device)
         if (H > 0).sum() == 0:  # no history at all: one padding column, as recommend() does
             H = H[:, -1:]
-        self.history_tensor = _check_history(H)  # int64 [1, T]: item index + 1, left-padded
+        self.history_tensor = check_history(H)  # int64 [1, T]: item index + 1, left-padded
         self.exclude = frozenset(int(i) for i in exclude) if exclude else frozenset()
         if instruction is not None:
             instruction = torch.as_tensor(instruction, dtype=torch.float32, device=device)
             if instruction.ndim == 1:
                 instruction = instruction.unsqueeze(0)
         self.instruction = instruction
+        dev = self.history_tensor.device
+        self._masks = decode_masks(trie, constrained=config.constrained, sizes=self.level_sizes, batch=1, device=dev,
+                                   exclude=[set(self.exclude)] if self.exclude else None, what="stepping")
         with torch.no_grad():
-            dev, _, allow, exclusion, state = _prepare(
-                model, self.history_tensor, trie, config.constrained, None, self.level_sizes,
-                [set(self.exclude)] if self.exclude else None, instruction, "stepping")
+            state = start_state(model, self.history_tensor, instruction)
         self.device = dev
-        self._allow, self._exclusion = allow, exclusion
         self._gen: torch.Generator | None = None
         rng = None
         if config.mode == "sample":
             self._gen = torch.Generator(device=dev)
             self._gen.manual_seed(int(config.seed))
             rng = self._gen.get_state()
-        root = _Frame(
-            level=0,
-            scores=torch.zeros(1, 1, device=dev),
-            prefix=torch.zeros(1, 0, dtype=torch.long, device=dev),
-            nodes=None if trie is None else torch.zeros(1, dtype=torch.long, device=trie.device),
-            state=state,
-            rng=rng,
-        )
-        self._frames: list[_Frame] = [root]
+        root = Frame.root(state, batch=1, sizes=self.level_sizes, device=dev, trie=trie)
+        self._frames: list[_Level] = [_Level(root, rng)]
         self._records: list[StepRecord] = []
 
     # ------------------------------------------------------------------ public: reading
@@ -296,8 +268,8 @@ class BeamStepper:
 
     def live_beams(self) -> list[tuple[tuple[int, ...], float]]:
         """The current level's live beams ``(prefix, score)`` in the order :meth:`force` indexes."""
-        f = self._frames[-1]
-        sc = f.scores[0].tolist()
+        f = self._frames[-1].frame
+        sc = f.scores.tolist()
         pref = f.prefix.tolist()
         return [(tuple(pref[w]), sc[w]) for w in range(len(sc)) if math.isfinite(sc[w])]
 
@@ -305,10 +277,11 @@ class BeamStepper:
         """Everything that determines the rest of the decode, as plain Python values: level, scores,
         prefixes, trie nodes, pending force, the decode state's tensors and the random state. Equal
         signatures mean the stepper is in the identical state (used by the tests)."""
-        f = self._frames[-1]
+        top = self._frames[-1]
+        f = top.frame
         state = tuple((k, tuple(v.shape), v.flatten().tolist()) for k, v in sorted(f.state.tensors.items()))
         return (f.level, f.scores.tolist(), f.prefix.tolist(), None if f.nodes is None else f.nodes.tolist(),
-                f.forced, state, None if f.rng is None else f.rng.tolist())
+                top.forced, state, None if top.rng is None else top.rng.tolist())
 
     # ------------------------------------------------------------------ public: moving
 
@@ -351,22 +324,25 @@ class BeamStepper:
         range, or the mask disallows the token for that beam."""
         if self.done:
             raise ConfigError("force: the decode is complete; go back a level first")
-        f = self._frames[-1]
+        top = self._frames[-1]
+        f = top.frame
         live = self._live_rows(f)
-        beam = _check_int("beam", beam, 0)
+        beam = check_int("beam", beam, 0)
         if beam >= len(live):
             raise ConfigError(f"beam: {beam} but level {f.level} has {len(live)} live beams")
         k = self.level_sizes[f.level]
-        token = _check_int("token", token, 0)
+        token = check_int("token", token, 0)
         if token >= k:
             raise ConfigError(f"token: {token} but level {f.level} has {k} tokens")
         row = live[beam]
-        mask = _level_mask(f.level, None if f.nodes is None else f.nodes[row:row + 1],
-                           torch.zeros(1, dtype=torch.long, device=self.device), trie=self.trie,
-                           constrained=self.config.constrained, allow=self._allow, exclusion=self._exclusion, k=k)
+        one = torch.tensor([row], device=self.device)
+        beam_frame = f.replace(prefix=f.prefix.index_select(0, one), scores=f.scores.index_select(0, one),
+                               users=f.users.index_select(0, one),
+                               nodes=None if f.nodes is None else f.nodes.index_select(0, one.to(f.nodes.device)))
+        mask = combine_masks(self._masks, f.level, beam_frame, required=torch.ones(1, dtype=torch.bool, device=self.device))
         if mask is not None and not bool(mask[0, token]):
             raise ConfigError(f"token: {token} is masked for beam {beam} (no allowed item lies under it)")
-        self._frames[-1] = replace(f, forced=(beam, token))
+        self._frames[-1] = replace(top, forced=(beam, token))
 
     def unforce(self) -> None:
         """Drop the pending force of the current level."""
@@ -377,102 +353,51 @@ class BeamStepper:
         """The ranked list once the SID is complete (ConfigError before)."""
         if not self.done:
             raise ConfigError(f"result: only {self.level} of {self.depth} levels are decoded")
-        f = self._frames[-1]
+        f = self._frames[-1].frame
         if self.config.mode == "sample":
             return self._sample_result(f)
-        k = self.config.k
-        scores = f.scores[0]
-        order = scores.argsort(descending=True, stable=True)[: min(k, scores.shape[0])]
+        order = f.scores.argsort(descending=True, stable=True)[: min(self.config.k, f.rows)]
         return self._finish(order, f)
 
     # ------------------------------------------------------------------ private
 
     @staticmethod
-    def _live_rows(f: _Frame) -> list[int]:
-        return [w for w, s in enumerate(f.scores[0].tolist()) if math.isfinite(s)]
+    def _live_rows(f: Frame) -> list[int]:
+        return [w for w, s in enumerate(f.scores.tolist()) if math.isfinite(s)]
 
-    def _advance(self, f: _Frame) -> tuple[StepRecord, _Frame]:
-        """One level from frame ``f``: the same operations as one iteration of ``beam_search``."""
-        cfg, level = self.config, f.level
-        kl = self.level_sizes[level]
-        width = f.scores.shape[1]
-        state = _state_copy(f.state)
-        logp = _level_logp(self.model, state, f.prefix, kl)  # [W, K]
-        row_user = torch.zeros(width, dtype=torch.long, device=self.device)
-        mask = _level_mask(level, f.nodes, row_user, trie=self.trie, constrained=cfg.constrained,
-                           allow=self._allow, exclusion=self._exclusion, k=kl)
-        masked = logp if mask is None else logp.masked_fill(~mask, NEG_INF)
-        cand = (f.scores.reshape(-1, 1) + masked).view(1, width, kl)  # [1, W, K]
+    def _advance(self, top: _Level) -> tuple[StepRecord, _Level]:
+        """One level from ``top``: one :func:`~genrec_engine.decode.step.advance`, as one iteration
+        of ``beam_search`` (or of a ``sample`` round), with the forced child kept when one is set."""
+        cfg = self.config
+        f = top.frame.replace(state=copy_state(top.frame.state))  # the kept frame's state stays untouched
         rng = None
-        if f.forced is not None:
-            parent, token, new_scores, group = self._forced_pick(f, cand)
-            if cfg.mode == "sample":
-                rng = f.rng  # nothing drawn at this level: the next one draws from the same state
+        if top.forced is not None:
+            beam, token = top.forced
+            # sampling: every sample continues from the forced child; nothing is drawn at this
+            # level, so the next one draws from the same random state
+            select = ForceChild(self._live_rows(f)[beam], token, label=f"beam {beam}")
+            width = cfg.beam if cfg.mode == "sample" else 1
+            rng = top.rng if cfg.mode == "sample" else None
         elif cfg.mode == "sample":
-            parent, token, new_scores, group, rng = self._draw(f, masked)
+            self._gen.set_state(top.rng)  # the same draws as when this level was first stepped
+            select, width = Gumbel(cfg.temperature, self._gen), cfg.beam
         else:
-            groups = cfg.groups if cfg.mode == "diverse" else 1
-            penalty = float(cfg.penalty) if cfg.mode == "diverse" else 0.0
-            same_prefix = None
-            if groups > 1 and level == self.depth - 1:  # as beam_search: no SID twice across groups
-                p = f.prefix.view(1, width, level)
-                same_prefix = (p.unsqueeze(2) == p.unsqueeze(1)).all(dim=-1) & torch.isfinite(f.scores).unsqueeze(1)
-            parent, token, new_scores, group = _select(cand, cfg.beam, groups, penalty, shared_root=width == 1,
-                                                       same_prefix=same_prefix)
+            diverse = cfg.mode == "diverse"
+            select, width = TopK(cfg.groups if diverse else 1, cfg.penalty if diverse else 0.0), cfg.beam
         # a lone beam (the root, or a forced branch) lists beam + n_cand candidates, so the ones it
         # pruned show up beside the ones it kept
-        n_cand = cfg.n_cand if width > 1 else cfg.beam + cfg.n_cand
-        step = _trace_step(level, f.scores, f.prefix, logp, masked, mask, cand, parent, token, new_scores, group,
-                           n_cand)
-        record = StepRecord(level, tuple(step.prefixes[0]), tuple(step.beam_scores[0]), tuple(step.candidates[0]),
-                            tuple(step.chosen[0]), tuple(step.pruned[0]), f.forced)
+        n_cand = cfg.n_cand if f.rows > 1 else cfg.beam + cfg.n_cand
+        new = advance(f, level_logp(self.model, f), self._masks, width, select=select, trace=n_cand)
+        if cfg.mode == "sample" and top.forced is None:
+            rng = self._gen.get_state()
+        step = new.step
+        record = StepRecord(f.level, tuple(step.prefixes[0]), tuple(step.beam_scores[0]), tuple(step.candidates[0]),
+                            tuple(step.chosen[0]), tuple(step.pruned[0]), top.forced)
+        return record, _Level(new.replace(step=None), rng)
 
-        rows = parent.reshape(-1)
-        live = torch.isfinite(new_scores).reshape(-1)
-        prefix = torch.cat([f.prefix.index_select(0, rows), token.reshape(-1, 1)], dim=1)
-        nodes = None
-        if f.nodes is not None:
-            tdev = self.trie.device
-            child = self.trie.step(level, f.nodes.index_select(0, rows.to(tdev)), token.reshape(-1).to(tdev))
-            nodes = torch.where(live.to(tdev), child, torch.full_like(child, -1))
-        # the last level's state is never read again: keep it unselected (beam_search does the same)
-        new_state = state.select(rows) if level + 1 < self.depth else state
-        frame = _Frame(level + 1, new_scores.reshape(1, -1), prefix, nodes, new_state, rng)
-        return record, frame
-
-    def _forced_pick(self, f: _Frame, cand: torch.Tensor):
-        """``(parent, token, score, group)`` ``[1, n]`` keeping only the forced child (n = 1, or
-        ``beam`` identical rows when sampling so every sample continues from it)."""
-        beam, token = f.forced
-        row = self._live_rows(f)[beam]
-        score = cand[0, row, token]
-        if not torch.isfinite(score):  # force() checked the mask; a -inf log-prob is the model's own zero
-            raise ConfigError(f"force: token {token} has probability 0 for beam {beam}")
-        n = self.config.beam if self.config.mode == "sample" else 1
-        dev = cand.device
-        parent = torch.full((1, n), row, dtype=torch.long, device=dev)
-        tok = torch.full((1, n), token, dtype=torch.long, device=dev)
-        return parent, tok, score.reshape(1, 1).expand(1, n).clone(), torch.zeros(n, dtype=torch.long, device=dev)
-
-    def _draw(self, f: _Frame, masked: torch.Tensor):
-        """Sampling: one token per sample row by Gumbel-max, exactly as ``sample`` draws them
-        (same random shapes and order, so a seeded stepper equals one seeded ``sample`` round)."""
-        cfg = self.config
-        n = cfg.beam
-        width = f.scores.shape[1]
-        parent = torch.zeros(n, dtype=torch.long, device=self.device) if width == 1 else \
-            torch.arange(width, device=self.device)
-        rows = masked.index_select(0, parent)  # [n, K]
-        self._gen.set_state(f.rng)
-        u = torch.rand(rows.shape, generator=self._gen, device=self.device).clamp_(1e-12, 1.0 - 1e-7)
-        tok = (rows / float(cfg.temperature) - torch.log(-torch.log(u))).argmax(dim=1)  # [n]
-        new_scores = f.scores[0].index_select(0, parent) + rows.gather(1, tok.unsqueeze(1)).squeeze(1)
-        return (parent.unsqueeze(0), tok.unsqueeze(0), new_scores.unsqueeze(0),
-                torch.zeros(n, dtype=torch.long, device=self.device), self._gen.get_state())
-
-    def _sample_result(self, f: _Frame) -> StepperResult:
+    def _sample_result(self, f: Frame) -> StepperResult:
         """Distinct SIDs of the live samples, ranked by true log-prob (ties by SID, as ``sample``)."""
-        scores = f.scores[0]
+        scores = f.scores
         live = torch.isfinite(scores).nonzero().flatten()
         if live.numel() == 0:
             return StepperResult((), (), (), 0 if self.trie is not None else -1)
@@ -483,13 +408,13 @@ class BeamStepper:
         order = scores.index_select(0, rows).argsort(descending=True, stable=True)[: self.config.k]
         return self._finish(rows.index_select(0, order), f)
 
-    def _finish(self, rows: torch.Tensor, f: _Frame) -> StepperResult:
-        scores = f.scores[0].index_select(0, rows)
+    def _finish(self, rows: torch.Tensor, f: Frame) -> StepperResult:
+        scores = f.scores.index_select(0, rows)
         keep = torch.isfinite(scores)
         rows, scores = rows[keep], scores[keep]
         sids = [tuple(int(c) for c in s) for s in f.prefix.index_select(0, rows).tolist()]
         if self.trie is not None:
-            items = self.trie.item_at_leaf(f.nodes.index_select(0, rows.to(self.trie.device))).tolist()
+            items = f.items().index_select(0, rows).tolist()
             invalid = sum(1 for i in items if i < 0)
         else:
             items, invalid = [-1] * len(sids), -1
