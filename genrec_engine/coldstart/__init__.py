@@ -6,20 +6,19 @@
 - :mod:`.hybrid`: LIGER-style hybrid re-ranking and :func:`coldstart_eval`.
 """
 from .holdout import apply_cold_holdout, choose_cold_items, project_split, split_without_cold
-from .inject import (
+from .hybrid import (
     DEFAULT_CANDIDATES,
     DEFAULT_COLD_PER_USER,
     DEFAULT_CONTENT_SHARE,
     DEFAULT_MAX_COLD,
     DEFAULT_WEIGHT,
-    ColdStartSession,
     ContentMap,
-    NewItem,
     coldstart_eval,
     fit_content_map,
     hybrid_rank,
     hybrid_recommend,
 )
+from .inject import ColdStartSession, NewItem
 
 __all__ = [
     "apply_cold_holdout", "choose_cold_items", "project_split", "split_without_cold",
