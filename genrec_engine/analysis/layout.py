@@ -55,9 +55,7 @@ def layout_matrix(project, space: str = "content", *, ran=None) -> np.ndarray:
     if space == "content":
         return np.ascontiguousarray(project.embeddings, dtype=np.float32)
     if ran is None:
-        from ..train import load_project_generator
-
-        ran = load_project_generator(project, "ran")
+        ran = project.generator("ran")  # the project's cached copy: only read here
     return np.ascontiguousarray(ran.item_representations(), dtype=np.float32)
 
 
