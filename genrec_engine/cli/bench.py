@@ -41,7 +41,10 @@ def cmd_bench_gui_stall(args) -> int:
     """Runs the app's stall benchmark in a child interpreter (the engine itself never imports Qt)."""
     import subprocess
 
-    cmd = [sys.executable, "-m", "app.stall", "--json", "--seconds", str(args.seconds), "--kind", args.kind]
+    cmd = [sys.executable, "-m", "app.stall", "--json", "--seconds", str(args.seconds),
+           "--idle-seconds", str(args.idle_seconds), "--kind", args.kind]
+    if args.project:
+        cmd += ["--project", str(args.project)]
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -68,9 +71,12 @@ def register(sub) -> None:
     sp.add_argument("--beams", default="10,20,50")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--out", help="also write the JSON to this file")
-    sp = add_command(bench, "gui-stall", "longest GUI-thread stall while a generator trains (vs idle), via the app", cmd_bench_gui_stall)
-    sp.add_argument("--seconds", type=float, default=5.0)
-    sp.add_argument("--kind", default="sasrec", choices=("sasrec", "ran", "tiger"))
+    sp = add_command(bench, "gui-stall", "GUI-thread stalls of the app as launched: loading, idle, while a generator trains",
+                     cmd_bench_gui_stall)
+    sp.add_argument("--seconds", type=float, default=30.0, help="training time budget to measure (default 30)")
+    sp.add_argument("--idle-seconds", type=float, default=60.0, help="idle time to measure (default 60)")
+    sp.add_argument("--kind", default="ran", choices=("sasrec", "ran", "tiger"))
+    sp.add_argument("--project", help="project folder (default: the bundled one)")
     sp.add_argument("--out", help="also write the JSON to this file")
 
     sp = add_command(bench, "train", "training samples/s: RAN vs TIGER-style", cmd_bench_train)
