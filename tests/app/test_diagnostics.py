@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QSpinBox, QTableView
 
 import app
 from app.bridge import EngineBridge
@@ -16,6 +17,7 @@ from app.panels.diagnostics import (
     DEFAULT_BEAM,
     DEFAULT_USERS,
     SOURCE,
+    CountHistogram,
     DiagnosticsPanel,
     DiagnosticsTableModel,
     run_diagnostics,
@@ -53,23 +55,32 @@ def loaded(qtbot, snapshot):
     bridge.wait_all()
 
 
+def _w(panel, cls, name):
+    """The panel's widget of type ``cls`` named ``name``."""
+    widget = panel.findChild(cls, name)
+    assert widget is not None, name
+    return widget
+
+
 def _row_of_user(model: DiagnosticsTableModel, user: int) -> int:
     return next(r for r in range(model.rowCount()) if model.user_at(r) == user)
 
 
 def test_first_show_runs_and_shows_the_engine_numbers(qtbot, loaded, reference):
     panel, vm, selection, bridge = loaded
-    diag = panel.result()
-    assert diag is not None and panel.page() == "diagnostics" and not panel.running()
+    diag = panel.state.result
+    assert diag is not None and panel.state.page == "diagnostics" and not panel.state.busy
+    assert _w(panel, QTableView, "users_table").isVisible()  # the diagnostics page is the one shown
     assert (diag.kind, diag.beam, len(diag)) == ("ran", DEFAULT_BEAM, DEFAULT_USERS)
     np.testing.assert_array_equal(diag.users, reference.users)
     s = reference.summary
     # the histograms are the engine's counts, bar by bar
-    np.testing.assert_array_equal(panel.homogeneity_plot.counts(), s["homogeneity_counts"])
-    np.testing.assert_array_equal(panel.invalid_plot.counts(), s["invalid_counts"])
-    assert panel.homogeneity_plot.counts().sum() == np.isfinite(reference.homogeneity).sum()
-    assert panel.homogeneity_plot.mean_line.value() == pytest.approx(s["mean_homogeneity"])
-    text = panel.summary_text()
+    homogeneity_plot = _w(panel, CountHistogram, "homogeneity_plot")
+    np.testing.assert_array_equal(homogeneity_plot.counts(), s["homogeneity_counts"])
+    np.testing.assert_array_equal(_w(panel, CountHistogram, "invalid_plot").counts(), s["invalid_counts"])
+    assert homogeneity_plot.counts().sum() == np.isfinite(reference.homogeneity).sum()
+    assert homogeneity_plot.mean_line.value() == pytest.approx(s["mean_homogeneity"])
+    text = _w(panel, QLabel, "summary").text()
     assert f"{s['mean_homogeneity']:.2f}" in text and f"{DEFAULT_USERS:,}" in text and "sample" in text
     # the table holds every user, worst (most homogeneous) first, with the engine's values
     model = panel.table_model
@@ -87,10 +98,10 @@ def test_first_show_runs_and_shows_the_engine_numbers(qtbot, loaded, reference):
 
 def test_click_selects_top10_and_double_click_opens_user(qtbot, loaded):
     panel, vm, selection, bridge = loaded
-    view, model = panel.table_view, panel.table_model
+    view, model = _w(panel, QTableView, "users_table"), panel.table_model
     row = 4
     user = model.user_at(row)
-    top = [int(i) for i in panel.result().top[model.result_row(row)] if i >= 0]
+    top = [int(i) for i in panel.state.result.top[model.result_row(row)] if i >= 0]
     rect = view.visualRect(model.index(row, 0))
     with qtbot.waitSignal(selection.sig_changed, timeout=WAIT_MS) as blocker:
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -102,12 +113,13 @@ def test_click_selects_top10_and_double_click_opens_user(qtbot, loaded):
 
 def test_sorts_and_table_model_passes_qmodeltester(qtbot, qtmodeltester, loaded, snapshot):
     panel, vm, selection, bridge = loaded
-    diag = panel.result()
-    panel.sort_combo.setCurrentIndex(panel.sort_combo.findData("invalid"))
+    diag = panel.state.result
+    sort_combo = _w(panel, QComboBox, "sort")
+    sort_combo.setCurrentIndex(sort_combo.findData("invalid"))
     model = panel.table_model
     inv = [model.data(model.index(r, 4), Qt.ItemDataRole.UserRole) for r in range(model.rowCount())]
     assert inv == sorted(inv, reverse=True) and inv[0] == diag.invalid.max()
-    panel.sort_combo.setCurrentIndex(panel.sort_combo.findData("missed"))
+    sort_combo.setCurrentIndex(sort_combo.findData("missed"))
     n_missed = int((diag.target_rank < 0).sum())
     assert all(model.data(model.index(r, 5)) == "missed" for r in range(n_missed))
     assert model.data(model.index(n_missed, 5)) != "missed"
@@ -130,19 +142,21 @@ def test_sorts_and_table_model_passes_qmodeltester(qtbot, qtmodeltester, loaded,
 
 def test_cancel_keeps_the_shown_run_and_cache_answers(qtbot, loaded):
     panel, vm, selection, bridge = loaded
-    first = panel.result()
-    panel.users_spin.setValue(20_000)
-    assert "press Run" in panel.status_text()
+    first = panel.state.result
+    users_spin, run_button = _w(panel, QSpinBox, "users"), _w(panel, QPushButton, "run")
+    status = _w(panel, QLabel, "status")
+    users_spin.setValue(20_000)
+    assert "press Run" in status.text() and "press Run" in panel.state.status
     with qtbot.waitSignal(bridge.sig_progress, timeout=WAIT_MS):
-        panel.run_button.click()
-    assert panel.running() and not panel.screenshot_ready() and not panel.run_button.isEnabled()
+        run_button.click()
+    assert panel.state.busy and not panel.screenshot_ready() and not run_button.isEnabled()
     with qtbot.waitSignal(bridge.sig_cancelled, timeout=WAIT_MS):
-        panel.cancel_button.click()
-    assert not panel.running() and "Cancelled" in panel.status_text()
-    assert panel.result() is first
+        _w(panel, QPushButton, "cancel").click()
+    assert not panel.state.busy and "Cancelled" in status.text()
+    assert panel.state.result is first
     # back to the default: the cached result, no new job
-    panel.users_spin.setValue(DEFAULT_USERS)
-    assert bridge.running() == 0 and panel.result() is first and panel.screenshot_ready()
+    users_spin.setValue(DEFAULT_USERS)
+    assert bridge.running() == 0 and panel.state.result is first and panel.screenshot_ready()
 
 
 def test_hidden_panel_waits_until_shown(qtbot, snapshot):
@@ -150,14 +164,14 @@ def test_hidden_panel_waits_until_shown(qtbot, snapshot):
     panel = DiagnosticsPanel(vm, selection, bridge)
     qtbot.addWidget(panel)
     panel._test_refs = (vm, selection, bridge)
-    assert panel.page() == "empty" and not panel.screenshot_ready()
+    assert panel.state.page == "empty" and not panel.screenshot_ready()
     vm.set_snapshot(snapshot)
     assert bridge.running() == 0  # not shown yet: nothing decoded
     with qtbot.waitSignal(panel.sig_ready, timeout=WAIT_MS):
         panel.show()
     bridge.wait_all()
     vm.set_snapshot(None)
-    assert panel.page() == "empty" and panel.result() is None and not panel.screenshot_ready()
+    assert panel.state.page == "empty" and panel.state.result is None and not panel.screenshot_ready()
 
 
 def test_project_without_generators_says_how_to_train(qtbot, tmp_path):
@@ -171,6 +185,8 @@ def test_project_without_generators_says_how_to_train(qtbot, tmp_path):
     (folder / "project.json").write_text(json.dumps(meta))
     snap = EngineBridge.run_sync(load_project, folder)
     panel, vm, selection, bridge = mount_panel(qtbot, DiagnosticsPanel, snap)
-    assert panel.page() == "no_generator" and bridge.running() == 0
-    assert "genrec train --project" in panel.message_text() and str(folder) in panel.message_text()
+    assert panel.state.page == "no_generator" and bridge.running() == 0
+    message = _w(panel, QLabel, "no_generator_message").text()
+    assert _w(panel, QLabel, "no_generator_message").isVisible()  # its page is the one shown
+    assert "genrec train --project" in message and str(folder) in message
     assert not panel.screenshot_ready()

@@ -1,0 +1,26 @@
+"""Generation diagnostics panel: why do some users get a top-10 from one prefix, or invalid SIDs?
+
+For a seeded sample of test users the panel runs :func:`genrec_engine.generation_diagnostics` on
+the chosen generator (RAN or TIGER-style): a constrained beam search gives each user's ranked list
+(its homogeneity@10 and where the held-out target landed), an unconstrained one with the same
+beam counts the SIDs that match no item. Two histograms show the distributions, a summary puts
+them in words, and a table lists the users worst first (most homogeneous, most invalid, missed
+target). Clicking a user highlights its top-10 items in the other panels; double-clicking asks the
+window to open the user in the beam stepper (``sig_open_user``).
+
+The decode runs as a bridge job (progress, Cancel); results are cached per (project, generator,
+users, beam) so switching back and forth is instant. The first time the panel is shown with a
+project it starts a run by itself, on the RAN when the project has one.
+
+Modules: :mod:`.state` (the Qt-free view-model: settings, cache, texts, table cells),
+:mod:`.models` (the users table), :mod:`.plots` (the histograms), :mod:`.view` (the panel).
+"""
+from .models import DiagnosticsTableModel
+from .plots import CountHistogram
+from .state import DEFAULT_BEAM, DEFAULT_USERS, K, KINDS, DiagnosticsState, RunKey, run_diagnostics
+from .view import SOURCE, DiagnosticsPanel
+
+__all__ = [
+    "DiagnosticsPanel", "DiagnosticsTableModel", "DiagnosticsState", "CountHistogram", "RunKey",
+    "SOURCE", "KINDS", "K", "DEFAULT_USERS", "DEFAULT_BEAM", "run_diagnostics",
+]
