@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton
 
 import app
 from app.bridge import EngineBridge
@@ -50,6 +50,15 @@ def panel(qtbot, snapshot):
 
 def _selection(panel) -> Selection:
     return panel._test_refs[1]
+
+
+def _text(panel, name: str) -> str:
+    """The text of the panel's label with this object name."""
+    return panel.findChild(QLabel, name).text()
+
+
+def _button(panel, name: str) -> QPushButton:
+    return panel.findChild(QPushButton, name)
 
 
 def _small_sids(seed: int = 0, n: int = 400, k: int = 6, levels: int = 2) -> SIDTable:
@@ -156,7 +165,7 @@ def test_items_table_model_passes_qtmodeltester_and_sorts(qtmodeltester, snapsho
     items = snapshot.project.sids.items_with_prefix(tuple(snapshot.project.sids.codes[0, :1]))
     model.set_items(items)
     qtmodeltester.check(model)
-    pop = ITEM_COLUMNS.index(("Popularity", ITEM_COLUMNS[3][1]))
+    pop = [c.title for c in ITEM_COLUMNS].index("Popularity")
     model.sort(pop, Qt.SortOrder.DescendingOrder)
     shown = [model.data(model.index(r, pop), Qt.ItemDataRole.UserRole + 1) for r in range(model.rowCount())]
     assert shown == sorted(snapshot.popularity[items].tolist(), reverse=True)
@@ -184,7 +193,7 @@ def test_panel_shows_the_tree_and_level_stats(panel, snapshot):
     assert panel.page() == "project" and panel.screenshot_ready()
     assert panel.tree_model.rowCount() == 256
     assert panel.tree_model.fetched_parents() == 1
-    text = panel._stats.text()
+    text = _text(panel, "treeStats")
     first = snapshot.diagnostics.levels[0]
     assert f"{first.perplexity:.1f}" in text and f"{first.prefix_entropy:.2f} bits" in text
     assert "Level 3" in text
@@ -210,7 +219,7 @@ def test_selecting_a_node_lists_its_items_and_selects_its_prefix(panel, snapshot
     count = len(snapshot.project.trie.items_under(1, snapshot.project.trie.lookup(prefix)))
     assert panel.items_model.rowCount() == count == len(event.items)
     assert sorted(panel.items_model.items().tolist()) == sorted(event.items)
-    assert panel.table_caption().startswith(f"{count:,} items under {prefix[0]}")
+    assert _text(panel, "treeTableCaption").startswith(f"{count:,} items under {prefix[0]}")
     # picking an item row selects that single item, with the node's prefix
     with qtbot.waitSignal(selection.sig_changed, timeout=1000) as blocker:
         panel.table.selectRow(1)
@@ -248,7 +257,7 @@ def test_external_selection_of_several_items_selects_their_common_prefix(panel, 
     spread = [int(np.flatnonzero(sids.codes[:, 0] == t)[0]) for t in np.unique(sids.codes[:, 0])[:2]]
     _selection(panel).select_items(spread, "map")
     assert panel.selected_prefix() is None
-    assert "share no SID prefix" in panel.table_caption()
+    assert "share no SID prefix" in _text(panel, "treeTableCaption")
     _selection(panel).clear("map")
     assert panel.items_model.rowCount() == 0
 
@@ -287,7 +296,7 @@ def test_search_by_title_cycles_through_matches(panel, snapshot, qtbot):
     assert panel.items_model.items().tolist() == [expected[0]]
     panel.search()  # Enter again: the next match, no new job
     assert panel.items_model.items().tolist() == [expected[1]]
-    assert panel.search_status().startswith("Match 2 of")
+    assert _text(panel, "treeSearchStatus").startswith("Match 2 of")
 
 
 def test_search_by_prefix(panel, snapshot, qtbot):
@@ -303,8 +312,8 @@ def test_search_by_prefix(panel, snapshot, qtbot):
 def test_search_without_match_says_so(panel, qtbot):
     status = _search(panel, qtbot, "zzqx no such product")
     assert status.startswith("No match")
-    assert "color" in panel._search_status.styleSheet()
-    used = {tuple(r) for r in panel._snapshot.project.sids.codes[:, :2].tolist()}
+    assert "color" in panel.findChild(QLabel, "treeSearchStatus").styleSheet()
+    used = {tuple(r) for r in panel.state.snapshot.project.sids.codes[:, :2].tolist()}
     missing = next((a, b) for a in range(256) for b in range(256) if (a, b) not in used)
     status = _search(panel, qtbot, f"{missing[0]}-{missing[1]}")
     assert status.startswith("No match") and "not a node" in status
@@ -321,11 +330,11 @@ def test_export_selected_subtree(panel, snapshot, qtbot, tmp_path, monkeypatch, 
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_dialog))
     prefix = tuple(int(t) for t in snapshot.project.sids.codes[0, :1])
-    assert not panel._export_csv.isEnabled()  # nothing selected yet
+    assert not _button(panel, "treeExportCsv").isEnabled()  # nothing selected yet
     assert panel.select_prefix(prefix)
-    assert panel._export_csv.isEnabled()
+    assert _button(panel, "treeExportCsv").isEnabled()
     with qtbot.waitSignal(panel.sig_export_finished, timeout=JOB_MS) as blocker:
-        (panel._export_csv if fmt == "csv" else panel._export_graphml).click()
+        _button(panel, "treeExportCsv" if fmt == "csv" else "treeExportGraphml").click()
     ok, message = blocker.args
     assert ok and str(target) in message and len(calls) == 1
     n_items = len(snapshot.project.sids.items_with_prefix(prefix))
@@ -346,10 +355,10 @@ def test_export_error_is_shown_in_the_panel(panel, snapshot, qtbot, tmp_path, mo
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
     assert panel.select_prefix(tuple(int(t) for t in snapshot.project.sids.codes[0, :1]))
     with qtbot.waitSignal(panel.sig_export_finished, timeout=JOB_MS) as blocker:
-        panel._export_csv.click()
+        _button(panel, "treeExportCsv").click()
     ok, message = blocker.args
     assert not ok and message.startswith("Export failed")
-    assert panel.export_status() == message and "Traceback" not in message
+    assert _text(panel, "treeExportStatus") == message and "Traceback" not in message
 
 
 def test_project_closed_shows_empty_state(panel):
