@@ -86,10 +86,10 @@ def exact_topk(
     history = check_history(history)
     if history.shape[0] != 1:
         raise ConfigError(f"history_row: expected one user, got {history.shape[0]}")
-    depth, _ = check_model(model, trie)
     k = check_int("k", k, 1)
     device = history.device
     frame = score_trie(model, history, trie, instruction=instruction, batch_size=batch_size)
+    depth = frame.depth
     items, scores, prefix = frame.items(), frame.scores, frame.prefix
     if exclude:
         drop = torch.tensor(sorted(int(i) for i in exclude), dtype=torch.long, device=device)

@@ -64,6 +64,16 @@ def rank_frame(frame: Frame, k: int, trace: list[BeamStep] | None = None) -> Bea
     )
 
 
+def _open(model, history, trie, sizes, constrained, allow_mask, exclude, instruction, what: str):
+    """The masks of a decode's arguments (checked first) and its root frame (``model.start`` run
+    once): ``(masks, frame)``."""
+    batch, device = history.shape[0], history.device
+    masks = decode_masks(trie, constrained=constrained, sizes=sizes, batch=batch, device=device,
+                         allow_mask=allow_mask, exclude=exclude, what=what)
+    frame = Frame.root(start_state(model, history, instruction), batch=batch, sizes=sizes, device=device, trie=trie)
+    return masks, frame
+
+
 def beam_search(
     model: GenerativeModel,
     history: torch.Tensor,
@@ -108,10 +118,7 @@ def beam_search(
     if beam % groups:
         raise ConfigError(f"diverse_groups: {groups} does not divide beam {beam}")
     penalty = check_positive("diversity_penalty", diversity_penalty, allow_zero=True)
-    batch, device = history.shape[0], history.device
-    masks = decode_masks(trie, constrained=constrained, sizes=sizes, batch=batch, device=device,
-                         allow_mask=allow_mask, exclude=exclude, what="decoding")
-    frame = Frame.root(start_state(model, history, instruction), batch=batch, sizes=sizes, device=device, trie=trie)
+    masks, frame = _open(model, history, trie, sizes, constrained, allow_mask, exclude, instruction, "decoding")
     select = TopK(groups, penalty)
     steps: list[BeamStep] | None = [] if trace else None
     for _ in range(depth):
@@ -154,9 +161,7 @@ def sample(
     per = check_int("samples_per_round", 2 * k if samples_per_round is None else samples_per_round, 1)
     temperature = check_positive("temperature", temperature, allow_zero=False)
     batch, device = history.shape[0], history.device
-    masks = decode_masks(trie, constrained=constrained, sizes=sizes, batch=batch, device=device,
-                         allow_mask=allow_mask, exclude=exclude, what="sampling")
-    root = Frame.root(start_state(model, history, instruction), batch=batch, sizes=sizes, device=device, trie=trie)
+    masks, root = _open(model, history, trie, sizes, constrained, allow_mask, exclude, instruction, "sampling")
     logp0 = level_logp(model, root)  # level 0 is the same for every sample of a user: computed once
     draw = Gumbel(temperature, generator)
 

@@ -3,12 +3,15 @@
 :class:`BeamStepper` runs the same decode as :func:`~genrec_engine.decode.beam_search` (or one
 round of :func:`~genrec_engine.decode.sample`), but one SID level per :meth:`BeamStepper.step`, so a
 person can watch it: which beams were live, which tokens each beam wanted before and after the trie
-mask, which beams were kept and which were pruned. It reuses beam search's own pieces (model
-start, level log-probs, the trie/exclusion mask, beam selection and the trace builder), so with
-nothing forced its final list *is* ``beam_search``'s for that user.
+mask, which beams were kept and which were pruned. Each step is one
+:func:`~genrec_engine.decode.step.advance` with beam search's own masks and selection rule
+(:class:`~genrec_engine.decode.step.TopK`, :class:`~genrec_engine.decode.step.Gumbel` when
+sampling, :class:`~genrec_engine.decode.step.ForceChild` when forced), so with nothing forced its
+final list *is* ``beam_search``'s for that user.
 
-Every level starts from a *frame* (beam scores, prefixes, trie nodes, the model's decode state
-and, when sampling, the random generator's state) that is never changed once made. Frames are kept
+Every level starts from a :class:`~genrec_engine.decode.step.Frame` (beam scores, prefixes, trie
+nodes, the model's decode state) plus, when sampling, the random generator's state; none is
+changed once made (the model only sees a copy of the frame's state). Frames are kept
 on a stack: :meth:`BeamStepper.back` pops one, and the next :meth:`BeamStepper.step` recomputes
 exactly what it computed before (the same tensors, the same random draws).
 
