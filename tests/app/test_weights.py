@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QLineEdit, QTableView
 
 import app
 from app.bridge import EngineBridge
@@ -73,7 +73,15 @@ def _copy_project(src: Path, dest: Path, extra: tuple[str, ...] = ()) -> Path:
 
 
 def _shown(panel, item: int) -> bool:
-    return panel.shown_item() == item and panel._bridge.running() == 0
+    bridge = panel._test_refs[2]
+    return panel.shown_item() == item and bridge.running() == 0
+
+
+def _w(panel, cls, name):
+    """The panel's widget of type ``cls`` named ``name``."""
+    widget = panel.findChild(cls, name)
+    assert widget is not None, name
+    return widget
 
 
 # --------------------------------------------------------------------------------------- states
@@ -81,18 +89,18 @@ def _shown(panel, item: int) -> bool:
 
 def test_empty_state_then_project(qtbot, snapshot):
     panel, vm, selection, bridge = _make_panel(qtbot)
-    assert panel.page() == "empty" and not panel.screenshot_ready()
+    assert panel.state.page == "empty" and not panel.screenshot_ready()
     selection.set_sid_table(snapshot.project.sids)
     with qtbot.waitSignal(panel.sig_ready, timeout=WAIT_MS):
         vm.set_snapshot(snapshot)
-    assert panel.page() == "weights" and panel.ran_loaded() and panel.screenshot_ready()
+    assert panel.state.page == "weights" and panel.state.ran_loaded and panel.screenshot_ready()
     # nothing was selected: the panel shows the most divergent item, without selecting it for others
-    qtbot.waitUntil(panel.ranking_ready, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.ranking_model.rowCount() > 0, timeout=WAIT_MS)
     assert panel.shown_item() == panel.ranking_model.item_at(0)
     assert selection.current.items == ()
     bridge.wait_all()
     vm.set_snapshot(None)  # closing the project: the explanatory empty state again
-    assert panel.page() == "empty" and not panel.screenshot_ready() and panel.ranking_model.rowCount() == 0
+    assert panel.state.page == "empty" and not panel.screenshot_ready() and panel.ranking_model.rowCount() == 0
 
 
 # ----------------------------------------------------------------------------- item weights
@@ -123,9 +131,10 @@ def test_selected_item_weights_equal_engine_values(qtbot, loaded, snapshot, ran)
         np.testing.assert_array_equal(np.asarray(plot.content_bars.opts["x"]), np.arange(len(content)))
         assert all(line.value() == lw.code for line in plot.code_lines)  # the SID code is marked
     assert [p.n_codes for p in panel.plots] == [256, 256, 256, 14]
-    assert "4321" not in panel.error_text()
+    error = _w(panel, QLabel, "weights_error")
+    assert "4321" not in (error.text() if error.isVisible() else "") and "4321" not in panel.state.error
     # the DECOR box explains what it needs: the bundled project has no DECOR TIGER
-    assert "trained with decor" in panel.decor_text()
+    assert "trained with decor" in _w(panel, QLabel, "weights_decor").text()
 
 
 def test_own_selections_are_not_echoed(qtbot, loaded):
@@ -141,7 +150,7 @@ def test_own_selections_are_not_echoed(qtbot, loaded):
 
 def test_ranking_sorted_by_divergence_and_click_selects(qtbot, loaded, snapshot, ranking):
     panel, vm, selection, bridge = loaded
-    model, view = panel.ranking_model, panel.ranking_view
+    model, view = panel.ranking_model, _w(panel, QTableView, "weights_ranking")
     N, D = snapshot.project.sids.n_items, snapshot.project.sids.depth
     assert model.rowCount() == N and model.columnCount() == 2 + D
     means = np.array([model.data(model.index(r, 1), Qt.ItemDataRole.UserRole) for r in range(N)])
@@ -210,8 +219,8 @@ def test_compare_with_an_item_sharing_the_prefix(qtbot, loaded, snapshot, ran):
     _, inverse, counts = np.unique(codes[:, :L], axis=0, return_inverse=True, return_counts=True)
     i, j = np.flatnonzero(inverse.ravel() == int(np.argmax(counts)))[:2].tolist()
     selection.select_items([i, j], "tree")
-    qtbot.waitUntil(lambda: _shown(panel, i) and panel.shown_weights().compare == j, timeout=WAIT_MS)
-    assert panel.compare_item() == j
+    qtbot.waitUntil(lambda: _shown(panel, i) and panel.state.shown.compare == j, timeout=WAIT_MS)
+    assert panel.state.compare == j
     mine, theirs = codeword_weights(snapshot.project, ran, i), codeword_weights(snapshot.project, ran, j)
     for l, plot in enumerate(panel.plots):
         assert plot.compare_curve.isVisible()
@@ -221,34 +230,35 @@ def test_compare_with_an_item_sharing_the_prefix(qtbot, loaded, snapshot, ran):
         assert panel.level_model.data(panel.level_model.index(l, 6), Qt.ItemDataRole.UserRole) == pytest.approx(
             float(expected), abs=1e-6)
     # the picker lists items sharing the item's prefix, longest shared prefix first
-    combo = panel.compare_combo
+    combo = _w(panel, QComboBox, "weights_compare")
     listed = [combo.itemData(k) for k in range(1, combo.count())]
     assert j in listed and i not in listed
     shared = [int((codes[x, :L] == codes[i, :L]).cumprod().sum()) for x in listed if x != j]
     assert shared and all(s >= 1 for s in shared) and shared == sorted(shared, reverse=True)
     # no comparison: the outline goes away
     combo.setCurrentIndex(combo.findData(-1))
-    qtbot.waitUntil(lambda: _shown(panel, i) and panel.shown_weights().compare is None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _shown(panel, i) and panel.state.shown.compare is None, timeout=WAIT_MS)
     assert not any(p.compare_curve.isVisible() for p in panel.plots)
     assert panel.level_model.data(panel.level_model.index(0, 6)) == "–"
 
 
 def test_search_by_item_id_and_title(qtbot, loaded, snapshot):
     panel, vm, selection, bridge = loaded
+    search = _w(panel, QLineEdit, "weights_search")
     ids = snapshot.project.sids.item_ids
     target = 2024
-    panel.search_edit.setText(str(int(ids[target])))
+    search.setText(str(int(ids[target])))
     with qtbot.waitSignal(selection.sig_changed, timeout=WAIT_MS) as blocker:
-        qtbot.keyClick(panel.search_edit, Qt.Key.Key_Return)
+        qtbot.keyClick(search, Qt.Key.Key_Return)
     assert blocker.args[0].items == (target,) and blocker.args[0].source == SOURCE
     qtbot.waitUntil(lambda: _shown(panel, target), timeout=WAIT_MS)
     title = snapshot.project.dataset.catalogue.title(77)
-    panel.search_edit.setText(title.upper())
-    panel.search_edit.returnPressed.emit()
+    search.setText(title.upper())
+    search.returnPressed.emit()
     first = int(np.flatnonzero(snapshot.project.dataset.catalogue.items["title"].str.lower() == title.lower())[0])
     qtbot.waitUntil(lambda: _shown(panel, first), timeout=WAIT_MS)
-    panel.search_edit.setText("no such item anywhere 1234567")
-    panel.search_edit.returnPressed.emit()
+    search.setText("no such item anywhere 1234567")
+    search.returnPressed.emit()
     assert panel.shown_item() == first and selection.current.items == (first,)
 
 
@@ -259,11 +269,11 @@ def test_missing_ran_says_which_command_trains_it(qtbot, snapshot, tmp_path):
     folder = _copy_project(app.DEFAULT_PROJECT, tmp_path / "no-ran")
     snap = EngineBridge.run_sync(load_project, folder)
     panel, vm, selection, bridge = _make_panel(qtbot, snap)
-    qtbot.waitUntil(lambda: panel.page() == "no_ran", timeout=WAIT_MS)
-    text = panel.message_text()
+    qtbot.waitUntil(lambda: panel.state.page == "no_ran", timeout=WAIT_MS)
+    text = _w(panel, QLabel, "weights_no_ran").text()
     assert "genrec train --project" in text and str(folder) in text and "--model ran" in text
     assert "generator-ran.safetensors" in text
-    assert not panel.ran_loaded() and not panel.screenshot_ready()
+    assert not panel.state.ran_loaded and not panel.screenshot_ready()
     selection.select_items([3], "map")  # nothing to compute without a RAN: no job, no crash
     assert bridge.running() == 0
     bridge.wait_all()
@@ -288,8 +298,8 @@ def test_decor_tiger_shows_the_fusion_split(qtbot, snapshot, tmp_path):
     qtbot.waitUntil(lambda: _shown(panel, i), timeout=WAIT_MS)
     D = project.sids.depth
     g = tiger.fusion_split([(l, int(project.sids.codes[i, l])) for l in range(D)])
-    np.testing.assert_allclose(panel.shown_weights().fusion, g, atol=1e-6)
-    text = panel.decor_text()
+    np.testing.assert_allclose(panel.state.shown.fusion, g, atol=1e-6)
+    text = _w(panel, QLabel, "weights_decor").text()
     assert "trained with decor" not in text and "Codebook" in text
     for l in range(D):
         assert f"{100 * g[l]:.0f} %" in text
@@ -303,5 +313,5 @@ def test_results_of_a_closed_project_are_dropped(qtbot, snapshot):
     assert bridge.running() == 1  # the generators are loading
     vm.set_snapshot(None)  # closed before they arrive
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
-    assert panel.page() == "empty" and not panel.ran_loaded() and panel.ranking_model.rowCount() == 0
+    assert panel.state.page == "empty" and not panel.state.ran_loaded and panel.ranking_model.rowCount() == 0
     assert not panel.screenshot_ready() and panel.shown_item() is None

@@ -1,0 +1,298 @@
+"""The codeword-weights panel's state and rules, without Qt.
+
+:class:`WeightsState` is what the panel shows and decides, as plain Python: which page is up,
+the loaded generators and ranking, the item shown and the item it is compared with, the items
+offered for comparison, how typed text finds an item, and every status text. The view
+(:mod:`.view`) binds it to widgets and runs the jobs it asks for (:mod:`.jobs`); the tests in
+``tests/app/test_weights_state.py`` drive it without widgets.
+
+The life of a project: :meth:`WeightsState.open` (everything of the previous project is stale and
+dropped) -> :meth:`~WeightsState.set_generators` (the RAN loaded, or the "no RAN" page) ->
+:meth:`~WeightsState.set_ranking` (the divergence ranking; with nothing picked yet, its top item is
+shown) -> :meth:`~WeightsState.choose` / :meth:`~WeightsState.request` /
+:meth:`~WeightsState.set_weights` per item.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.widgets.text import elide, sid_text
+
+from .jobs import Generators, ItemWeights, Ranking
+
+__all__ = ["SOURCE", "NO_DECOR", "PAGES", "CompareChoice", "ItemRequest", "WeightsState", "level_name", "escape"]
+
+#: The name this panel uses as the ``source`` of the selections it makes.
+SOURCE = "weights"
+#: The pages of the panel: no project, the weights, the project has no usable RAN.
+PAGES = ("empty", "weights", "no_ran")
+NO_DECOR = "Load a TIGER-style generator trained with decor to see the fusion split."
+COMPARE_LIMIT = 200  # items sharing a prefix offered for comparison, at most (plus "no comparison")
+COMPARE_COLOUR = "#7b2fa8"  # the compared item's colour (the plots' outline, the DECOR table's column)
+
+_PICK_HINT = "Pick an item: click a row of the ranking, select one in another panel, or search above."
+
+
+def level_name(level: int, depth: int) -> str:
+    """``"L1"``.. for quantizer levels, ``"Coll."`` for the last (collision) level."""
+    return "Coll." if level == depth - 1 else f"L{level + 1}"
+
+
+def escape(text: str) -> str:
+    """``text`` safe inside rich text."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass(frozen=True)
+class CompareChoice:
+    """One entry of the "compare with" list: ``item`` None is "no comparison"."""
+
+    item: int | None
+    label: str
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    """The arguments of :func:`~.jobs.compute_item_weights` for the item to show."""
+
+    project: object
+    ran: object
+    item: int
+    compare: int | None
+    tiger: object | None
+
+    def args(self) -> tuple:
+        return self.project, self.ran, self.item, self.compare, self.tiger
+
+
+_NO_COMPARISON = CompareChoice(None, "— no comparison —")
+
+
+class WeightsState:
+    """The panel's state for the open project (see the module docstring). GUI thread only.
+
+    Read-only for the view: ``snapshot``, ``page`` (one of :data:`PAGES`), ``generators``,
+    ``ranking``, ``item`` (picked), ``compare``, ``shown`` (the :class:`ItemWeights` drawn),
+    ``auto_item`` (the item shown tops the ranking, nobody picked it), ``ready`` (an item was
+    drawn for this project), ``error``, ``ranking_status``, ``item_status``, ``no_ran_html``,
+    ``decor_html``, ``compare_choices`` (first: no comparison) and ``completions`` (search text ->
+    item index).
+    """
+
+    def __init__(self) -> None:
+        self.open(None)
+
+    # ---- the project ----
+    def open(self, snapshot) -> None:
+        """A project was opened (``None``: closed): everything shown for the previous one is dropped."""
+        self.snapshot = snapshot
+        self.page = "empty" if snapshot is None else "weights"
+        self.generators: Generators | None = None
+        self.ranking: Ranking | None = None
+        self.item: int | None = None
+        self.compare: int | None = None
+        self.shown: ItemWeights | None = None
+        self.auto_item = False
+        self.ready = False
+        self.error = ""
+        self.no_ran_html = ""
+        self.decor_html = NO_DECOR
+        self.compare_choices: list[CompareChoice] = []
+        self.completions: dict[str, int] = {}
+        self.ranking_status = ""
+        self.item_status = ""
+        if snapshot is not None:
+            project = snapshot.project
+            titles = project.dataset.catalogue.items["title"].astype(str).tolist()
+            self.completions = {f"{t}  [{i}]": n for n, (t, i) in enumerate(zip(titles, project.sids.item_ids))}
+            self.ranking_status = "Waiting for the RAN generator…"
+            self.item_status = "Loading the RAN generator…"
+
+    @property
+    def project(self):
+        return None if self.snapshot is None else self.snapshot.project
+
+    @property
+    def level_sizes(self) -> tuple[int, ...]:
+        """Codewords per SID level of the open project (``()`` when none is open)."""
+        return () if self.snapshot is None else tuple(int(k) for k in self.project.sids.level_sizes)
+
+    @property
+    def ran(self):
+        return None if self.generators is None else self.generators.ran
+
+    @property
+    def ran_loaded(self) -> bool:
+        return self.ran is not None
+
+    # ---- job results ----
+    def set_generators(self, generators: Generators) -> bool:
+        """The generators arrived; True when the RAN loaded (ask for the ranking next), else the
+        "no RAN" page explains which command trains it."""
+        self.generators = generators
+        if generators.ran is None:
+            cmd = f"genrec train --project {shlex.quote(str(self.snapshot.path))} --model ran"
+            self.no_ran_html = (
+                "<p>The collaborative-guided weights come from the project's RAN generator "
+                "(<code>generator-ran.safetensors</code>), which could not be loaded:</p>"
+                f"<p><i>{escape(generators.ran_error)}</i></p>"
+                f"<p>Train it with:</p><p><code>{escape(cmd)}</code></p>"
+                "<p>then open the project again.</p>")
+            self.page = "no_ran"
+            return False
+        self.ranking_status = "Ranking every item by content/collaborative divergence (a few seconds)…"
+        if self.item is None:
+            self.item_status = _PICK_HINT
+        return True
+
+    def set_ranking(self, ranking: Ranking) -> int | None:
+        """The ranking arrived. Returns the item to show when nothing was picked yet (the most
+        divergent one, shown without selecting it for the other panels), else None."""
+        self.ranking = ranking
+        self.ranking_status = (f"{self.project.sids.n_items:,} items; the top codeword moved at some level for "
+                               f"{ranking.moved_any:,} of them.")
+        if self.item is None and len(ranking.order):
+            return int(ranking.order[0])
+        return None
+
+    def ranking_titles(self) -> np.ndarray:
+        """``[N]`` item titles (str) for the ranking table."""
+        return self.project.dataset.catalogue.items["title"].astype(str).to_numpy()
+
+    def set_weights(self, weights: ItemWeights) -> bool:
+        """An item's weights arrived; True the first time for this project (the panel is ready)."""
+        self.shown = weights
+        project = self.project
+        item, levels = weights.item, weights.levels
+        moved = [level_name(lw.level, len(levels)) for lw in levels if lw.moved]
+        status = (f"Item id {project.sids.item_ids[item]} · SID {sid_text(project.sids.sid(item))} · mean JS "
+                  f"{np.mean([lw.js for lw in levels]):.3f} bits · top codeword moved at "
+                  f"{', '.join(moved) if moved else 'no level'}")
+        if self.auto_item:
+            status += " · shown because it tops the divergence ranking"
+        self.item_status = status
+        self.decor_html = self._decor_html(weights)
+        first = not self.ready
+        self.ready = True
+        return first
+
+    def fail(self, what: str, message: str) -> None:
+        """A job failed: ``what`` is ``"load"``, ``"ranking"`` or ``"item"``."""
+        doing = {"load": "load the generators", "ranking": "rank the items", "item": "compute the item's weights"}
+        self.error = f"Could not {doing.get(what, 'finish')}: {message}"
+        if what == "ranking":
+            self.ranking_status = "The ranking could not be computed."
+
+    # ---- the item and its comparison ----
+    def choose(self, item: int, compare: int | None = None, *, auto: bool = False) -> None:
+        """Show ``item``, compared with ``compare`` or, by default, the first item sharing its
+        longest SID prefix (a collider when there is one). ``auto``: nobody picked it."""
+        self.item, self.auto_item = int(item), auto
+        extra = None if compare is None else int(compare)
+        self.compare_choices = self._compare_choices(self.item, extra)
+        if extra is not None and extra != self.item:
+            self.compare = extra
+        else:
+            self.compare = self.compare_choices[1].item if len(self.compare_choices) > 1 else None
+
+    def set_compare(self, item: int | None) -> int:
+        """Compare with ``item`` (None: no comparison); an item not offered yet is added as
+        "picked". Returns its index in ``compare_choices``."""
+        item = None if item is None else int(item)
+        index = self.compare_index(item)
+        if index < 0:
+            self.compare_choices.append(CompareChoice(item, self.item_label(item, "picked")))
+            index = len(self.compare_choices) - 1
+        self.compare = item
+        return index
+
+    def compare_index(self, item: int | None) -> int:
+        """Where ``item`` is in ``compare_choices`` (-1: not offered)."""
+        return next((k for k, c in enumerate(self.compare_choices) if c.item == item), -1)
+
+    def request(self) -> ItemRequest | None:
+        """What to compute for the item to show (None: no RAN or no item yet)."""
+        if self.ran is None or self.item is None:
+            return None
+        self.item_status = "Computing the codeword weights…"
+        return ItemRequest(self.project, self.ran, self.item, self.compare,
+                           None if self.generators is None else self.generators.tiger)
+
+    def item_title(self, item: int) -> str:
+        project = self.project
+        return project.dataset.catalogue.title(item) or f"item {project.sids.item_ids[item]}"
+
+    def item_label(self, item: int, why: str) -> str:
+        """``"<title>  (<SID>; <why>)"``, the title cut to 60 characters."""
+        return f"{elide(self.item_title(item), 60)}  ({sid_text(self.project.sids.sid(item))}; {why})"
+
+    def _compare_choices(self, item: int, extra: int | None) -> list[CompareChoice]:
+        """No comparison, ``extra`` (when given), then the items sharing ``item``'s SID prefix,
+        longest prefix first, at most :data:`COMPARE_LIMIT` of them."""
+        sids = self.project.sids
+        codes, L = sids.codes, sids.depth - 1
+        out = [_NO_COMPARISON]
+        if extra is not None and extra != item:
+            out.append(CompareChoice(extra, self.item_label(extra, "second selected item")))
+        seen = {item, extra}
+        for k in range(L, 0, -1):
+            why = f"same first {k} codes (collides)" if k == L else f"same first {k} code{'s' if k > 1 else ''}"
+            for j in np.flatnonzero((codes[:, :k] == codes[item, :k]).all(1)).tolist():
+                if j in seen:
+                    continue
+                seen.add(j)
+                out.append(CompareChoice(j, self.item_label(j, why)))
+                if len(out) > COMPARE_LIMIT:
+                    return out
+        return out
+
+    # ---- search ----
+    def search(self, text: str) -> int | None:
+        """The item typed text names (see :meth:`resolve`); when none, says so in the status."""
+        text = text.strip()
+        if not text or self.snapshot is None:
+            return None
+        item = self.resolve(text)
+        if item is None:
+            self.item_status = f"No item matches “{text}”."
+        return item
+
+    def resolve(self, text: str) -> int | None:
+        """An item index for typed text: a completion, an item id, an ASIN, or a title substring
+        (case-insensitive; the first match in catalogue order)."""
+        if text in self.completions:
+            return self.completions[text]
+        project = self.project
+        items = project.dataset.catalogue.items
+        if text.lstrip("-").isdigit():
+            hits = np.flatnonzero(project.sids.item_ids == int(text))
+            if len(hits):
+                return int(hits[0])
+        if "asin" in items.columns:
+            hits = np.flatnonzero(items["asin"].astype(str).to_numpy() == text)
+            if len(hits):
+                return int(hits[0])
+        hits = np.flatnonzero(items["title"].astype(str).str.contains(text, case=False, regex=False).to_numpy())
+        return int(hits[0]) if len(hits) else None
+
+    # ---- texts ----
+    def _decor_html(self, w: ItemWeights) -> str:
+        """The DECOR box: the fusion split per level, or why there is none."""
+        if w.fusion is None:
+            note = self.generators.tiger_note if self.generators is not None else None
+            return f"{NO_DECOR}<br><span style='color:#606060'>{escape(f' {note}' if note else '')}</span>"
+        D = len(w.levels)
+        cmp = w.compare_fusion
+        head = ("<tr><th>Level</th><th>Token</th><th>Codebook</th><th>Learned</th>"
+                + ("<th>Compared</th>" if cmp is not None else "") + "</tr>")
+        rows = "".join(
+            f"<tr><td>{level_name(l, D)}</td><td align='right'>{w.levels[l].code}</td>"
+            f"<td align='right'>{100 * w.fusion[l]:.0f} %</td><td align='right'>{100 * (1 - w.fusion[l]):.0f} %</td>"
+            + (f"<td align='right' style='color:{COMPARE_COLOUR}'>{100 * cmp[l]:.0f} %</td>" if cmp is not None else "")
+            + "</tr>" for l in range(D))
+        return ("Share of each of the item's token embeddings that comes from the frozen content codebook "
+                "vs the learned collaborative table (DECOR's gate, without a user context):"
+                f"<table cellspacing='0' cellpadding='3'>{head}{rows}</table>")
