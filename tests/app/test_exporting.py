@@ -1,4 +1,4 @@
-"""Generic exports (app/exporting.py): CSV equals what the model shows, the clipboard holds TSV,
+"""Generic exports (app/exporting/): CSV equals what the model shows, the clipboard holds TSV,
 plots become valid PNG/SVG, errors name the file, and views added after installation are covered.
 
 The exporter functions are driven directly (no file dialog), except where the menu path itself is
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 import app
 from app import exporting
+from app.exporting import menus
 from app.bridge import EngineBridge
 from app.exporting import (
     SVG_SUPPORTED,
@@ -244,7 +245,7 @@ def test_the_menu_shows_a_message_box_naming_the_file_on_failure(qtbot, tmp_path
     view.setModel(_table([["a", "b"]], ["h1", "h2"]))
     installer = install_exports(root)
     bad = tmp_path / "nope" / "t.csv"
-    monkeypatch.setattr(exporting, "ask_save_path", lambda *a, **k: bad)
+    monkeypatch.setattr(menus, "ask_save_path", lambda *a, **k: bad)  # the menus' file dialog
     menu = installer.menu_for(view)
     export = next(a for a in menu.actions() if a.text() == "Export CSV…")
     export.trigger()
