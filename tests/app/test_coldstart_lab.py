@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QSlider
 
 import app
 from app.bridge import EngineBridge
@@ -20,6 +21,8 @@ from app.panels.coldstart import (
     ColdItemsModel,
     ColdStartPanel,
     ItemRowsModel,
+    LevelCharts,
+    TopEntry,
     TopListModel,
 )
 from app.panels.map import MapPanel
@@ -53,9 +56,23 @@ def models(snapshot):
     return load_project_generator(project, "ran"), load_project_generator(project, "sasrec")
 
 
+def _text(panel, name: str) -> str:
+    """The text of the panel's label called ``name``."""
+    return panel.findChild(QLabel, name).text()
+
+
+def _error(panel) -> str:
+    label = panel.findChild(QLabel, "coldstart_error")
+    return label.text() if not label.isHidden() else ""
+
+
+def _charts(panel) -> LevelCharts:
+    return panel.findChild(LevelCharts, "coldstart_charts")
+
+
 def _ready(qtbot, panel, bridge):
-    qtbot.waitUntil(lambda: panel.screenshot_ready() or bool(panel.error_text()), timeout=WAIT_MS)
-    assert panel.error_text() == ""
+    qtbot.waitUntil(lambda: panel.screenshot_ready() or bool(_error(panel)), timeout=WAIT_MS)
+    assert _error(panel) == ""
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
 
 
@@ -74,7 +91,8 @@ def _check_analysis(panel, a, path, hybrid_rank):
     assert a.rank == path["rank"] and a.live_items == path["live_items"]
     assert a.logp == pytest.approx(path["logp"], rel=1e-5)
     assert a.hybrid_rank == hybrid_rank
-    for lp, ref, plot in zip(a.levels, path["levels"], panel.plots):
+    assert _charts(panel).showing
+    for lp, ref, plot in zip(a.levels, path["levels"], _charts(panel).plots):
         assert lp.code == ref["token"] and lp.prob == pytest.approx(ref["prob"], rel=1e-5)
         # the bar chart's own distribution agrees with the engine at the item's code ...
         assert float(lp.probs[lp.code]) == pytest.approx(ref["prob"], rel=1e-4, abs=1e-9)
@@ -84,7 +102,7 @@ def _check_analysis(panel, a, path, hybrid_rank):
         assert plot.codes.index(lp.code) >= 0
         assert heights[plot.codes.index(lp.code)] == pytest.approx(float(lp.probs[lp.code]), rel=1e-6)
         assert (np.diff(heights[:-1]) <= 1e-9).all()  # the most likely codes, most likely first
-    assert f"Generative rank {path['rank']:,}" in panel.rank_text()
+    assert f"Generative rank {path['rank']:,}" in _text(panel, "coldstart_rank")
 
 
 # ---------------------------------------------------------------------------------- typed items
@@ -100,37 +118,39 @@ def test_default_project_shows_a_typed_example_with_engine_numbers(qtbot, snapsh
     _ready(qtbot, panel, bridge)
     project = snapshot.project
     # the bundled project holds nothing out: the panel says so and names the cold-start project
-    assert "holds no items out" in panel.cold_notice() and "beauty-coldstart" in panel.cold_notice()
-    cur = panel.current_item()
+    notice = _text(panel, "coldstart_cold_notice")
+    assert notice == panel.state.cold_notice()
+    assert "holds no items out" in notice and "beauty-coldstart" in notice
+    cur = panel.state.current
     assert (cur.kind, cur.index, cur.title, cur.brand, cur.categories) == ("typed", None, *EXAMPLE_ITEM)
     # the SID shown is the engine's encode_new_item of the same text on a fresh session
     e, sid = ColdStartSession(project).encode_new_item(*EXAMPLE_ITEM)
     np.testing.assert_array_equal(cur.embedding, e)
-    assert cur.sid == sid and panel.sid_text() == "SID " + "-".join(map(str, sid))
+    assert cur.sid == sid and _text(panel, "coldstart_sid") == "SID " + "-".join(map(str, sid))
     nb = ColdStartSession(project).neighbours(sid)
     assert panel.neighbour_model.items() == nb["items"].tolist()
-    assert "-".join(map(str, nb["prefix"])) in panel.neighbour_caption()
+    assert "-".join(map(str, nb["prefix"])) in _text(panel, "coldstart_neighbour_caption")
     # a suggested test user is chosen, and its ranks are the engine's (as if injected: not live yet)
-    kind, row = panel.user_choice()
+    kind, row = panel.state.user_choice()
     assert kind == "user"
-    history = panel.history()
-    assert history == panel.setup.users.histories[row].tolist()
+    history = panel.state.history()
+    assert history == panel.state.setup.users.histories[row].tolist()
     ran, sasrec = models
     index, path, hybrid_rank = _engine_reference(
-        project, ran, sasrec, history, sid=sid, weight=panel.weight(),
+        project, ran, sasrec, history, sid=sid, weight=panel.state.weight,
         inject=lambda s: s.inject_new(*EXAMPLE_ITEM, embedding=e).index)
-    a = panel.analysis()
+    a = panel.state.analysis
     assert a.what_if and a.item == index == project.sids.n_items
     _check_analysis(panel, a, path, hybrid_rank)
-    assert "as if injected" in panel.rank_text()
+    assert "as if injected" in _text(panel, "coldstart_rank")
     # the hybrid weight (an expert control) re-ranks: weight 1 is the engine's weight-1 ranking
-    assert panel.weight_slider.property("expert") is True
+    assert panel.findChild(QSlider, "coldstart_weight").property("expert") is True
     with qtbot.waitSignal(panel.sig_analysis_shown, timeout=WAIT_MS):
         panel.set_weight(1.0)
     _, path1, hybrid_rank1 = _engine_reference(
         project, ran, sasrec, history, sid=sid, weight=1.0,
         inject=lambda s: s.inject_new(*EXAMPLE_ITEM, embedding=e).index)
-    assert panel.analysis().weight == 1.0 and panel.analysis().hybrid_rank == hybrid_rank1
+    assert panel.state.analysis.weight == 1.0 and panel.state.analysis.hybrid_rank == hybrid_rank1
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
 
 
@@ -147,17 +167,17 @@ def test_inject_and_retire_reach_the_tree_and_the_map(qtbot, snapshot):
     vm.set_snapshot(snapshot)
     _ready(qtbot, lab, bridge)
     qtbot.waitUntil(themap.screenshot_ready, timeout=WAIT_MS)
-    cur = lab.current_item()
+    cur = lab.state.current
     n_project = project.trie.num_items
 
     with qtbot.waitSignal(vm.sig_items_changed, timeout=WAIT_MS) as blocker:
         lab.inject()
     change = blocker.args[0]
-    new = lab.current_item()
-    assert new.index == project.sids.n_items and new.index in lab.session.trie
+    new = lab.state.current
+    assert new.index == project.sids.n_items and new.index in lab.state.session.trie
     assert change.added == (new.index,) and change.injected == (new.index,)
-    assert change.new_items[new.index].sid == new.sid == lab.session.sid(new.index)
-    assert lab.timings["inject_ms"] < 50  # done on the GUI thread: it must stay fast
+    assert change.new_items[new.index].sid == new.sid == lab.state.session.sid(new.index)
+    assert lab.state.timings["inject_ms"] < 50  # done on the GUI thread: it must stay fast
     # the tree finds it under its prefix (and went there), with its title
     node = tree.tree_model.index_for_prefix(new.sid)
     assert node.isValid() and tree.selected_prefix() == new.sid
@@ -173,18 +193,18 @@ def test_inject_and_retire_reach_the_tree_and_the_map(qtbot, snapshot):
     # the project's own trie (other panels decode with it) is untouched
     assert project.trie.num_items == n_project and new.index not in project.trie
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
-    assert not lab.analysis().what_if and lab.analysis().item == new.index
+    assert not lab.state.analysis.what_if and lab.state.analysis.item == new.index
 
     # retire a warm neighbour too, then the item itself: both leave the trie, tree and map follow
     warm = int(ColdStartSession(project).neighbours(cur.sid)["items"][0])
     with qtbot.waitSignal(vm.sig_items_changed, timeout=WAIT_MS):
         lab.retire(warm)
-    assert warm not in lab.session.trie and themap.lab_markers()[warm][2] == "retired"
+    assert warm not in lab.state.session.trie and themap.lab_markers()[warm][2] == "retired"
     with qtbot.waitSignal(vm.sig_items_changed, timeout=WAIT_MS) as blocker:
         lab.retire()
     change = blocker.args[0]
     assert change.removed == (new.index,) and change.injected == () and change.retired == (warm,)
-    assert new.index not in lab.session.trie
+    assert new.index not in lab.state.session.trie
     assert not tree.tree_model.index_for_prefix(new.sid).isValid()
     prefix_node = tree.tree_model.index_for_prefix(new.sid[:2])
     items = tree.tree_model.items(prefix_node).tolist() if prefix_node.isValid() else []
@@ -192,14 +212,14 @@ def test_inject_and_retire_reach_the_tree_and_the_map(qtbot, snapshot):
     assert new.index not in themap.lab_markers()
     # generation with the session trie never returns a retired item
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
-    ran = lab.setup.generators["ran"]
-    live = lab.session.score_live(ran, lab.history())[0]
+    ran = lab.state.setup.generators["ran"]
+    live = lab.state.session.score_live(ran, lab.state.history())[0]
     assert new.index not in live and warm not in live and len(live) == n_project - 1
     assert project.trie.num_items == n_project and warm in project.trie
     # a fresh session puts everything back
     with qtbot.waitSignal(vm.sig_items_changed, timeout=WAIT_MS):
         lab.reset_session()
-    assert warm in lab.session.trie and themap.lab_markers() == {}
+    assert warm in lab.state.session.trie and themap.lab_markers() == {}
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
 
 
@@ -210,57 +230,64 @@ def test_selection_history_is_ranked_like_the_engine(qtbot, snapshot, models):
     selection.select_items(history, "map")
     with qtbot.waitSignal(panel.sig_analysis_shown, timeout=WAIT_MS):
         panel.use_selection_history()
-    assert panel.user_choice() == ("selection", None) and panel.history() == history
+    assert panel.state.user_choice() == ("selection", None) and panel.state.history() == history
     ran, sasrec = models
-    cur = panel.current_item()
+    cur = panel.state.current
     _, path, hybrid_rank = _engine_reference(
-        snapshot.project, ran, sasrec, history, sid=cur.sid, weight=panel.weight(),
+        snapshot.project, ran, sasrec, history, sid=cur.sid, weight=panel.state.weight,
         inject=lambda s: s.inject_new(cur.title, cur.brand, cur.categories, embedding=cur.embedding).index)
-    _check_analysis(panel, panel.analysis(), path, hybrid_rank)
+    _check_analysis(panel, panel.state.analysis, path, hybrid_rank)
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
 
 
 # ---------------------------------------------------------------------------------- cold items
 
 
-def test_cold_project_pick_a_held_out_item(qtbot, cold_snapshot):
+def test_cold_project_pick_a_held_out_item(qtbot, cold_snapshot, snapshot):
     project = cold_snapshot.project
     panel, vm, selection, bridge = mount_panel(qtbot, ColdStartPanel, cold_snapshot)
     _ready(qtbot, panel, bridge)
     cold = project.cold_indices
-    assert panel.cold_notice() == "" and panel.cold_model.rowCount() == len(cold) == 605
+    assert panel.state.cold_notice() == "" and panel.cold_model.rowCount() == len(cold) == 605
     item = int(cold[7])
     with qtbot.waitSignal(panel.sig_analysis_shown, timeout=WAIT_MS):
         panel.pick_cold(item)
-    cur = panel.current_item()
+    cur = panel.state.current
     assert (cur.kind, cur.index) == ("cold", item) and cur.sid == project.sids.sid(item)
-    assert panel.sid_text() == "SID " + "-".join(map(str, project.sids.sid(item)))
-    assert project.dataset.catalogue.title(item) in panel._item_title.text()
+    assert _text(panel, "coldstart_sid") == "SID " + "-".join(map(str, project.sids.sid(item)))
+    assert project.dataset.catalogue.title(item) in _text(panel, "coldstart_item_title")
     nb = ColdStartSession(project).neighbours(project.sids.sid(item))  # not live: by its SID
     assert panel.neighbour_model.items() == nb["items"].tolist() and len(nb["items"]) > 0
     # users who took it next come first, and its ranks for the chosen one are the engine's
-    users = panel.setup.users
-    kind, row = panel.user_choice()
+    users = panel.state.setup.users
+    kind, row = panel.state.user_choice()
     takers = set(np.flatnonzero(users.targets == item).tolist())
     assert kind == "user" and (row in takers or not takers)
-    ran = panel.setup.generators["ran"]
-    sasrec = panel.setup.dense
-    history = panel.history()
+    ran = panel.state.setup.generators["ran"]
+    sasrec = panel.state.setup.dense
+    history = panel.state.history()
 
     def inject(s):
         s.inject(item)
         return item
 
-    _, path, hybrid_rank = _engine_reference(project, ran, sasrec, history, sid=cur.sid, weight=panel.weight(),
+    _, path, hybrid_rank = _engine_reference(project, ran, sasrec, history, sid=cur.sid, weight=panel.state.weight,
                                              inject=inject)
-    _check_analysis(panel, panel.analysis(), path, hybrid_rank)
+    _check_analysis(panel, panel.state.analysis, path, hybrid_rank)
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
     # inject it: the list says so and the session's trie holds it (not the project's)
     with qtbot.waitSignal(vm.sig_items_changed, timeout=WAIT_MS) as blocker:
         panel.inject()
     assert blocker.args[0].injected == (item,)
-    assert panel.cold_model.state(item) == "injected" and item in panel.session.trie and item not in project.trie
+    assert panel.cold_model.state(item) == "injected" and item in panel.state.session.trie and item not in project.trie
     qtbot.waitUntil(lambda: bridge.running() == 0, timeout=WAIT_MS)
+    # another project: nothing of this one stays on screen, and no empty charts while the new one loads
+    vm.set_snapshot(snapshot)
+    assert panel.state.drawn is None and panel.state.session is None and not _charts(panel).showing
+    assert panel.top_model.rowCount() == 0 and _text(panel, "coldstart_rank") == ""
+    assert panel.cold_model.rowCount() == 0 and panel.session_model.rowCount() == 0
+    _ready(qtbot, panel, bridge)
+    assert _charts(panel).showing and panel.state.analysis.item == snapshot.project.sids.n_items
 
 
 # ---------------------------------------------------------------------------------- models
@@ -308,14 +335,14 @@ def test_lab_models_pass_the_model_tester(qtmodeltester, snapshot):
     assert rows.data(rows.index(0, 4)) == "5" and rows.items() == [1, 12101]
     cold = ColdItemsModel()
     qtmodeltester.check(cold)
-    cold.set_items([3, 9], ["t3", "t9"], ["b3", "b9"], [(1, 2, 3, 0), (4, 5, 6, 0)], [2, 0])
+    cold.set_rows([(3, "t3", "b3", "1-2-3-0", 2), (9, "t9", "b9", "4-5-6-0", 0)])
     cold.set_state(9, "injected")
     qtmodeltester.check(cold)
     assert cold.data(cold.index(1, 4)) == "injected" and cold.data(cold.index(0, 2)) == "1-2-3-0"
     top = TopListModel()
     qtmodeltester.check(top)
-    entry = {"rank": 1, "index": 5, "title": "x", "sid": [1, 2, 3, 0]}
-    top.set_lists([entry], [entry, {**entry, "index": 7, "cold": True}], 7)
+    entry = TopEntry(1, 5, "x", (1, 2, 3, 0), False)
+    top.set_lists([entry], [entry, TopEntry(2, 7, "x", (1, 2, 3, 0), True)], 7)
     qtmodeltester.check(top)
     assert top.rowCount() == 2 and top.data(top.index(1, 1)).endswith("★")
     assert top.data(top.index(1, 0)) is None
