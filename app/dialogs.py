@@ -7,50 +7,50 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
 from genrec_engine import Problem
 
+from .widgets import Column, RowTableModel
+
 __all__ = ["ProblemsDialog", "ProblemTableModel"]
 
-_COLUMNS = ("Severity", "File", "Line", "Field", "Problem")
-_ERROR_BG = QColor("#fde2e1")
-_WARNING_BG = QColor("#fff4d6")
+_ERROR_BG = QBrush(QColor("#fde2e1"))
+_WARNING_BG = QBrush(QColor("#fff4d6"))
+_TEXT = QBrush(QColor("#202020"))  # dark on the light row colours, whatever the theme
 
 
-class ProblemTableModel(QAbstractTableModel):
-    """Read-only table of validation problems: severity, file, line, field, message."""
+class ProblemTableModel(RowTableModel):
+    """Read-only table of validation problems (one :class:`~genrec_engine.Problem` a row):
+    severity, file, line, field, message; the row's colour says error or warning, its tooltip the
+    whole finding."""
+
+    COLUMNS = (
+        Column("Severity", "error: the dataset cannot be used until it is fixed; warning: it can."),
+        Column("File", "The file the problem is in."),
+        Column("Line", "The line of that file as an editor counts it (a CSV header is line 1; Parquet: the row)."),
+        Column("Field", "The column of that file, when the problem is about one."),
+        Column("Problem", "What is wrong."),
+    )
 
     def __init__(self, problems: list[Problem], parent=None):
         super().__init__(parent)
-        self._rows = list(problems)
+        self.set_rows(problems)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+    def display(self, row: int, col: int) -> str:
+        p: Problem = self.row(row)
+        return (p.severity, Path(p.file).name, "" if p.line is None else str(p.line), p.field or "", p.message)[col]
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(_COLUMNS)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        p = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (p.severity, Path(p.file).name, "" if p.line is None else str(p.line), p.field or "",
-                    p.message)[index.column()]
+    def style(self, row: int, col: int, role: int):
+        p: Problem = self.row(row)
         if role == Qt.ItemDataRole.ToolTipRole:
             return str(p)
         if role == Qt.ItemDataRole.BackgroundRole:
-            return QBrush(_ERROR_BG if p.severity == "error" else _WARNING_BG)
+            return _ERROR_BG if p.severity == "error" else _WARNING_BG
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QBrush(QColor("#202020"))
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal and 0 <= section < len(_COLUMNS):
-            return _COLUMNS[section]
+            return _TEXT
         return None
 
 
@@ -76,7 +76,7 @@ class ProblemsDialog(QDialog):
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        for c in range(len(_COLUMNS) - 1):
+        for c in range(len(ProblemTableModel.COLUMNS) - 1):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
