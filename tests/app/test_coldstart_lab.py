@@ -286,6 +286,7 @@ def test_cold_project_pick_a_held_out_item(qtbot, cold_snapshot, snapshot):
     assert panel.state.drawn is None and panel.state.session is None and not _charts(panel).showing
     assert panel.top_model.rowCount() == 0 and _text(panel, "coldstart_rank") == ""
     assert panel.cold_model.rowCount() == 0 and panel.session_model.rowCount() == 0
+    assert _text(panel, "coldstart_session") == "" and _text(panel, "coldstart_sid") == ""
     _ready(qtbot, panel, bridge)
     assert _charts(panel).showing and panel.state.analysis.item == snapshot.project.sids.n_items
 

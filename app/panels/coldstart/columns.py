@@ -164,14 +164,15 @@ class ItemColumn(_Column):
         lay.addWidget(self.status)
 
         buttons = QHBoxLayout()
-        self.inject_button = _button("Inject", "Insert the item into this session's trie, so the generator can return it.")
+        self.inject_button = _button("Inject", "Insert the item into this session's trie, so the generator can "
+                                               "return it.")
         self.retire_button = _button("Retire", "Remove the item from this session's trie: decoding never returns it.")
         self.reset_button = _button("Reset session", "Undo every injection and retirement (the project itself is "
                                                      "never changed).")
         for b in (self.inject_button, self.retire_button, self.reset_button):
             buttons.addWidget(b)
         lay.addLayout(buttons)
-        self.session_label = wrapped()
+        self.session_label = wrapped(name="coldstart_session")
         lay.addWidget(self.session_label)
         self.session_view = _table(session_model, widths={2: 84})
         self.session_view.verticalHeader().setVisible(False)
@@ -180,9 +181,19 @@ class ItemColumn(_Column):
                                                                 "selected retired item back.")
         lay.addWidget(self.undo_button)
 
+    def show_cold_items(self, n: int, notice: str) -> None:
+        """The held-out tab: the list of ``n`` items (most often next first), or ``notice`` when none."""
+        if n:
+            self.cold_view.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+        else:
+            self.no_cold_label.setText(notice)
+        self.cold_stack.setCurrentIndex(0 if n else 1)
+        self.tabs.setTabText(1, f"Held-out cold items ({n:,})" if n else "Held-out cold items")
+
     def typed_text(self) -> tuple[str, str, str]:
         """Title, brand and categories as typed, stripped."""
-        return tuple(w.text().strip() for w in (self.title_edit, self.brand_edit, self.categories_edit))  # type: ignore[return-value]
+        title, brand, categories = (w.text().strip() for w in (self.title_edit, self.brand_edit, self.categories_edit))
+        return title, brand, categories
 
     def set_typed_text(self, title: str, brand: str, categories: str) -> None:
         for w, text in zip((self.title_edit, self.brand_edit, self.categories_edit), (title, brand, categories)):
@@ -276,3 +287,15 @@ class UserColumn(_Column):
         self.charts = LevelCharts()
         self.charts.setObjectName("coldstart_charts")
         lay.addWidget(self.charts, 1)
+
+    def set_generators(self, available, errors: dict, current: str) -> None:
+        """Enable the generator kinds in ``available`` (others say why not) and show ``current``,
+        without emitting a change."""
+        combo = self.generator_combo
+        for kind in GENERATIVE_KINDS:
+            item = combo.model().item(combo.findData(kind))
+            item.setEnabled(kind in available)
+            item.setToolTip(errors.get(kind, ""))
+        combo.blockSignals(True)
+        combo.setCurrentIndex(combo.findData(current))
+        combo.blockSignals(False)

@@ -184,7 +184,8 @@ def _reachable(trie, sid: tuple[int, ...]) -> list[np.ndarray]:
         if node < 0:
             out.append(np.zeros(size, dtype=bool))
         else:
-            out.append(trie.allowed(level, torch.as_tensor([node], dtype=torch.long, device=trie.device))[0].cpu().numpy())
+            nodes = torch.as_tensor([node], dtype=torch.long, device=trie.device)
+            out.append(trie.allowed(level, nodes)[0].cpu().numpy())
     return out
 
 

@@ -63,7 +63,8 @@ class LevelProbPlot(pg.PlotWidget):
 
     def clear_level(self) -> None:
         self.codes = []
-        self.bars.setOpts(x=np.zeros(0), height=np.zeros(0), brushes=None, pens=None, brush=None, pen=None)  # empty pens lists crash pyqtgraph
+        # no bars: brushes/pens None, not empty lists (empty pens lists crash pyqtgraph)
+        self.bars.setOpts(x=np.zeros(0), height=np.zeros(0), brushes=None, pens=None, brush=None, pen=None)
         self.getAxis("bottom").setTicks(None)
         self.label.setText("")
         self.setTitle("")

@@ -181,7 +181,8 @@ class LabState:
     def is_live(self, item: CurrentItem | None = None) -> bool:
         """Whether ``item`` (default: the lab's item) is in the session's trie."""
         item = self.current if item is None else item
-        return item is not None and item.index is not None and self.session is not None and item.index in self.session.trie
+        s = self.session
+        return item is not None and item.index is not None and s is not None and item.index in s.trie
 
     def sid_text(self) -> str:
         """``"SID 12-7-201-0"`` of the lab's item (plain; "" without one)."""
@@ -193,7 +194,8 @@ class LabState:
         if cur is None or s is None:
             return ""
         if self.is_live():
-            return f"<b style='color:{INJECTED_COLOUR}'>Live</b>: injected into this session's trie; the generator can return it."
+            return (f"<b style='color:{INJECTED_COLOUR}'>Live</b>: injected into this session's trie; the generator "
+                    "can return it.")
         if cur.index is not None and cur.index in s.retired:
             return "<b>Retired</b>: taken out of the trie; the generator never returns it." + (
                 " Inject adds it again, as a new item." if cur.kind == "typed" else "")
@@ -414,7 +416,8 @@ class LabState:
             return f"History: the {len(history):,} items of the shared selection{tail}."
         users = self.setup.users
         row = int(choice[1])
-        took = " It took <b>this item</b> next." if self.current is not None and int(users.targets[row]) == self.current.index else ""
+        mine = self.current is not None and int(users.targets[row]) == self.current.index
+        took = " It took <b>this item</b> next." if mine else ""
         return f"User {int(users.user_ids[row])}: {len(history):,} items before the test item{tail}.{took}"
 
     # ---- analysis ----
@@ -452,7 +455,8 @@ class LabState:
 
     def rank_text(self, a: Analysis) -> str:
         p = float(np.exp(a.logp))
-        cond = " <i>(as if injected)</i>" if a.what_if else (" <i>(retired: ranked as if it were live)</i>" if a.retired else "")
+        cond = (" <i>(as if injected)</i>" if a.what_if
+                else " <i>(retired: ranked as if it were live)</i>" if a.retired else "")
         gen = GENERATOR_LABELS.get(a.generator, a.generator)
         lines = [f"Path probability {p:.3g} (log {a.logp:.2f}). <b>Generative rank {a.rank:,}</b> of "
                  f"{a.live_items:,} live items{cond}: exact, every live SID scored by {gen}."]

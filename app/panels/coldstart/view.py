@@ -42,7 +42,7 @@ from .. import ProjectSnapshot, ProjectViewModel
 from .columns import ItemColumn, SidColumn, UserColumn
 from .jobs import analyse_item, embed_item, encoder_loaded, load_lab, new_session, snapshot_session, suggest_users
 from .models import ColdItemsModel, ItemRowsModel, SessionItemsModel, TopListModel
-from .results import EXAMPLE_ITEM, GENERATIVE_KINDS, Analysis, CurrentItem, LabSetup, LabText
+from .results import EXAMPLE_ITEM, Analysis, CurrentItem, LabSetup, LabText
 from .state import LabState
 
 __all__ = ["ColdStartPanel"]
@@ -258,7 +258,8 @@ class ColdStartPanel(QWidget):
         self._show_error()
         self._clear_item_views()
         self.cold_model.set_rows([])
-        self.session_model.set_rows([])
+        self._items.show_cold_items(0, "")
+        self._update_session_views()
         self._fill_user_combo()
         if snapshot is None:
             self._stack.setCurrentWidget(self._empty_page)
@@ -280,22 +281,8 @@ class ColdStartPanel(QWidget):
         self._set_busy(False, "")
         rows = state.cold_rows()
         self.cold_model.set_rows(rows)
-        if rows:
-            items.cold_view.sortByColumn(3, Qt.SortOrder.DescendingOrder)
-            items.cold_stack.setCurrentIndex(0)
-            items.tabs.setTabText(1, f"Held-out cold items ({len(rows):,})")
-        else:
-            items.no_cold_label.setText(state.cold_notice())
-            items.cold_stack.setCurrentIndex(1)
-            items.tabs.setTabText(1, "Held-out cold items")
-        combo = self._user.generator_combo
-        for kind in GENERATIVE_KINDS:
-            model_item = combo.model().item(combo.findData(kind))
-            model_item.setEnabled(kind in setup.generators)
-            model_item.setToolTip(setup.generator_errors.get(kind, ""))
-        combo.blockSignals(True)
-        combo.setCurrentIndex(combo.findData(state.generator))
-        combo.blockSignals(False)
+        items.show_cold_items(len(rows), state.cold_notice())
+        self._user.set_generators(setup.generators, setup.generator_errors, state.generator)
         self._show_error()
         self._update_session_views()
         first = state.first_cold_item()
