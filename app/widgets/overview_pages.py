@@ -1,15 +1,18 @@
-"""The three pages of a panel that shows the open project: none open, loading, and its content.
+"""Page layouts for panels: the three pages of a panel that shows the open project (none open,
+loading, its content), and the column, intro and splitter most pages are built from.
 
 :class:`ProjectPages` follows :class:`~app.panels.ProjectViewModel`'s status by itself (the
 overview and the SID tree use it; any panel with the same three states can)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QLabel, QProgressBar, QStackedWidget, QWidget
+from PySide6.QtWidgets import QLabel, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from .labels import ERROR_COLOUR, centred_column, heading
 
-__all__ = ["ProjectPages"]
+__all__ = ["ProjectPages", "rich_label", "page_column", "splitter"]
 
 
 class ProjectPages(QStackedWidget):
@@ -61,3 +64,34 @@ class ProjectPages(QStackedWidget):
             self._error.setText(f"Could not open the project: {vm.error}" if vm.error else "")
             self._error.setVisible(bool(vm.error))
             self.setCurrentWidget(self._pages["empty"])
+
+
+def rich_label(text: str) -> QLabel:
+    """A wrapped rich-text label: a panel's intro or help paragraph."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    return label
+
+
+def page_column(*widgets: QWidget, margins: tuple[int, int, int, int] = (12, 10, 12, 10),
+                spacing: int = 8) -> tuple[QWidget, QVBoxLayout]:
+    """A page whose column starts with ``widgets``; returns it and its layout to add more."""
+    page = QWidget()
+    lay = QVBoxLayout(page)
+    lay.setContentsMargins(*margins)
+    lay.setSpacing(spacing)
+    for w in widgets:
+        lay.addWidget(w)
+    return page, lay
+
+
+def splitter(*widgets: QWidget, stretch: Sequence[int], sizes: Sequence[int],
+             orientation: Qt.Orientation = Qt.Orientation.Horizontal) -> QSplitter:
+    """``widgets`` side by side (or stacked) in a splitter with these stretch factors and start sizes."""
+    split = QSplitter(orientation)
+    for i, (w, s) in enumerate(zip(widgets, stretch)):
+        split.addWidget(w)
+        split.setStretchFactor(i, s)
+    split.setSizes(list(sizes))
+    return split

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QLabel
 
 import app
 from app.bridge import EngineBridge
@@ -68,9 +69,14 @@ def panel_env(qtbot, snapshot, pca):
     bridge.wait_all(10_000)
 
 
+def _text(panel, name: str) -> str:
+    """The text of the panel's label with this object name."""
+    return panel.findChild(QLabel, name).text()
+
+
 def _scene_pos(panel, item):
     x, y = panel.positions()[item]
-    return panel._view.mapViewToScene(QPointF(float(x), float(y)))
+    return panel.plot.view.mapViewToScene(QPointF(float(x), float(y)))
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -101,20 +107,20 @@ def test_empty_state_then_project_shows_every_item(qtbot, snapshot, pca):
     with qtbot.waitSignal(panel.sig_ready, timeout=JOB_MS):
         vm.set_snapshot(snapshot)
         assert panel.page() == "map"
-        assert "computing UMAP" in panel.status_text()  # shown while the job runs
+        assert "computing UMAP" in _text(panel, "mapStatus")  # shown while the job runs
     n = snapshot.project.sids.n_items
-    assert panel.displayed_count() == n == 12_101
+    assert panel.plot.displayed_count() == n == 12_101
     assert panel.screenshot_ready()
     assert pca.calls[0][0] == "content"
     np.testing.assert_array_equal(pca.calls[0][1], snapshot.project.embeddings)
     # colour by level 1: points share a colour exactly when they share the level-1 code
     codes = snapshot.project.sids.codes
-    names = [c.name() for c in panel.point_colours()]
+    names = [c.name() for c in panel.plot.point_colours()]
     a, b = np.flatnonzero(codes[:, 0] == codes[0, 0])[:2]
     c = int(np.flatnonzero(codes[:, 0] != codes[0, 0])[0])
     assert names[a] == names[b] != names[c]
     vm.set_snapshot(None)
-    assert panel.page() == "empty" and panel.displayed_count() == 0 and not panel.screenshot_ready()
+    assert panel.page() == "empty" and panel.plot.displayed_count() == 0 and not panel.screenshot_ready()
 
 
 def test_colour_level_combo_follows_the_codes(panel_env, snapshot):
@@ -122,7 +128,7 @@ def test_colour_level_combo_follows_the_codes(panel_env, snapshot):
     assert panel.colour_combo.count() == snapshot.project.sids.levels + 1
     panel.set_colour_level(1)
     codes = snapshot.project.sids.codes
-    names = np.array([c.name() for c in panel.point_colours()])
+    names = np.array([c.name() for c in panel.plot.point_colours()])
     for code in np.unique(codes[:50, 1]):
         assert len(set(names[codes[:, 1] == code])) == 1
 
@@ -135,12 +141,12 @@ def test_prefix_selection_highlights_exactly_its_items(panel_env, snapshot, qtbo
     panel.set_colour_level(None)  # "chosen prefix" mode: the rest goes grey
     selection.select_prefix(prefix, "tree")
     np.testing.assert_array_equal(panel.highlighted_items(), expected)
-    assert panel._selection_label.text() == f"{len(expected):,} items selected (prefix {prefix[0]}-{prefix[1]})"
-    names = [c.name() for c in panel.point_colours()]
+    assert _text(panel, "mapSelection") == f"{len(expected):,} items selected (prefix {prefix[0]}-{prefix[1]})"
+    names = [c.name() for c in panel.plot.point_colours()]
     assert len(set(names)) == 1  # every base point grey; the highlighted ones are drawn on top
-    assert len(panel._overlay.data) == len(expected)
+    assert len(panel.plot.overlay.data) == len(expected)
     # the view was centred on them: their bounding box is inside the visible range
-    (x0, x1), (y0, y1) = panel._view.viewRange()
+    (x0, x1), (y0, y1) = panel.plot.view.viewRange()
     pos = panel.positions()[expected]
     assert x0 <= pos[:, 0].min() and pos[:, 0].max() <= x1 and y0 <= pos[:, 1].min() and pos[:, 1].max() <= y1
     full = panel.positions()
@@ -153,7 +159,7 @@ def test_click_selects_the_nearest_item_with_source_map(panel_env, qtbot, snapsh
     panel, vm, selection, bridge = panel_env
     pos = panel.positions()
     # an item with no other point within 12 px, so the click is unambiguous
-    px_w, px_h = panel._view.viewPixelSize()
+    px_w, px_h = panel.plot.view.viewPixelSize()
     pix = pos / np.array([px_w, px_h])
     for item in range(0, len(pos), 37):
         d = np.hypot(*(pix - pix[item]).T)
@@ -175,7 +181,7 @@ def test_click_selects_the_nearest_item_with_source_map(panel_env, qtbot, snapsh
     title = snapshot.project.dataset.catalogue.title(model.items()[0])
     assert model.index(0, 1).data() == title
     # a click far from every point selects nothing
-    empty = panel._view.mapViewToScene(QPointF(float(pos[:, 0].max() + 100 * px_w), float(pos[:, 1].max())))
+    empty = panel.plot.view.mapViewToScene(QPointF(float(pos[:, 0].max() + 100 * px_w), float(pos[:, 1].max())))
     assert panel.click_at_scene(empty) is None
     assert selection.current.items == (item,)
 
@@ -183,9 +189,9 @@ def test_click_selects_the_nearest_item_with_source_map(panel_env, qtbot, snapsh
 def test_hover_shows_title_and_sid(panel_env, snapshot, qtbot):
     panel, *_ = panel_env
     item = int(np.argmax(panel.positions()[:, 0]))  # the right-most point: nobody right of it
-    panel._on_mouse_moved(_scene_pos(panel, item))
-    qtbot.waitUntil(lambda: panel._hover_text.isVisible())
-    text = panel._hover_text.textItem.toPlainText()
+    panel.plot.scene().sigMouseMoved.emit(_scene_pos(panel, item))
+    qtbot.waitUntil(lambda: panel.plot.hover_text.isVisible())
+    text = panel.plot.hover_text.textItem.toPlainText()
     assert snapshot.project.dataset.catalogue.title(item)[:30] in text
     assert "SID " + "-".join(map(str, snapshot.project.sids.sid(item))) in text
 
@@ -236,13 +242,13 @@ def test_lasso_drag_in_the_view(panel_env, qtbot):
             return self.k == len(corners) - 1
 
         def buttonDownPos(self):
-            return panel._view.mapFromView(QPointF(*corners[0]))
+            return panel.plot.view.mapFromView(QPointF(*corners[0]))
 
         def pos(self):
-            return panel._view.mapFromView(QPointF(*corners[self.k]))
+            return panel.plot.view.mapFromView(QPointF(*corners[self.k]))
 
     for k in range(len(corners)):
-        panel._view.mouseDragEvent(FakeDrag(k))
+        panel.plot.view.mouseDragEvent(FakeDrag(k))
     box = ((pos >= lo) & (pos <= hi)).all(1)
     assert set(selection.current.items) == set(np.flatnonzero(box).tolist())
     assert selection.current.source == SOURCE
@@ -259,10 +265,10 @@ def test_collaborative_space_uses_the_ran_representations(panel_env, snapshot, q
     np.testing.assert_allclose(matrix, ran.item_representations(), rtol=1e-5, atol=1e-6)
     assert matrix.shape != snapshot.project.embeddings.shape
     assert not np.allclose(panel.positions(), content_positions)
-    assert panel.message_text() == ""
+    assert _text(panel, "mapMessage") == ""
     # neighbours now come from the collaborative space
     selection.select_items([5], "tree")
-    assert "collaborative" in panel._neighbour_title.text()
+    assert "collaborative" in _text(panel, "mapNeighbourTitle")
     # back to content: instant, from the panel's memory (no new job)
     n_calls = len(pca.calls)
     panel.set_space("content")
@@ -279,10 +285,10 @@ def test_missing_ran_shows_a_message_and_keeps_content(qtbot, snapshot, pca, tmp
     before = panel.positions().copy()
     with qtbot.waitSignal(bridge.sig_finished, timeout=JOB_MS):
         panel.set_space("collaborative")
-    assert "RAN" in panel.message_text() and "not found" in panel.message_text()
+    assert "RAN" in _text(panel, "mapMessage") and "not found" in _text(panel, "mapMessage")
     assert panel.space() == "content" and panel.space_combo.currentIndex() == 0
     np.testing.assert_array_equal(panel.positions(), before)
-    assert panel.displayed_count() == p.sids.n_items
+    assert panel.plot.displayed_count() == p.sids.n_items
 
 
 def test_stale_results_are_ignored_when_the_project_closes(qtbot, snapshot, pca):
@@ -290,7 +296,7 @@ def test_stale_results_are_ignored_when_the_project_closes(qtbot, snapshot, pca)
     vm.set_snapshot(snapshot)
     vm.set_snapshot(None)  # closed before the job reported
     bridge.wait_all(JOB_MS)
-    assert panel.page() == "empty" and panel.displayed_count() == 0
+    assert panel.page() == "empty" and panel.plot.displayed_count() == 0
 
 
 def test_engine_errors_are_shown_not_raised(qtbot, snapshot):
@@ -300,7 +306,7 @@ def test_engine_errors_are_shown_not_raised(qtbot, snapshot):
     panel, vm, selection, bridge = _make(qtbot, snapshot, broken, wait=False)
     with qtbot.waitSignal(bridge.sig_finished, timeout=JOB_MS):
         vm.set_snapshot(snapshot)
-    assert "layout exploded" in panel.message_text()
+    assert "layout exploded" in _text(panel, "mapMessage")
     assert panel.retry_button.isVisibleTo(panel) and not panel.screenshot_ready()
 
 
@@ -312,7 +318,7 @@ def test_neighbour_model_passes_the_model_tester(panel_env, qtmodeltester):
     qtmodeltester.check(panel.neighbour_model)
     # double-clicking a neighbour selects it
     first = panel.neighbour_model.items()[0]
-    panel._on_neighbour_activated(panel.neighbour_model.index(0, 1))
+    panel.neighbour_table.doubleClicked.emit(panel.neighbour_model.index(0, 1))
     assert selection.current.items == (first,) and selection.current.source == SOURCE
 
 
@@ -326,7 +332,7 @@ def test_real_umap_on_a_tiny_project(qtbot, tmp_path, snapshot):
     tiny = Project(tmp_path, p.meta, p.embeddings[:n].copy(), sids)
     snap = dataclasses.replace(snapshot, project=tiny, path=Path(tmp_path), popularity=snapshot.popularity[:n])
     panel, vm, selection, bridge = _make(qtbot, snap, item_layout)
-    assert panel.displayed_count() == n
+    assert panel.plot.displayed_count() == n
     assert (tmp_path / "layout-content.npy").is_file()
     np.testing.assert_array_equal(np.load(tmp_path / "layout-content.npy"), panel.positions())
 
@@ -354,13 +360,13 @@ def test_while_another_space_computes_the_old_map_stays_and_cancel_works(qtbot, 
     panel, vm, selection, bridge = _make(qtbot, snapshot, slow_collab)
     content = panel.positions().copy()
     panel.set_space("collaborative")
-    assert "Until then the map shows the content space" in panel.status_text()
+    assert "Until then the map shows the content space" in _text(panel, "mapStatus")
     assert panel.cancel_button.isVisibleTo(panel)
     with qtbot.waitSignal(bridge.sig_cancelled, timeout=JOB_MS):
         panel.cancel_button.click()
         release.set()
-    assert panel.status_text() == "Layout cancelled." and panel.retry_button.isVisibleTo(panel)
+    assert _text(panel, "mapStatus") == "Layout cancelled." and panel.retry_button.isVisibleTo(panel)
     np.testing.assert_array_equal(panel.positions(), content)  # the content map is still there
     with qtbot.waitSignal(panel.sig_ready, timeout=JOB_MS):
         panel.retry_button.click()  # compute it after all
-    assert pca.calls[-1][0] == "collaborative" and "Collaborative" in panel.status_text()
+    assert pca.calls[-1][0] == "collaborative" and "Collaborative" in _text(panel, "mapStatus")

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSizePolicy,
-    QSplitter,
     QTableView,
     QTreeView,
     QVBoxLayout,
@@ -34,7 +33,7 @@ from genrec_engine import export_subtree
 from ...bridge import EngineBridge, JobScope
 from ...selection import Selection, SelectionEvent
 from ...widgets import ERROR_COLOUR
-from ...widgets.overview_pages import ProjectPages
+from ...widgets.overview_pages import ProjectPages, page_column, rich_label, splitter
 from .. import ItemsChange, ProjectSnapshot, ProjectViewModel
 from .models import ItemsTableModel, SidTreeModel
 from .state import NO_NODE_CAPTION, SOURCE, T_POPULARITY, T_TITLE, Listing, SearchResult, TreeState, search_items, \
@@ -156,29 +155,14 @@ class TreePanel(QWidget):
 
     # ---- private: layout ----
     def _build_content_page(self) -> QWidget:
-        page = QWidget()
-        lay = QVBoxLayout(page)
-        lay.setContentsMargins(12, 10, 12, 10)
-        lay.setSpacing(8)
-        intro = QLabel(_INTRO)
-        intro.setWordWrap(True)
-        intro.setTextFormat(Qt.TextFormat.RichText)
-        lay.addWidget(intro)
-        self._stats = QLabel("")
+        self._stats = rich_label("")
         self._stats.setObjectName("treeStats")
-        self._stats.setTextFormat(Qt.TextFormat.RichText)
-        self._stats.setWordWrap(True)
         self._stats.setToolTip(_STATS_TIP)
-        lay.addWidget(self._stats)
+        page, lay = page_column(rich_label(_INTRO), self._stats)
         lay.addLayout(self._build_search_row())
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self._build_tree())
-        splitter.addWidget(self._build_items_side())
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([590, 650])
-        splitter.setChildrenCollapsible(False)
-        lay.addWidget(splitter, 1)
+        split = splitter(self._build_tree(), self._build_items_side(), stretch=(1, 1), sizes=(590, 650))
+        split.setChildrenCollapsible(False)
+        lay.addWidget(split, 1)
         return page
 
     def _build_search_row(self) -> QHBoxLayout:
