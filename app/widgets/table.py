@@ -121,4 +121,9 @@ class RowTableModel(QAbstractTableModel):
         keys = [self.sort_key(r, column) for r in range(len(self._rows))]
         order_ = sorted(range(len(self._rows)), key=keys.__getitem__, reverse=order == Qt.SortOrder.DescendingOrder)
         self._rows = [self._rows[i] for i in order_]
+        # persistent indexes (a view's selection and current cell) follow their row to its new place
+        new_row = {old: new for new, old in enumerate(order_)}
+        before = self.persistentIndexList()
+        after = [self.index(new_row[i.row()], i.column()) if i.row() in new_row else QModelIndex() for i in before]
+        self.changePersistentIndexList(before, after)
         self.layoutChanged.emit()

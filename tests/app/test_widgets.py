@@ -1,7 +1,7 @@
 """The shared table model and text helpers."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPersistentModelIndex, Qt
 
 from app.widgets import Column, RowTableModel, percent, sid_text
 
@@ -26,8 +26,10 @@ def test_row_table_model_is_a_valid_qt_model_and_sorts_by_its_key(qtmodeltester)
     assert model.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == "Its score."
     assert model.data(model.index(0, 1), Qt.ItemDataRole.TextAlignmentRole) is not None
     assert model.data(model.index(0, 0), Qt.ItemDataRole.TextAlignmentRole) is None
+    kept = QPersistentModelIndex(model.index(1, 0))  # row "a", e.g. a view's selection
     model.sort(1, Qt.SortOrder.DescendingOrder)  # numerically, not as text ("10.00" < "2.00")
     assert model.rows() == [("b", "10.00"), ("c", "3.50"), ("a", "2.00")]
+    assert kept.row() == 2 and kept.data() == "a"  # the selection followed its row
 
 
 def test_sid_text_and_percent():
