@@ -39,13 +39,18 @@ def folder(tmp_path) -> Path:
     return tmp_path
 
 
-def test_state_module_imports_no_qt():
-    """Plain Python: no Qt, no plotting, nothing from the app's widget packages (relative imports)."""
-    tree = ast.parse(Path(st.__file__).read_text())
+def assert_qt_free(module) -> None:
+    """``module`` is plain Python: no Qt, no plotting, nothing of the app (no relative imports either,
+    which would reach the widget packages)."""
+    tree = ast.parse(Path(module.__file__).read_text())
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert not [n for n in names if n.split(".")[0] in ("PySide6", "pyqtgraph", "app")]
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level]
+
+
+def test_state_module_imports_no_qt():
+    assert_qt_free(st)
 
 
 def test_pages_follow_the_project_and_its_generators(tmp_path, folder):

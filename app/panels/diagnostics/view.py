@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QStackedWidget,
     QTableView,
     QVBoxLayout,
@@ -29,6 +28,7 @@ from genrec_engine import GenerationDiagnostics
 from ...bridge import EngineBridge, JobScope
 from ...selection import Selection
 from ...widgets import GENERATOR_NAMES, centred_column, error_label, heading
+from ...widgets.overview_pages import page_column, rich_label, splitter
 from .. import ProjectSnapshot, ProjectViewModel
 from .models import DiagnosticsTableModel
 from .plots import HOMOGENEITY_COLOUR, INVALID_COLOUR, CountHistogram
@@ -130,24 +130,13 @@ class DiagnosticsPanel(QWidget):
 
     # ---- private: layout ----
     def _build_main_page(self) -> QWidget:
-        page = QWidget()
-        outer = QVBoxLayout(page)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(6)
-        header = QLabel(_HEADER)
-        header.setWordWrap(True)
-        header.setTextFormat(Qt.TextFormat.RichText)
-        outer.addWidget(header)
+        page, outer = page_column(rich_label(_HEADER), margins=(0, 0, 0, 0), spacing=6)
         outer.addLayout(self._build_settings_row())
         self._error = _named(error_label(), "error")
         outer.addWidget(self._error)
-        self._summary = _named(QLabel(""), "summary")
-        self._summary.setWordWrap(True)
-        self._summary.setTextFormat(Qt.TextFormat.RichText)
+        self._summary = _named(rich_label(""), "summary")
         outer.addWidget(self._summary)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setChildrenCollapsible(False)
         plots = QWidget()
         pl = QVBoxLayout(plots)
         pl.setContentsMargins(0, 0, 0, 0)
@@ -159,12 +148,9 @@ class DiagnosticsPanel(QWidget):
             INVALID_COLOUR, np.arange(K + 1, dtype=float), 0.8), "invalid_plot")
         pl.addWidget(self._homogeneity_plot, 1)
         pl.addWidget(self._invalid_plot, 1)
-        splitter.addWidget(plots)
-        splitter.addWidget(self._build_users_box())
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([560, 680])
-        outer.addWidget(splitter, 1)
+        split = splitter(plots, self._build_users_box(), stretch=(1, 1), sizes=(560, 680))
+        split.setChildrenCollapsible(False)
+        outer.addWidget(split, 1)
         return page
 
     def _build_settings_row(self) -> QHBoxLayout:
@@ -250,9 +236,7 @@ class DiagnosticsPanel(QWidget):
         table.clicked.connect(self._on_row_clicked)
         table.doubleClicked.connect(self._on_row_double_clicked)
         rl.addWidget(table, 1)
-        self._user_label = _named(QLabel(""), "user_line")
-        self._user_label.setWordWrap(True)
-        self._user_label.setTextFormat(Qt.TextFormat.RichText)
+        self._user_label = _named(rich_label(""), "user_line")
         self._user_label.setMinimumHeight(40)
         self._user_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         rl.addWidget(self._user_label)
