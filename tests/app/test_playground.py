@@ -460,6 +460,27 @@ def test_missing_generator_reports_the_command(qtbot, snapshot, monkeypatch):
     bridge.wait_all()
 
 
+def test_a_failing_decode_is_reported_once(qtbot, snapshot, monkeypatch):
+    """A generator whose decode raises: its list says why, the others show theirs, and the failed
+    request is not decoded again and again."""
+    calls = []
+    real_recommend = pg_state.recommend_indices
+
+    def tiger_fails(source, history, *, kind=None, **kwargs):
+        calls.append(kind)
+        if kind == "tiger":
+            raise GenrecError("the decoder broke")
+        return real_recommend(source, history, kind=kind, **kwargs)
+
+    monkeypatch.setattr(pg_state, "recommend_indices", tiger_fails)
+    panel, vm, selection, bridge = mount_panel(qtbot, PlaygroundPanel, snapshot)
+    qtbot.waitUntil(panel.screenshot_ready, timeout=WAIT_MS)
+    assert "Could not decode: the decoder broke" in _status(panel, "tiger")
+    assert panel.result_models["tiger"].rowCount() == 0 and panel.result_models["ran"].rowCount() == 10
+    assert bridge.running() == 0 and calls.count("tiger") == 1
+    bridge.wait_all()
+
+
 def test_closing_the_project_empties_the_panel(qtbot, snapshot):
     panel, vm, selection, bridge = mount_panel(qtbot, PlaygroundPanel, snapshot)
     assert bridge.running() >= 3  # generators loading, test users being listed

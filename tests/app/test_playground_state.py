@@ -86,7 +86,7 @@ def test_requests_decode_actions_and_stale_answers(project):
     first = s.new_request((5, 6, 7), "wish", False, 10, 5, True)
     assert (first.id, first.history, first.instruction, first.constrained, first.k, first.beam,
             first.exclude_history) == (1, (5, 6, 7), "wish", False, 10, 5, True)
-    assert s.pending((5,), "", True, 3, 3, False).id == 0
+    assert s.pending((5,), "", True, 3, 3, False).id == 0 and s.request is first
     assert all(s.decode_action(k, False) == "decode" for k in KINDS)
     assert s.decode_action("ran", True) is None  # its decode is running: it asks again when done
     second = s.new_request((8,), "", True, 10, 20, False)
@@ -97,6 +97,9 @@ def test_requests_decode_actions_and_stale_answers(project):
     assert s.decode_action("ran", False) is None  # shown already
     s.list_failed("tiger", second.id, "boom")
     assert s.status("tiger", False) == (Part("Could not decode: boom", "error"),)
+    assert s.decode_action("tiger", False) is None  # a failed decode is not retried in a loop ...
+    s.list_failed("sasrec", first.id, "old")
+    assert s.decode_action("sasrec", False) == "decode"  # ... but an older request's failure does not count
     assert not s.settled(False, False)  # sasrec has not answered
     assert s.list_arrived(_result("sasrec", second.id, [2, 3]))
     assert s.settled(False, False) and not s.settled(True, False) and not s.settled(False, True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -357,15 +357,16 @@ class PlaygroundState:
         return f"A natural-language wish; read by: {names}. The other generators ignore it."
 
     def pending(self, history: Sequence[int], instruction: str, constrained: bool, k: int, beam: int,
-                exclude_history: bool, id: int = 0) -> PlaygroundRequest:
-        """The request the controls describe (the instruction only while the box is usable)."""
-        return PlaygroundRequest(int(id), tuple(int(i) for i in history),
-                                 instruction if self.instruction_enabled else "", bool(constrained), int(k),
-                                 int(beam), bool(exclude_history))
+                exclude_history: bool) -> PlaygroundRequest:
+        """The request the controls describe, id 0 (the instruction only while the box is usable)."""
+        return PlaygroundRequest(0, tuple(int(i) for i in history), instruction if self.instruction_enabled else "",
+                                 bool(constrained), int(k), int(beam), bool(exclude_history))
 
-    def new_request(self, *controls, **kw) -> PlaygroundRequest:
-        """Send the request the controls describe (see :meth:`pending`): it gets the next id."""
-        self.request = self.pending(*controls, **kw, id=next(self._request_ids))
+    def new_request(self, history: Sequence[int], instruction: str, constrained: bool, k: int, beam: int,
+                    exclude_history: bool) -> PlaygroundRequest:
+        """Send the request the controls describe (see :meth:`pending`) with the next id."""
+        pending = self.pending(history, instruction, constrained, k, beam, exclude_history)
+        self.request = replace(pending, id=next(self._request_ids))
         return self.request
 
     def shown_id(self, kind: str) -> int | None:
@@ -374,12 +375,13 @@ class PlaygroundState:
 
     def decode_action(self, kind: str, busy: bool) -> str | None:
         """What to do for ``kind`` now: ``"decode"`` the newest request, ``"nothing"`` (there is nothing
-        to condition on: the list is cleared and says so), or None (shown already, its decode is
-        ``busy`` and will ask again, its generator is loading or missing, no request yet)."""
+        to condition on: the list is cleared and says so), or None (shown already or failed for this
+        request, its decode is ``busy`` and will ask again, its generator is loading or missing, no
+        request yet). A failed decode is not retried until the request changes."""
         req = self.request
         if req is None or self.project is None or kind in self.load_errors or kind not in self.models:
             return None
-        if busy or self.shown_id(kind) == req.id:
+        if busy or self.shown_id(kind) == req.id or self.list_errors.get(kind, (None,))[0] == req.id:
             return None
         if not req.history and not (req.instruction.strip() and kind in self.instruction_kinds):
             self.shown.pop(kind, None)  # the engine would refuse: say what to add instead
