@@ -24,7 +24,7 @@ renormalise. A row whose every token is masked dies (score ``-inf``, trie node `
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Protocol, Sequence
 
 import torch
@@ -53,19 +53,25 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Frame:
-    """Where a decode stands at the start of level ``level`` (never changed once made).
+    """Where a decode stands at the start of level ``level``. Its fields are never reassigned or
+    written to; only ``model.next_logits`` may add caches to ``state`` (TIGER extends its K/V
+    cache): compute the log-probs of ``frame.replace(state=copy_state(frame.state))`` to keep a
+    frame exactly as it was (the stepper does, for going back).
 
-    ``prefix`` int64 ``[R, level]``: SID tokens chosen so far per row; ``scores`` float32 ``[R]``:
-    cumulative log-probs (``-inf`` = dead row); ``users`` int64 ``[R]``: the user of each row
-    (rows grouped by user, users ascending); ``state``: the model's :class:`DecodeState`, row
-    ``r`` of it belonging to frame row ``r`` (or, when ``state_rows`` int64 ``[R]`` is set, to
-    frame rows whose ``state_rows`` is ``r``: the state is selected per chunk when the logits are
-    computed, for frames too large to hold one state row each); ``sizes``: vocabulary per level
-    (``depth = len(sizes)``); ``batch``: users ``B``; ``nodes`` int64 ``[R]``: each row's node in
-    ``trie`` (``-1`` when dead or off the trie), ``None`` without a trie; ``step``: the trace of
-    the level that made this frame, when :func:`advance` was asked for one.
+    - ``prefix`` int64 ``[R, level]``: the SID tokens chosen so far, per row.
+    - ``scores`` float32 ``[R]``: cumulative log-probs (``-inf`` = dead row).
+    - ``users`` int64 ``[R]``: the user of each row (rows grouped by user, users ascending).
+    - ``state``: the model's :class:`DecodeState`; row ``r`` belongs to frame row ``r``, unless
+      ``state_rows`` int64 ``[R]`` is set: frame row ``r`` then reads state row ``state_rows[r]``,
+      selected chunk by chunk when the log-probs are computed (for frames too large to hold one
+      state row each, e.g. every node of a trie level).
+    - ``sizes``: the vocabulary per level (``depth = len(sizes)``); ``batch``: users ``B``.
+    - ``trie``/``nodes`` int64 ``[R]``: each row's node in the trie (``-1`` when dead or off the
+      trie); ``None`` when the decode tracks no trie.
+    - ``step``: the :class:`~genrec_engine.decode.trace.BeamStep` of the level that made this
+      frame, when :func:`advance` was asked for a trace.
     """
 
     prefix: torch.Tensor
@@ -78,7 +84,7 @@ class Frame:
     trie: PrefixTrie | None = None
     nodes: torch.Tensor | None = None
     state_rows: torch.Tensor | None = None
-    step: BeamStep | None = field(default=None, compare=False)
+    step: BeamStep | None = None
 
     @classmethod
     def root(cls, state: DecodeState, *, batch: int, sizes: Sequence[int], device, trie: PrefixTrie | None = None,
@@ -135,7 +141,7 @@ class Frame:
         return replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LevelScores:
     """What a selection rule sees of one level: ``logp`` float32 ``[R, K]`` the model's
     log-probs, ``masked`` the same with ``-inf`` where ``mask`` (bool ``[R, K]``, ``None`` = all
@@ -148,7 +154,7 @@ class LevelScores:
     cand: torch.Tensor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Choice:
     """The rows a selection rule keeps, ``n`` per user: ``parent`` int64 ``[B, n]`` (index into
     the user's ``W`` rows), ``token`` int64 ``[B, n]``, ``score`` float32 ``[B, n]`` (``-inf`` =
@@ -191,8 +197,10 @@ class TopK:
 
     def __call__(self, lv: LevelScores, width: int | None) -> Choice:
         f = lv.frame
-        if width is None or width % self.groups:
-            raise ConfigError(f"width: {width} must be a multiple of the {self.groups} beam groups")
+        if width is None:
+            raise ConfigError("width: beam search needs the number of beams to keep per user")
+        if width % self.groups:
+            raise ConfigError(f"width: {width} is not a multiple of the {self.groups} beam groups")
         batch, w = f.batch, f.width
         cand = lv.cand.view(batch, w, -1)  # [B, W, K]
         k = cand.shape[2]
