@@ -262,17 +262,17 @@ class ColdStartSession:
         trie, see :meth:`score_live`), not by beam search. ``live`` says whether the SID is in the trie;
         a SID that is not is ranked as if it were. Cold/new items in the history are dropped (the
         generator has no trained input for them)."""
+        from ..decode import Frame, TeacherForce, advance, level_logp
+
         model.eval()
         sid = tuple(int(c) for c in sid)
         if len(sid) != model.depth:
             raise ConfigError(f"sid: {sid} has {len(sid)} codes, the model decodes {model.depth}")
-        from ..decode import Frame, TeacherForce, advance, level_logp
-
         H = self._history_tensor(model, history_indices)
-        frame = Frame.root(model.start(H), batch=1, sizes=model.level_sizes, device=H.device)
+        frame = Frame.root(model.start(H), batch=1, sizes=model.level_sizes, device=H.device)  # one row
         levels, total = [], 0.0
         for level in range(model.depth):
-            logp = level_logp(model, frame)  # [1, K_level]
+            logp = level_logp(model, frame)  # float32 [1, K_level]
             frame = advance(frame, logp, select=TeacherForce(torch.tensor([sid[level]], device=H.device)))
             logp = logp[0]
             lp = float(logp[sid[level]])

@@ -79,7 +79,7 @@ class AllowMask:
         if len(levels) != len(sizes):
             raise ConfigError(f"{self.name}: has {len(levels)} levels, the model has {len(sizes)}")
         self.batch = int(batch)
-        self.levels: list[torch.Tensor | None] = []  # bool [K_l] or [B, K_l], as given (allowed = True)
+        self.levels: list[torch.Tensor | None] = []  # bool [K_l] or [B, K_l] as given (True: allowed, or blocked)
         for level, (m, k) in enumerate(zip(levels, sizes)):
             if m is None:
                 self.levels.append(None)
@@ -108,10 +108,8 @@ class AllowMask:
         return m.index_select(0, frame.users) if m.ndim == 2 else m.unsqueeze(0).expand(rows, m.shape[0])
 
     def select_users(self, users: Sequence[int]) -> list[torch.Tensor | None]:
-        """The level tensors for a subset of users (per-user rows picked, shared levels kept), as a
-        decoder's ``allow_mask`` argument for those users."""
-        if not users:
-            return [None if m is None else (m[:0] if m.ndim == 2 else m) for m in self.levels]
+        """:attr:`levels` for a subset of users (per-user rows picked, shared levels kept): for an
+        :class:`AllowMask`, a decoder's ``allow_mask`` argument for those users."""
         out = []
         for m in self.levels:
             if m is not None and m.ndim == 2:
