@@ -275,7 +275,7 @@ def generation_diagnostics(
     ``hit_rate@beam`` (share of users whose target is in the top-k / the beam), ``seconds``,
     ``device``.
     """
-    from ..coldstart import project_split
+    from ..data import project_split
     from ..decode import beam_search
     from ..device import resolve_device
     from ..models import pad_histories

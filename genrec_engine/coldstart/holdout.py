@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import Split, leave_one_out
+from ..data import project_split, split_without_cold
 from ..errors import ConfigError
 from ..jobs import CancelToken, ProgressFn
 
@@ -49,21 +49,3 @@ def apply_cold_holdout(project, fraction: float, seed: int = 0, *, progress: Pro
     reopened.attach_dataset(project.dataset)
     reopened.save()
     return reopened
-
-
-def split_without_cold(split: Split, cold: np.ndarray) -> Split:
-    """``split`` with the cold items removed from training sequences and histories (targets kept)."""
-    if len(cold) == 0:
-        return split
-    cold = np.asarray(cold, dtype=np.int64)
-
-    def drop(seqs):
-        return [s[~np.isin(s, cold)] for s in seqs]
-
-    return Split(user_ids=split.user_ids, train=drop(split.train), valid_history=drop(split.valid_history),
-                 valid_target=split.valid_target, test_history=drop(split.test_history), test_target=split.test_target)
-
-
-def project_split(project) -> Split:
-    """The project's leave-one-out split, with its cold items kept out of training and histories."""
-    return split_without_cold(leave_one_out(project.dataset), project.cold_indices)

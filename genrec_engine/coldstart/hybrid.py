@@ -320,10 +320,10 @@ def coldstart_eval(project, progress: ProgressFn | None = None, cancel: CancelTo
     (``n_candidates``, ``cold_per_user``, ``content_share``, ``max_cold``) plus ``content_map_r2``
     (in-sample R^2 of the content -> SASRec map). Beauty's full test split (22k users) takes about
     a minute on one CPU core with the defaults."""
-    from .holdout import project_split
+    from ..data import project_split
     from ..device import resolve_device
     from ..models import pad_histories
-    from ..train import load_project_generator
+    from ..generators import load_project_generator
     from ..train.metrics import ndcg_at_k, recall_at_k
 
     t0 = time.perf_counter()

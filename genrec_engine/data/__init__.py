@@ -10,10 +10,12 @@ from .amazon import import_amazon
 from .catalogue import Catalogue
 from .dataset import Dataset, Interactions, check_dataset, load_dataset, save_dataset
 from .readers import FORMATS
-from .split import Split, leave_one_out
+from .split import Split, leave_one_out, project_split, split_without_cold
 
 __all__ = [
     "FORMATS",
+    "project_split",
+    "split_without_cold",
     "Catalogue",
     "Interactions",
     "Dataset",

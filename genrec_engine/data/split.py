@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Split", "leave_one_out"]
+__all__ = ["Split", "leave_one_out", "split_without_cold", "project_split"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,3 +75,22 @@ def _is_id_vector(value) -> bool:
     """True for a 1-D integer array (a ``user_ids`` vector), not a list of sequences."""
     array = np.asarray(value) if not isinstance(value, list) else None
     return array is not None and array.ndim == 1 and np.issubdtype(array.dtype, np.integer)
+
+
+def split_without_cold(split: Split, cold: np.ndarray) -> Split:
+    """``split`` with the cold items removed from training sequences and histories (targets kept)."""
+    if len(cold) == 0:
+        return split
+    cold = np.asarray(cold, dtype=np.int64)
+
+    def drop(seqs):
+        return [s[~np.isin(s, cold)] for s in seqs]
+
+    return Split(user_ids=split.user_ids, train=drop(split.train), valid_history=drop(split.valid_history),
+                 valid_target=split.valid_target, test_history=drop(split.test_history), test_target=split.test_target)
+
+
+def project_split(project) -> Split:
+    """The split every evaluation of a project uses: leave-one-out of its dataset, with its cold items
+    (``project.cold_indices``, see :mod:`genrec_engine.coldstart.holdout`) kept out of training and histories."""
+    return split_without_cold(leave_one_out(project.dataset), project.cold_indices)

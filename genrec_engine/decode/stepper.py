@@ -445,7 +445,7 @@ class HeldOutUsers:
 
 def held_out_users(project, *, progress=None, cancel=None) -> HeldOutUsers:
     """The project's test users (``project_split``; ~0.5 s for 22k users: run it as a job)."""
-    from ..coldstart import project_split
+    from ..data import project_split
 
     split = project_split(project)
     return HeldOutUsers(np.asarray(split.user_ids, dtype=np.int64),

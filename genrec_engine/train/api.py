@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import read_generator_meta, save_generator, storage_state
-from ..coldstart import project_split
+from ..data import project_split
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..fileio import read_json, write_json_atomic

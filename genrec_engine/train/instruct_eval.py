@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from ..coldstart import project_split
+from ..data import project_split
 from ..decode import beam_search
 from ..device import resolve_device
 from ..errors import ConfigError

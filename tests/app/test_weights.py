@@ -281,7 +281,7 @@ def test_missing_ran_says_which_command_trains_it(qtbot, snapshot, tmp_path):
 
 def test_decor_tiger_shows_the_fusion_split(qtbot, snapshot, tmp_path):
     from genrec_engine.models import TIGER, TIGERConfig
-    from genrec_engine.train.checkpoint import save_generator
+    from genrec_engine.checkpoint import save_generator
 
     folder = _copy_project(app.DEFAULT_PROJECT, tmp_path / "decor", extra=("generator-ran.safetensors",))
     project = Project.open(folder)
