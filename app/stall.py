@@ -122,10 +122,11 @@ def measure_stall(
         panel = window.training
         window.tabs.setCurrentWidget(panel)  # the live curves are on screen, as a user would watch them
         panel.set_output_folder(work_dir)
-        panel.kind_combo.setCurrentIndex(panel.kind_combo.findData(kind))
-        panel.epochs_spin.setValue(10_000)
-        panel.patience_spin.setValue(1000)
-        panel.minutes_spin.setValue(max(seconds / 60.0, 0.01))
+        controls = panel.controls
+        controls.kind_combo.setCurrentIndex(controls.kind_combo.findData(kind))
+        controls.epochs_spin.setValue(10_000)
+        controls.patience_spin.setValue(1000)
+        controls.minutes_spin.setValue(max(seconds / 60.0, 0.01))
         if panel.train() is None:
             raise RuntimeError("the training panel refused to start training")
         training, training_s = phase(lambda: not panel.busy(), seconds + 300)

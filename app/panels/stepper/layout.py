@@ -5,7 +5,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QSizePolicy,
@@ -17,7 +16,7 @@ from PySide6.QtWidgets import (
 from ...bridge import JobScope
 from .tree import BeamTreeView
 
-__all__ = ["KeyedScope", "table", "label", "box", "row"]
+__all__ = ["KeyedScope", "table", "label", "box"]
 
 
 class KeyedScope(JobScope):
@@ -73,14 +72,4 @@ def box(title: str, *widgets: QWidget) -> QGroupBox:
     lay.setContentsMargins(4, 4, 4, 4)
     for w in widgets:
         lay.addWidget(w, 1 if isinstance(w, (QTableView, BeamTreeView)) else 0)
-    return out
-
-
-def row(*items: tuple[QWidget, int]) -> QWidget:
-    """A margin-less row of ``(widget, stretch)`` items."""
-    out = QWidget()
-    lay = QHBoxLayout(out)
-    lay.setContentsMargins(0, 0, 0, 0)
-    for w, stretch in items:
-        lay.addWidget(w, stretch)
     return out

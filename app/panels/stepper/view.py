@@ -39,9 +39,10 @@ from PySide6.QtWidgets import (
 
 from ...bridge import JobScope
 from ...widgets import centred_column, error_label
+from ...widgets.stepper_layout import lay_out
 from .. import ProjectSnapshot, ProjectViewModel
 from .controls import OptionsBar
-from .layout import KeyedScope, box, label, row, table
+from .layout import KeyedScope, box, label, table
 from .jobs import (
     KIND_LABELS,
     Decoded,
@@ -241,7 +242,7 @@ class StepperPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(6)
         lay.addWidget(self._options)
-        lay.addWidget(row(*moves, (self._status, 1)))
+        lay.addWidget(lay_out(*moves, (self._status, 1)))
         lay.addWidget(splitter, 1)
         return page
 
@@ -267,7 +268,7 @@ class StepperPanel(QWidget):
         self._search.setCompleter(self._completer)
         self._search.returnPressed.connect(self._on_search)
         remove = self._button("remove", "Remove", "Remove the selected history item.", self._remove_selected)
-        return box("History (oldest first)", self._history_view, row((self._search, 1), (remove, 0)))
+        return box("History (oldest first)", self._history_view, lay_out((self._search, 1), (remove, 0)))
 
     def _build_right_column(self) -> QWidget:
         self._cand_view = table(self.candidates_model, "candidates_view", len(CandidatesModel.COLUMNS) - 1)
@@ -295,9 +296,9 @@ class StepperPanel(QWidget):
 
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(box("Candidates at the last level", self._cand_view,
-                             row((force, 0), (self._force_label, 1))))
+                             lay_out((force, 0), (self._force_label, 1))))
         split.addWidget(box("Recommendations", self._results_view, self._target_label,
-                             row((QLabel("Homogeneity"), 0), (self._meter, 0), (self._meter_label, 1)),
+                             lay_out((QLabel("Homogeneity"), 0), (self._meter, 0), (self._meter_label, 1)),
                              self._invalid_label))
         split.setSizes([270, 390])
         return split

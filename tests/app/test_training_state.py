@@ -1,0 +1,158 @@
+"""The training monitor's view-model without widgets: settings, metrics rows, working copies, live rows."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import app
+from app.panels.training.state import (
+    HEALTH_COLUMNS,
+    METRIC_COLUMNS,
+    NO_METRICS,
+    TokenizerSettings,
+    Trained,
+    TrainingState,
+    TrainSettings,
+    done_text,
+    health_rows,
+    parse_more_settings,
+    read_metrics,
+    saved_test_metrics,
+    tokenizer_text,
+    total_train_seconds,
+)
+from genrec_engine import ConfigError, Project
+
+
+def _text(columns, title: str, row: dict) -> str:
+    col = next(c for c in columns if c.title == title)
+    return col.text(col.value(row))
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
+def test_more_settings_parse_or_explain():
+    assert parse_more_settings("  ") == {}
+    assert parse_more_settings('{"node_levels": 3}') == {"node_levels": 3}
+    with pytest.raises(ValueError, match="column 18"):
+        parse_more_settings('{"node_levels": 3')
+    with pytest.raises(ValueError, match="JSON object"):
+        parse_more_settings("[1, 2]")
+
+
+def test_train_settings_make_the_engine_configs():
+    ran = TrainSettings("ran", d_model=24, layers=3, dropout=0.25, more='{"node_levels": 2}')
+    assert ran.model_config() == {"d_model": 24, "n_layers": 3, "n_heads": 2, "dropout": 0.25, "node_levels": 2}
+    tiger = TrainSettings("tiger", d_model=64, layers=2)
+    assert tiger.model_config() == {"d_model": 64, "n_enc_layers": 2, "n_dec_layers": 2, "n_heads": 4, "d_ff": 256,
+                                    "dropout": 0.3}
+    assert TrainSettings("sasrec", d_model=9).model_config()["n_heads"] == 1
+    assert TrainSettings("ran", more='{"n_heads": 8}').model_config()["n_heads"] == 8  # more settings win
+    cfg = TrainSettings("ran", epochs=7, max_minutes=0.0).train_config()
+    assert cfg.epochs == 7 and cfg.max_minutes is None
+    assert TrainSettings("ran", max_minutes=1.5).train_config().max_minutes == 1.5
+    assert TokenizerSettings("rkmeans", 3, 8).config().codebook_size == 8
+    with pytest.raises(ConfigError):
+        TokenizerSettings("no-such-method", 3, 8).config()
+
+
+# ------------------------------------------------------------------------------------ metrics
+
+
+def test_metric_columns_show_the_saved_weights_figures():
+    record = {"model": "tiger", "test": {"recall@10": 0.05}, "compacted": {"test": {"recall@10": 0.0612345}},
+              "best_epoch": 12, "train_seconds": 100.0, "resumed": [{"train_seconds": 50.0}], "stopped": "time"}
+    assert saved_test_metrics(record) == {"recall@10": 0.0612345}
+    assert saved_test_metrics({"test": {"ndcg@5": 0.1}}) == {"ndcg@5": 0.1}
+    assert total_train_seconds(record) == 150.0 and total_train_seconds({}) is None
+    assert _text(METRIC_COLUMNS, "Generator", record) == "TIGER-style"
+    assert _text(METRIC_COLUMNS, "Where", record) == "project"
+    assert _text(METRIC_COLUMNS, "Recall@10", record) == "0.0612"
+    assert _text(METRIC_COLUMNS, "NDCG@20", record) == "–"
+    assert _text(METRIC_COLUMNS, "Best epoch", record) == "12"
+    assert _text(METRIC_COLUMNS, "Train time", record) == "2.5 min"
+    assert _text(METRIC_COLUMNS, "Train time", {"train_seconds": 42.0}) == "42.0 s"
+    assert _text(METRIC_COLUMNS, "Stopped", record) == "time"
+    assert [c.right for c in METRIC_COLUMNS[:3]] == [False, False, True]
+
+
+def test_read_metrics_keeps_generators_only(tmp_path):
+    assert read_metrics(tmp_path) is None
+    (tmp_path / "metrics.json").write_text(json.dumps({"ran": {"test": {}}, "coldstart": {"x": 1}, "note": 3}))
+    assert read_metrics(tmp_path) == {"ran": {"test": {}}}
+    (tmp_path / "metrics.json").write_text("[]")
+    with pytest.raises(ValueError, match="JSON object"):
+        read_metrics(tmp_path)
+
+
+def test_health_rows_of_the_bundled_tokenizer():
+    project = Project.open(app.DEFAULT_PROJECT)
+    diag = project.diagnostics()
+    rows = health_rows(diag)
+    assert [r["level"] for r in rows] == [s.level for s in diag.levels] and health_rows(None) == []
+    assert rows[0]["collisions"] >= rows[-1]["collisions"] >= 0
+    assert _text(HEALTH_COLUMNS, "Utilization", {"utilization": 0.5}) == "50.0 %"
+    cfg = project.tokenizer_config
+    text = tokenizer_text("Current tokenizer", cfg.method, cfg.levels, cfg.codebook_size, diag)
+    assert text.startswith("Current tokenizer: ") and f"{cfg.levels} × {cfg.codebook_size}" in text
+
+
+# ------------------------------------------------------------------------------------ state
+
+
+def test_state_rows_and_notes_of_a_project(tmp_path):
+    st = TrainingState()
+    st.open(Path(app.DEFAULT_PROJECT), "beauty")
+    st.load_metrics()
+    rows = st.metric_rows()
+    kinds = [r["model"] for r in rows]
+    assert kinds[:2] == ["ran", "sasrec"] and all(r["_where"] == "project" for r in rows)
+    assert "Test split" in st.note()
+    loss_x, loss_y, valid_x, recall, ndcg = st.reference("ran")
+    assert len(loss_x) == len(loss_y) > 10 and len(valid_x) == len(recall) == len(ndcg) > 0
+    assert st.reference("no-such-kind") == ([], [], [], [], [])
+    # a generator trained in this session joins the table and the note names the working copy
+    st.work_dir = tmp_path / "work"
+    st.trained(Trained({"model": "tiger", "test": {"recall@10": 0.1}, "project_path": str(st.work_dir)}))
+    assert [r["_where"] for r in st.metric_rows()][-1] == "working copy" and str(st.work_dir) in st.note()
+    assert not st.can_save()  # the folder holds no project yet
+    # no metrics.json, or a broken one, is explained
+    st.open(tmp_path, "bare")
+    st.load_metrics()
+    assert st.metric_rows() == [] and st.note() == NO_METRICS
+    (tmp_path / "metrics.json").write_text("{oops")
+    st.load_metrics()
+    assert "Could not read metrics.json" in st.note()
+
+
+def test_working_copies_are_new_folders(tmp_path):
+    st = TrainingState()
+    st.open(tmp_path / "proj", "proj")
+    st.output_root = tmp_path
+    first = st.new_work_dir()
+    first.mkdir()
+    second = st.new_work_dir()
+    assert first.parent == second.parent == tmp_path and first != second and not second.exists()
+    assert first.name.startswith("proj-work-")
+    st.output_root = None
+    temporary = st.new_work_dir()
+    assert temporary.parent != tmp_path and not temporary.exists()
+
+
+def test_live_rows_of_the_running_job_only(tmp_path):
+    st = TrainingState()
+    assert st.stale()  # no project
+    st.open(tmp_path, "p")
+    st.started()
+    assert not st.stale()
+    assert st.add_epoch({"epoch": 1, "loss": 2.0, "seconds": 1.0})
+    assert st.add_epoch({"epoch": 2, "loss": 1.5, "seconds": 2.0, "valid_recall@10": 0.1, "valid_ndcg@10": 0.05})
+    assert st.curves() == ([1, 2], [2.0, 1.5], [2], [0.1], [0.05])
+    assert st.epoch_text() == "Epoch 2 · 2.0 s · loss 1.5000 · last validation Recall@10 0.1000 (epoch 2)"
+    st.open(tmp_path, "p")  # the project was opened again: the old job's rows are stale
+    assert st.stale() and not st.add_epoch({"epoch": 3, "loss": 1.0}) and st.rows == []
+    assert done_text({"best_epoch": 4, "test": {"recall@10": 0.25}, "stopped": "epochs"}) == (
+        "Done: best epoch 4, test Recall@10 0.2500 (epochs). Saved in the working copy only.")
