@@ -75,6 +75,8 @@ class DiagnosticsPanel(QWidget):
         self._selection = selection
         self.state = DiagnosticsState(GENERATOR_NAMES)
         self._run = JobScope(bridge)
+        run = self._run
+        self.destroyed.connect(lambda *_: run.cancel())  # a late answer finds no panel: dropped
         self.table_model = DiagnosticsTableModel(self)
 
         self._stack = QStackedWidget(self)

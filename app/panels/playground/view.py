@@ -97,6 +97,8 @@ class PlaygroundPanel(QWidget):
         self._loads = {kind: JobScope(bridge) for kind in KINDS}
         self._decodes = {kind: JobScope(bridge) for kind in KINDS}
         self._prepare = JobScope(bridge)
+        scopes = (*self._loads.values(), *self._decodes.values(), self._prepare)
+        self.destroyed.connect(lambda *_: [scope.cancel() for scope in scopes])  # late answers find no panel
 
         self.history_model = HistoryModel(self)
         self.groups_model = GroupsModel(self)
