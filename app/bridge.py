@@ -192,13 +192,18 @@ class _Mailbox:
                 pass
 
     def take_all(self) -> list[tuple[int, str, object]]:
-        """Every event posted so far (GUI thread)."""
-        self._armed.clear()  # before reading, so a post racing with us sends a fresh byte
+        """Every event posted so far (GUI thread).
+
+        Order matters: read the wake-up bytes, *then* disarm, *then* empty the queue. A post that
+        lands before the disarm is in the queue we are about to empty; one that lands after it
+        sends a fresh byte, which the next call reads. (Disarming before reading the socket could
+        swallow the byte of a post that re-armed meanwhile, and no event would be delivered again.)"""
         try:
             while self.reader.recv(4096):
                 pass
         except OSError:  # nothing more to read (or closed)
             pass
+        self._armed.clear()
         out = []
         while True:
             try:

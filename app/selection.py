@@ -11,31 +11,14 @@ and of its embeddings (``project.sids.item_ids[i]`` is the catalogue's item id).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from .model import SelectionEvent
+
 __all__ = ["Selection", "SelectionEvent"]
-
-
-@dataclass(frozen=True)
-class SelectionEvent:
-    """One selection: the items picked, the SID prefix they were picked by (if any), and who picked."""
-
-    items: tuple[int, ...]
-    prefix: tuple[int, ...] | None
-    source: str
-
-    @property
-    def empty(self) -> bool:
-        return not self.items and self.prefix is None
-
-    @property
-    def first(self) -> int | None:
-        """The item a single-item view (weights, cold-start) should show, or None."""
-        return self.items[0] if self.items else None
 
 
 _EMPTY = SelectionEvent((), None, "")

@@ -5,13 +5,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from .text import ERROR_COLOUR, GENERATOR_LABELS, GENERATOR_NAMES
+
 __all__ = ["ERROR_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES", "heading", "centred_column", "error_label"]
 
-ERROR_COLOUR = "#b3261e"  # readable red on light and dark backgrounds
-
-# how every panel names the generator kinds: short (combo boxes, messages) and long (training, diagnostics)
-GENERATOR_LABELS = {"ran": "RAN", "tiger": "TIGER-style", "sasrec": "SASRec"}
-GENERATOR_NAMES = {"ran": "RAN (IntRR-style)", "tiger": "TIGER-style (seq2seq)", "sasrec": "SASRec (item IDs)"}
 
 
 def heading(text: str, scale: float = 1.0) -> QLabel:

@@ -1,10 +1,17 @@
-"""How the panels write SIDs, probabilities and cut-off text (one place, so they all agree)."""
+"""How the panels write SIDs, probabilities, cut-off text and generator names (one place, so they all
+agree). No Qt: the panels' view-models use it."""
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
-__all__ = ["sid_text", "elide", "percent"]
+__all__ = ["sid_text", "elide", "percent", "ERROR_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES"]
+
+ERROR_COLOUR = "#b3261e"  # readable red on light and dark backgrounds
+
+# how every panel names the generator kinds: short (combo boxes, messages) and long (training, diagnostics)
+GENERATOR_LABELS = {"ran": "RAN", "tiger": "TIGER-style", "sasrec": "SASRec"}
+GENERATOR_NAMES = {"ran": "RAN (IntRR-style)", "tiger": "TIGER-style (seq2seq)", "sasrec": "SASRec (item IDs)"}
 
 
 def sid_text(sid: Sequence[int], empty: str = "") -> str:

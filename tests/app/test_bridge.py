@@ -184,3 +184,34 @@ def test_stress_6000_partials_while_the_gui_collects_qt_cycles_never_deadlocks(t
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=root)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().startswith("ok 6000")
+
+
+def test_the_mailbox_never_loses_its_wake_up_when_a_post_races_the_drain():
+    """A worker posting between the GUI reading the wake-up bytes and emptying the queue must still
+    leave the mailbox able to wake the GUI for the next post."""
+    from app.bridge import _Mailbox
+
+    box = _Mailbox()
+    real = box.reader
+    try:
+        box.post(1, "progress", 0.1)
+
+        class Racing:  # the first read returns the byte, then a worker posts at once
+            def recv(self, n):
+                box.reader = real
+                data = real.recv(n)
+                box.post(1, "progress", 0.2)
+                return data
+
+        box.reader = Racing()
+        got = box.take_all()  # (the GUI calls it only when a byte woke it)
+        assert [e[2] for e in got] == [0.1, 0.2]
+        box.post(1, "result", 3)  # and the next post still sends a wake-up byte
+        import select
+
+        ready, _, _ = select.select([real], [], [], 1.0)
+        assert ready, "the next post sent no wake-up byte: the GUI would never see it"
+        assert [e[2] for e in box.take_all()] == [3]
+    finally:
+        box.reader = real
+        box.close()

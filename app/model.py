@@ -1,0 +1,122 @@
+"""The plain (Qt-free) objects the app's panels share: the open project, the cold-start lab's live
+items, the linked selection's events.
+
+:func:`load_project` is the engine job the window submits to open a project: a plain function with
+the engine's progress/cancel protocol, safe to run on a worker thread. Everything here can be
+imported without Qt, so the panels' view-models (``app/panels/*/state.py``) stay Qt-free and are
+unit-tested without widgets.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genrec_engine import CancelToken, PrefixTrie, Project, ProgressFn, TokenizerDiagnostics
+
+__all__ = ["ProjectSnapshot", "load_project", "LabItem", "ItemsChange", "SelectionEvent"]
+
+
+@dataclass(frozen=True)
+class ProjectSnapshot:
+    """An opened project and the figures computed from it, ready for panels to show.
+
+    Built on a worker thread, handed to the GUI thread whole, then only read.
+    """
+
+    path: Path
+    project: Project  # its dataset and trie are already loaded (no lazy load on the GUI thread)
+    diagnostics: TokenizerDiagnostics  # per-level codebook health, from the SID table
+    popularity: np.ndarray  # [N] int64: interactions per item index in the whole dataset
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+
+def load_project(
+    path: str | os.PathLike, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+) -> ProjectSnapshot:
+    """Open the project folder at ``path`` and compute what the panels show (~0.5 s for 12k items):
+    the dataset, the trie, tokenizer diagnostics and item popularity are all loaded here, off the
+    GUI thread.
+
+    Raises the engine's ``ProjectFormatError`` for folders that are not (readable) projects.
+    """
+    path = Path(path)
+    if progress is not None:
+        progress(0.0, f"opening {path.name}")
+    project = Project.open(path)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if progress is not None:
+        progress(0.6, "tokenizer diagnostics")
+    diagnostics = project.diagnostics()
+    if progress is not None:
+        progress(0.7, "loading the dataset")
+    dataset = project.dataset
+    popularity = np.bincount(dataset.interactions.frame["item_index"].to_numpy(), minlength=project.sids.n_items)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if progress is not None:
+        progress(0.9, "building the prefix trie")
+    project.trie  # noqa: B018 - built here, on the worker
+    if progress is not None:
+        progress(1.0, "ready")
+    return ProjectSnapshot(path=path, project=project, diagnostics=diagnostics, popularity=popularity.astype(np.int64))
+
+
+@dataclass(frozen=True)
+class LabItem:
+    """A typed-in item of the cold-start lab: not in the catalogue, index ``>= N``."""
+
+    index: int  # >= N (the catalogue's item count): it has no catalogue row, embedding row or layout row
+    title: str
+    brand: str
+    categories: str
+    sid: tuple[int, ...]  # full SID, collision code last
+    anchors: tuple[int, ...]  # catalogue item indices nearest to it by content cosine: the map draws it at the
+    # mean of their layout positions (it has no UMAP position of its own; near them is where UMAP would put it)
+
+
+@dataclass(frozen=True)
+class ItemsChange:
+    """Which items are live (decodable) in the cold-start lab's session after one change.
+
+    Carries the full state after the change, not only the difference, so a receiver needs no
+    history. Built on the GUI thread; ``trie`` is a copy that nobody mutates: read it on the GUI
+    thread only (its nodes follow the same SID prefixes as the project's trie, with new ones added).
+    """
+
+    project: Project  # the project it belongs to: receivers drop changes for another project
+    trie: PrefixTrie  # the session's live trie after the change (a private copy)
+    added: tuple[int, ...]  # items this change made live (injected)
+    removed: tuple[int, ...]  # items this change took out (retired)
+    injected: tuple[int, ...]  # every live injected item, oldest first: held-out catalogue items (< N), typed ones (>= N)
+    retired: tuple[int, ...]  # catalogue items (< N) the session retired (not live)
+    new_items: dict[int, LabItem]  # every typed item the session holds, live or not, by index
+
+    def title(self, item: int) -> str | None:
+        """The title of a typed item, or None for a catalogue item."""
+        lab = self.new_items.get(int(item))
+        return None if lab is None else lab.title
+
+
+@dataclass(frozen=True)
+class SelectionEvent:
+    """One selection: the items picked, the SID prefix they were picked by (if any), and who picked."""
+
+    items: tuple[int, ...]
+    prefix: tuple[int, ...] | None
+    source: str
+
+    @property
+    def empty(self) -> bool:
+        return not self.items and self.prefix is None
+
+    @property
+    def first(self) -> int | None:
+        """The item a single-item view (weights, cold-start) should show, or None."""
+        return self.items[0] if self.items else None
