@@ -18,9 +18,8 @@ import numpy as np
 
 from genrec_engine import layout_matrix, nearest_neighbours
 
-from ...selection import SelectionEvent
+from ...model import ItemsChange, ProjectSnapshot, SelectionEvent
 from ...widgets.text import elide, sid_text
-from .. import ItemsChange, ProjectSnapshot
 
 __all__ = [
     "SOURCE", "SPACES", "PREFIX_MODE", "GREY", "HIGHLIGHT", "N_NEIGHBOURS", "PICK_PX",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from genrec_engine import TokenizerDiagnostics
 
-from .. import ProjectSnapshot
+from ...model import ProjectSnapshot
 
 if TYPE_CHECKING:  # only a type: rows come from the public TokenizerDiagnostics.levels
     from genrec_engine.quantize import LevelStats

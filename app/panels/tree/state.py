@@ -21,9 +21,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ...selection import SelectionEvent
+from ...model import ItemsChange, LabItem, ProjectSnapshot, SelectionEvent
 from ...widgets.text import elide, sid_text
-from .. import ItemsChange, LabItem, ProjectSnapshot
 
 __all__ = [
     "SOURCE", "prefix_text", "leaf_category", "stats_html",
