@@ -1,4 +1,4 @@
-"""Panels, one file each, and the shared view-model of the open project they all read.
+"""Panels, one package each, and the shared view-model of the open project they all read.
 
 A panel is a view: it subscribes to :class:`ProjectViewModel` (which it does not own), shows what
 the current :class:`ProjectSnapshot` holds, and follows the window's linked
@@ -15,17 +15,12 @@ the engine's progress/cancel protocol, safe to run on a worker thread (it touche
 """
 from __future__ import annotations
 
-from typing import Any
+from ..lazy import lazy_exports
 
 __all__ = ["ProjectSnapshot", "ProjectViewModel", "load_project", "LabItem", "ItemsChange"]
 
-_LAZY = {"ProjectViewModel": "app.panels.viewmodel"} | {n: "app.model" for n in ("ProjectSnapshot", "load_project", "LabItem", "ItemsChange")}
-
-
-def __getattr__(name: str) -> Any:
-    """Names are imported on first use, so a view-model that needs ``ProjectSnapshot`` does not load Qt."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'app.panels' has no attribute {name!r}")
+# imported on first use, so a view-model that needs ProjectSnapshot does not load Qt
+__getattr__ = lazy_exports(__name__, {
+    "ProjectViewModel": "app.panels.viewmodel",
+    **dict.fromkeys(("ProjectSnapshot", "load_project", "LabItem", "ItemsChange"), "app.model"),
+})

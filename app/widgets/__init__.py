@@ -10,23 +10,15 @@ load Qt.
 """
 from __future__ import annotations
 
-from typing import Any
+from ..lazy import lazy_exports
 
 __all__ = [
     "ERROR_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES", "centred_column", "error_label", "heading",
     "Column", "RowTableModel", "elide", "percent", "sid_text",
 ]
 
-_LAZY = {
-    **{n: "app.widgets.text" for n in ("ERROR_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES", "elide", "percent", "sid_text")},
-    **{n: "app.widgets.labels" for n in ("centred_column", "error_label", "heading")},
-    **{n: "app.widgets.table" for n in ("Column", "RowTableModel")},
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'app.widgets' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(("ERROR_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES", "elide", "percent", "sid_text"), ".text"),
+    **dict.fromkeys(("centred_column", "error_label", "heading"), ".labels"),
+    **dict.fromkeys(("Column", "RowTableModel"), ".table"),
+})

@@ -3,8 +3,6 @@ failures, colours, the highlighted selection and its neighbours, the cold-start 
 No widgets here."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 from types import SimpleNamespace
 
@@ -198,9 +196,3 @@ def test_lab_markers_and_label(state, snapshot):
     assert state.lab_markers() == [] and state.lab_label() is None  # nowhere to put it
     state.shown = None
     assert state.lab_markers() == [] and state.lab_label() is None
-
-
-def test_the_state_imports_without_qt():
-    code = "import sys, app.panels.map.state; print(any(m.split('.')[0] in ('PySide6', 'pyqtgraph') for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"

@@ -1,8 +1,6 @@
 """The overview's Qt-free state: the texts it shows of a project equal the engine's numbers. No widgets."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import dataclasses
 
@@ -56,9 +54,3 @@ def test_plain_words_tell_dead_codes_and_collisions(snapshot):
     text = plain_words(lone, 256, 1)
     assert "Unused codewords: 3 of 256 at level 1." in text
     assert "No two items share all 1 codes" in text and "bits to guess" not in text
-
-
-def test_the_state_imports_without_qt():
-    code = "import sys, app.panels.overview.state; print(any(m.split('.')[0] in ('PySide6', 'pyqtgraph') for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"

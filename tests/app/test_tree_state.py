@@ -2,8 +2,6 @@
 table picks, search hits, exports and what a project switch makes stale. No widgets here."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 from pathlib import Path
 from types import SimpleNamespace
@@ -246,9 +244,3 @@ def test_export_request_and_what_a_project_switch_makes_stale(state, snapshot):
     assert state.hits == () and state.table_prefix is None and state.new_items == {}
     assert state.export_request("csv", (1,)) is None and state.search_args("x") is None
     assert state.table_pick(0) is None
-
-
-def test_the_state_imports_without_qt():
-    code = "import sys, app.panels.tree.state; print(any(m.split('.')[0] in ('PySide6', 'pyqtgraph') for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"

@@ -5,26 +5,21 @@ view-model :class:`LabState`), :mod:`.jobs` (engine jobs, run on the bridge), :m
 (tables), :mod:`.plots` (per-level bar charts), :mod:`.columns` (the three columns' widgets) and
 :mod:`.view` (:class:`ColdStartPanel`, binding them).
 """
-from .models import ColdItemsModel, ItemRowsModel, SessionItemsModel, TopListModel
-from .plots import LevelCharts, LevelProbPlot
-from .results import (
-    COLD_PROJECT,
-    EXAMPLE_ITEM,
-    HYBRID_DEPTH,
-    SOURCE,
-    Analysis,
-    CurrentItem,
-    LabSetup,
-    LabText,
-    LevelProbs,
-    TestUsers,
-    TopEntry,
-)
-from .state import LabState
-from .view import ColdStartPanel
+from __future__ import annotations
+
+from ...lazy import lazy_exports
 
 __all__ = [
-    "SOURCE", "EXAMPLE_ITEM", "COLD_PROJECT", "HYBRID_DEPTH", "ColdStartPanel", "LabState",
-    "TestUsers", "LabSetup", "LabText", "CurrentItem", "LevelProbs", "TopEntry", "Analysis",
-    "ItemRowsModel", "SessionItemsModel", "ColdItemsModel", "TopListModel", "LevelCharts", "LevelProbPlot",
+    "SOURCE", "EXAMPLE_ITEM", "COLD_PROJECT", "HYBRID_DEPTH", "ColdStartPanel", "LabState", "TestUsers",
+    "LabSetup", "LabText", "CurrentItem", "LevelProbs", "TopEntry", "Analysis", "ItemRowsModel",
+    "SessionItemsModel", "ColdItemsModel", "TopListModel", "LevelCharts", "LevelProbPlot",
 ]
+
+# each name is imported from its module on first use: the view-model (.state) loads without Qt
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(('SOURCE', 'EXAMPLE_ITEM', 'COLD_PROJECT', 'HYBRID_DEPTH', 'TestUsers', 'LabSetup', 'LabText', 'CurrentItem', 'LevelProbs', 'TopEntry', 'Analysis'), '.results'),
+    **dict.fromkeys(('ColdStartPanel',), '.view'),
+    **dict.fromkeys(('LabState',), '.state'),
+    **dict.fromkeys(('ItemRowsModel', 'SessionItemsModel', 'ColdItemsModel', 'TopListModel'), '.models'),
+    **dict.fromkeys(('LevelCharts', 'LevelProbPlot'), '.plots'),
+})

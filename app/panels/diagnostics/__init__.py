@@ -15,12 +15,19 @@ project it starts a run by itself, on the RAN when the project has one.
 Modules: :mod:`.state` (the Qt-free view-model: settings, cache, texts, table cells),
 :mod:`.models` (the users table), :mod:`.plots` (the histograms), :mod:`.view` (the panel).
 """
-from .models import DiagnosticsTableModel
-from .plots import CountHistogram
-from .state import DEFAULT_BEAM, DEFAULT_USERS, K, KINDS, DiagnosticsState, RunKey, run_diagnostics
-from .view import SOURCE, DiagnosticsPanel
+from __future__ import annotations
+
+from ...lazy import lazy_exports
 
 __all__ = [
-    "DiagnosticsPanel", "DiagnosticsTableModel", "DiagnosticsState", "CountHistogram", "RunKey",
-    "SOURCE", "KINDS", "K", "DEFAULT_USERS", "DEFAULT_BEAM", "run_diagnostics",
+    "DiagnosticsPanel", "DiagnosticsTableModel", "DiagnosticsState", "CountHistogram", "RunKey", "SOURCE",
+    "KINDS", "K", "DEFAULT_USERS", "DEFAULT_BEAM", "run_diagnostics",
 ]
+
+# each name is imported from its module on first use: the view-model (.state) loads without Qt
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(('DiagnosticsPanel', 'SOURCE'), '.view'),
+    **dict.fromkeys(('DiagnosticsTableModel',), '.models'),
+    **dict.fromkeys(('DiagnosticsState', 'RunKey', 'KINDS', 'K', 'DEFAULT_USERS', 'DEFAULT_BEAM', 'run_diagnostics'), '.state'),
+    **dict.fromkeys(('CountHistogram',), '.plots'),
+})

@@ -21,28 +21,21 @@ Modules: :mod:`.state` (the Qt-free view-model and the jobs), :mod:`.models` (hi
 group tables, colours), :mod:`.plots` (the groups bar chart), :mod:`.boxes` (widget groups),
 :mod:`.view` (the panel). Source name in the linked selection: ``"playground"``.
 """
-from .models import GROUP_COLOURS, INVALID_COLOUR, OVERLAP_COLOURS, GroupsModel, HistoryModel, ResultsModel
-from .plots import GroupsPlot
-from .state import (
-    KINDS,
-    MAX_HISTORY,
-    GeneratorLoad,
-    ListResult,
-    PlaygroundRequest,
-    PlaygroundSetup,
-    PlaygroundState,
-    ResultRow,
-    list_rows,
-    load_generator,
-    overlap_counts,
-    prepare_playground,
-    recommend_list,
-)
-from .view import DEBOUNCE_MS, SOURCE, PlaygroundPanel
+from __future__ import annotations
+
+from ...lazy import lazy_exports
 
 __all__ = [
     "PlaygroundPanel", "PlaygroundState", "SOURCE", "KINDS", "MAX_HISTORY", "DEBOUNCE_MS",
-    "PlaygroundRequest", "GeneratorLoad", "PlaygroundSetup", "ListResult", "ResultRow",
-    "HistoryModel", "ResultsModel", "GroupsModel", "GroupsPlot", "OVERLAP_COLOURS", "INVALID_COLOUR", "GROUP_COLOURS",
+    "PlaygroundRequest", "GeneratorLoad", "PlaygroundSetup", "ListResult", "ResultRow", "HistoryModel",
+    "ResultsModel", "GroupsModel", "GroupsPlot", "OVERLAP_COLOURS", "INVALID_COLOUR", "GROUP_COLOURS",
     "load_generator", "prepare_playground", "recommend_list", "list_rows", "overlap_counts",
 ]
+
+# each name is imported from its module on first use: the view-model (.state) loads without Qt
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(('PlaygroundPanel', 'SOURCE', 'DEBOUNCE_MS'), '.view'),
+    **dict.fromkeys(('PlaygroundState', 'KINDS', 'MAX_HISTORY', 'PlaygroundRequest', 'GeneratorLoad', 'PlaygroundSetup', 'ListResult', 'ResultRow', 'load_generator', 'prepare_playground', 'recommend_list', 'list_rows', 'overlap_counts'), '.state'),
+    **dict.fromkeys(('HistoryModel', 'ResultsModel', 'GroupsModel', 'OVERLAP_COLOURS', 'INVALID_COLOUR', 'GROUP_COLOURS'), '.models'),
+    **dict.fromkeys(('GroupsPlot',), '.plots'),
+})

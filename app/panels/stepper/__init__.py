@@ -10,41 +10,21 @@
 - :mod:`.controls`: the option controls.
 - :mod:`.view`: :class:`StepperPanel`, which binds them.
 """
-from .jobs import (
-    KINDS,
-    Decoded,
-    DecodeRequest,
-    DecodeView,
-    Move,
-    build_stepper,
-    filter_blocked_items,
-    load_stepper_generator,
-    move_stepper,
-    open_stepper_project,
-)
-from .models import CandidatesModel, HistoryModel, ResultsModel
-from .state import Options, StepperState, TreeNode
-from .tree import BeamTreeView
-from .view import SOURCE, StepperPanel
+from __future__ import annotations
+
+from ...lazy import lazy_exports
 
 __all__ = [
-    "SOURCE",
-    "KINDS",
-    "StepperPanel",
-    "StepperState",
-    "Options",
-    "BeamTreeView",
-    "TreeNode",
-    "CandidatesModel",
-    "ResultsModel",
-    "HistoryModel",
-    "DecodeRequest",
-    "DecodeView",
-    "Decoded",
-    "Move",
-    "open_stepper_project",
-    "load_stepper_generator",
-    "filter_blocked_items",
-    "build_stepper",
-    "move_stepper",
+    "SOURCE", "KINDS", "StepperPanel", "StepperState", "Options", "BeamTreeView", "TreeNode",
+    "CandidatesModel", "ResultsModel", "HistoryModel", "DecodeRequest", "DecodeView", "Decoded", "Move",
+    "open_stepper_project", "load_stepper_generator", "filter_blocked_items", "build_stepper", "move_stepper",
 ]
+
+# each name is imported from its module on first use: the view-model (.state) loads without Qt
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(('SOURCE', 'StepperPanel'), '.view'),
+    **dict.fromkeys(('KINDS', 'DecodeRequest', 'DecodeView', 'Decoded', 'Move', 'open_stepper_project', 'load_stepper_generator', 'filter_blocked_items', 'build_stepper', 'move_stepper'), '.jobs'),
+    **dict.fromkeys(('StepperState', 'Options', 'TreeNode'), '.state'),
+    **dict.fromkeys(('BeamTreeView',), '.tree'),
+    **dict.fromkeys(('CandidatesModel', 'ResultsModel', 'HistoryModel'), '.models'),
+})

@@ -7,9 +7,18 @@
 - :mod:`.controls`: the settings column.
 - :mod:`.view`: :class:`TrainingPanel`, which binds them.
 """
-from .models import HealthTableModel, MetricsTableModel
-from .state import TrainingState, read_metrics, saved_test_metrics
-from .view import SOURCE, TrainingPanel
+from __future__ import annotations
 
-__all__ = ["TrainingPanel", "TrainingState", "MetricsTableModel", "HealthTableModel", "read_metrics",
-           "saved_test_metrics", "SOURCE"]
+from ...lazy import lazy_exports
+
+__all__ = [
+    "TrainingPanel", "TrainingState", "MetricsTableModel", "HealthTableModel", "read_metrics",
+    "saved_test_metrics", "SOURCE",
+]
+
+# each name is imported from its module on first use: the view-model (.state) loads without Qt
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(('TrainingPanel', 'SOURCE'), '.view'),
+    **dict.fromkeys(('TrainingState', 'read_metrics', 'saved_test_metrics'), '.state'),
+    **dict.fromkeys(('MetricsTableModel', 'HealthTableModel'), '.models'),
+})

@@ -15,13 +15,20 @@ and :mod:`.view` (:class:`WeightsPanel`, binding them). Nothing is computed on t
 loading the generators, the ranking and each item's weights are jobs on the
 :class:`~app.bridge.EngineBridge`.
 """
-from .jobs import Generators, ItemWeights, Ranking, compute_item_weights, compute_ranking, load_weight_generators
-from .models import LevelWeightsModel, RankingModel
-from .plots import LevelPlot
-from .state import SOURCE, WeightsState
-from .view import WeightsPanel
+from __future__ import annotations
+
+from ...lazy import lazy_exports
 
 __all__ = [
-    "WeightsPanel", "WeightsState", "RankingModel", "LevelWeightsModel", "LevelPlot", "ItemWeights", "Generators",
-    "Ranking", "SOURCE", "load_weight_generators", "compute_ranking", "compute_item_weights",
+    "WeightsPanel", "WeightsState", "RankingModel", "LevelWeightsModel", "LevelPlot", "ItemWeights",
+    "Generators", "Ranking", "SOURCE", "load_weight_generators", "compute_ranking", "compute_item_weights",
 ]
+
+# each name is imported from its module on first use: the view-model (.state) loads without Qt
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(('WeightsPanel',), '.view'),
+    **dict.fromkeys(('WeightsState', 'SOURCE'), '.state'),
+    **dict.fromkeys(('RankingModel', 'LevelWeightsModel'), '.models'),
+    **dict.fromkeys(('LevelPlot',), '.plots'),
+    **dict.fromkeys(('ItemWeights', 'Generators', 'Ranking', 'load_weight_generators', 'compute_ranking', 'compute_item_weights'), '.jobs'),
+})
