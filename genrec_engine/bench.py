@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .device import device_label, resolve_device
-from .jobs import ProgressFn, Stage, report
+from .jobs import ProgressFn, report
 
 __all__ = ["bench_tokenize", "machine_info", "synthetic_embeddings"]
 

@@ -5,7 +5,9 @@ config field) so the CLI can print it on one line and the GUI can show it in a d
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "GenrecError",
@@ -14,6 +16,7 @@ __all__ = [
     "ConfigError",
     "ProjectFormatError",
     "Cancelled",
+    "check_int",
 ]
 
 
@@ -75,3 +78,17 @@ class ProjectFormatError(GenrecError):
 
 class Cancelled(GenrecError):
     """A job stopped because its cancel token was set."""
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an ``int`` ``>= minimum``; anything else raises :class:`ConfigError` naming
+    ``name`` (bools, NumPy bools and non-integers are refused)."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise ConfigError(f"{name}: {value!r} is not an integer")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ConfigError(f"{name}: {value!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}: {value} must be >= {minimum}")
+    return int(value)

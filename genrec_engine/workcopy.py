@@ -11,11 +11,9 @@ what they receive to its own thread (a queue, a queued signal).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from .data import load_dataset
 from .errors import ConfigError

@@ -3,7 +3,7 @@
 - :mod:`.text` (no Qt): ``sid_text``, ``elide``, ``percent``, generator names, the error colour;
 - :mod:`.table`: :class:`RowTableModel`, the one read-only table model, and :class:`Column`;
 - :mod:`.labels`: headings, centred columns, one-line error labels;
-- :mod:`.overview_pages`, :mod:`.stepper_layout`: page stacks and layout helpers.
+- :mod:`.overview_pages`, :mod:`.layouts`: page stacks and layout helpers.
 
 Names are imported on first use, so ``from app.widgets import sid_text`` in a view-model does not
 load Qt.

@@ -15,7 +15,6 @@ arrays plus a summary, JSON-able through :meth:`GenerationDiagnostics.to_dict`.
 """
 from __future__ import annotations
 
-import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -23,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
 
 __all__ = ["GenerationDiagnostics", "generation_diagnostics", "homogeneity_per_user", "WORST_BY"]
@@ -218,18 +217,6 @@ def _pick_users(n_total: int, users, seed: int) -> np.ndarray:
     return picked
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise ConfigError(f"{name}: {value!r} is not an integer") from None
-    if value < minimum:
-        raise ConfigError(f"{name}: {value} must be >= {minimum}")
-    return int(value)
-
-
 def _histogram(share: np.ndarray, k: int) -> tuple[list[float], list[int]]:
     """Homogeneity histogram with one bin per share ``j / k`` (``j = 1..k``): edges ``[k + 1]``
     and counts ``[k]``; NaN shares (empty lists) are left out. Shares of shorter lists fall in the
@@ -282,8 +269,8 @@ def generation_diagnostics(
     from ..train.metrics import homogeneity_at_k, invalid_rate
 
     t0 = time.perf_counter()
-    beam = _check_int("beam", beam, 1)
-    k = _check_int("k", k, 1)
+    beam = check_int("beam", beam, 1)
+    k = check_int("k", k, 1)
     if beam < k:
         raise ConfigError(f"beam: {beam} must be >= k ({k}): a beam of width b returns at most b items")
     if split not in ("test", "valid"):

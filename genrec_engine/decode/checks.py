@@ -2,29 +2,15 @@
 naming the offending argument."""
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..index.trie import PrefixTrie
 from ..models.base import GenerativeModel
 
 __all__ = ["check_int", "check_model", "check_history", "check_positive"]
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an ``int`` ``>= minimum`` (bools and non-integers are refused)."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{name}: {value!r} is not an integer")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ConfigError(f"{name}: {value!r} is not an integer") from None
-    if value < minimum:
-        raise ConfigError(f"{name}: {value} must be >= {minimum}")
-    return int(value)
 
 
 def check_positive(name: str, value: Any, *, allow_zero: bool) -> float:

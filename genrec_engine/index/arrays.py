@@ -4,13 +4,12 @@ Plain NumPy/torch functions with no state; :mod:`.trie` builds its storage with 
 """
 from __future__ import annotations
 
-import operator
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 
 __all__ = ["MAX_RADIX_SPACE", "byte_unpack_table", "grow", "concat_ranges", "check_level_sizes", "with_sentinel",
            "check_item", "pack_rows"]
@@ -54,18 +53,7 @@ def check_level_sizes(level_sizes: Sequence[int]) -> tuple[int, ...]:
         raise ConfigError(f"level_sizes: {level_sizes!r} is not a sequence of ints") from None
     if not sizes:
         raise ConfigError("level_sizes: must name at least one level, got ()")
-    out = []
-    for level, k in enumerate(sizes):
-        if isinstance(k, (bool, np.bool_)):
-            raise ConfigError(f"level_sizes[{level}]: {k!r} is not an integer")
-        try:
-            k = operator.index(k)
-        except TypeError:
-            raise ConfigError(f"level_sizes[{level}]: {k!r} is not an integer") from None
-        if k < 1:
-            raise ConfigError(f"level_sizes[{level}]: {k} must be >= 1")
-        out.append(int(k))
-    return tuple(out)
+    return tuple(check_int(f"level_sizes[{level}]", k, 1) for level, k in enumerate(sizes))
 
 
 def with_sentinel(arr: np.ndarray, fill) -> np.ndarray:
@@ -74,15 +62,8 @@ def with_sentinel(arr: np.ndarray, fill) -> np.ndarray:
 
 
 def check_item(item_index: int) -> int:
-    if isinstance(item_index, (bool, np.bool_)):
-        raise ConfigError(f"item_index: {item_index!r} is not an integer")
-    try:
-        item = operator.index(item_index)
-    except TypeError:
-        raise ConfigError(f"item_index: {item_index!r} is not an integer") from None
-    if item < 0:
-        raise ConfigError(f"item_index: {item} must be >= 0")
-    return int(item)
+    """An item index as an ``int >= 0``."""
+    return check_int("item_index", item_index, 0)
 
 
 def pack_rows(parent: np.ndarray, token: np.ndarray, n_rows: int, width: int) -> np.ndarray:

@@ -146,3 +146,18 @@ class TrieNodeVectors(nn.ParameterList):
             extra = torch.bmm(self[j][rows.clamp_min(0)], h.unsqueeze(-1)).squeeze(-1)
         extra = extra * ok.to(h.dtype)
         return logits.scatter_add(1, toks.clamp_min(0), extra.to(logits.dtype))
+
+
+def check_shared_options(cfg) -> None:
+    """Validate the options the RAN and the TIGER-style configs share (``item_input``, ``dropout``,
+    ``instruction``, ``instruct_weight``, ``node_levels``); raises :class:`ConfigError` naming the field."""
+    if cfg.item_input not in ("codes", "codes+id"):
+        raise ConfigError(f"item_input={cfg.item_input!r}: expected 'codes' or 'codes+id'")
+    if not 0 <= cfg.dropout < 1:
+        raise ConfigError(f"dropout={cfg.dropout}: must be in [0, 1)")
+    if not isinstance(cfg.instruction, bool):
+        raise ConfigError(f"instruction={cfg.instruction!r}: must be true or false")
+    if cfg.instruct_weight < 0:
+        raise ConfigError(f"instruct_weight={cfg.instruct_weight}: must be >= 0")
+    if not isinstance(cfg.node_levels, int) or cfg.node_levels < 0:
+        raise ConfigError(f"node_levels={cfg.node_levels!r}: must be an integer >= 0")

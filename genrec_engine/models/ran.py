@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError
 from .base import DecodeState
-from .common import CausalBackbone, ConfigIO, TrieNodeVectors, check_positive
+from .common import CausalBackbone, ConfigIO, TrieNodeVectors, check_positive, check_shared_options
 from .instruct import InstructionProjector, check_instruction, instruction_loss
 
 __all__ = ["RANConfig", "RAN"]
@@ -76,18 +76,9 @@ class RANConfig(ConfigIO):
         check_positive(self, "d_model", "n_layers", "n_heads", "max_len")
         if self.item_context not in ("redistribution", "teacher"):
             raise ConfigError(f"item_context={self.item_context!r}: expected 'redistribution' or 'teacher'")
-        if self.item_input not in ("codes", "codes+id"):
-            raise ConfigError(f"item_input={self.item_input!r}: expected 'codes' or 'codes+id'")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
+        check_shared_options(self)
         if self.aln_weight < 0:
             raise ConfigError(f"aln_weight={self.aln_weight}: must be >= 0")
-        if not isinstance(self.instruction, bool):
-            raise ConfigError(f"instruction={self.instruction!r}: must be true or false")
-        if self.instruct_weight < 0:
-            raise ConfigError(f"instruct_weight={self.instruct_weight}: must be >= 0")
-        if not isinstance(self.node_levels, int) or self.node_levels < 0:
-            raise ConfigError(f"node_levels={self.node_levels!r}: must be an integer >= 0")
 
 
 class RAN(nn.Module):

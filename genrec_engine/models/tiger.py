@@ -55,7 +55,7 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError
 from .base import DecodeState
-from .common import TrieNodeVectors, check_positive, config_from_dict
+from .common import TrieNodeVectors, check_positive, check_shared_options, config_from_dict
 from .instruct import InstructionProjector, check_instruction, instruction_loss
 
 __all__ = ["TIGERConfig", "TIGER"]
@@ -98,18 +98,9 @@ class TIGERConfig:
                        "max_examples_per_batch")
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout={self.dropout}: must be in [0, 1)")
+        check_shared_options(self)
         if not isinstance(self.decor, bool):
             raise ConfigError(f"decor={self.decor!r}: must be true or false")
-        if not isinstance(self.instruction, bool):
-            raise ConfigError(f"instruction={self.instruction!r}: must be true or false")
-        if self.instruct_weight < 0:
-            raise ConfigError(f"instruct_weight={self.instruct_weight}: must be >= 0")
-        if not isinstance(self.node_levels, int) or self.node_levels < 0:
-            raise ConfigError(f"node_levels={self.node_levels!r}: must be an integer >= 0")
-        if self.item_input not in ("codes", "codes+id"):
-            raise ConfigError(f"item_input={self.item_input!r}: expected 'codes' or 'codes+id'")
         if self.codebook_dims is not None:
             dims = tuple(self.codebook_dims)
             if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in dims):

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..jobs import CancelToken, ProgressFn, Stage, check_cancel, report
+from ..jobs import CancelToken, ProgressFn, check_cancel, report
 from .base import Quantizer, seeded
 from .kmeans import kmeans, sq_distances
 

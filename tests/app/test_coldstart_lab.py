@@ -11,11 +11,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSlider
 
-import app
 from app.bridge import EngineBridge
-from app.panels import ProjectViewModel, load_project
+from app.panels import ProjectViewModel
 from app.panels.coldstart import (
-    COLD_PROJECT,
     EXAMPLE_ITEM,
     HYBRID_DEPTH,
     ColdItemsModel,
@@ -32,22 +30,7 @@ from app.selection import Selection
 from .helpers import mount_panel
 from genrec_engine import ColdStartSession, PrefixTrie, hybrid_recommend, load_project_generator
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 WAIT_MS = 90_000  # MiniLM loads on the first encode: seconds on a busy 2-core machine
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
-
-
-@pytest.fixture(scope="module")
-def cold_snapshot():
-    return EngineBridge.run_sync(load_project, COLD_PROJECT)
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import app
 from app.bridge import EngineBridge
-from app.panels import load_project
 from app.panels.coldstart.jobs import analyse_item, generative_top, load_lab, snapshot_session
 from app.panels.coldstart.results import (
-    COLD_PROJECT,
     DEAD_COLOUR,
     DEFAULT_WEIGHT,
     ITEM_COLOUR,
@@ -23,16 +20,6 @@ from app.panels.coldstart.results import (
 )
 from app.panels.coldstart.state import PROJECT_STATE, USER_SETTINGS, LabState, leaf_category
 from genrec_engine import ColdStartSession
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
-
-
-@pytest.fixture(scope="module")
-def cold_snapshot():
-    return EngineBridge.run_sync(load_project, COLD_PROJECT)
 
 
 @pytest.fixture(scope="module")

@@ -27,17 +27,7 @@ from app.selection import Selection
 from .helpers import mount_panel
 from genrec_engine import Project
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 WAIT_MS = 60_000  # the default run (2,000 users on the RAN) takes ~1-3 s on one core
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 @pytest.fixture(scope="module")

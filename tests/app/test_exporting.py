@@ -35,10 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import app
 from app import exporting
 from app.exporting import menus
-from app.bridge import EngineBridge
 from app.exporting import (
     SVG_SUPPORTED,
     ExportError,
@@ -48,21 +46,11 @@ from app.exporting import (
     table_data,
     write_csv,
 )
-from app.panels import ProjectViewModel, load_project
+from app.panels import ProjectViewModel
 from app.panels.overview import LEVEL_COLUMNS, OverviewPanel
-
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TRICKY = ["plain", "comma, inside", 'a "quoted" word', "two\nlines", "café · 日本", "=SUM(A1)", ""]
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 class LazyModel(QAbstractTableModel):

@@ -13,25 +13,12 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QLabel
 
-import app
-from app.bridge import EngineBridge
-from app.panels import load_project
 from app.panels.map import SOURCE, MapPanel, code_palette, points_in_polygon
 
 from .helpers import mount_panel
 from genrec_engine import Project, load_project_generator
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 JOB_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 class PCALayout:

@@ -9,9 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import app
 from app.bridge import EngineBridge
-from app.panels import ItemsChange, LabItem, load_project
+from app.panels import ItemsChange, LabItem
 from app.panels.map.state import (
     GREY,
     HIGHLIGHT,
@@ -26,11 +25,6 @@ from app.panels.map.state import (
 )
 from app.selection import SelectionEvent
 from genrec_engine import nearest_neighbours
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 def _first_two(project, space, *, matrix=None, progress=None, cancel=None):

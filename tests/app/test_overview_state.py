@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 
-import app
-from app.bridge import EngineBridge
-from app.panels import load_project
 from app.panels.overview.state import FIGURES, LEVEL_COLUMNS, TOKENIZER_ROWS, level_text, overview_of, plain_words
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 def test_overview_of_the_bundled_project(snapshot):

@@ -13,9 +13,6 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPushButton, QSpinBox, QTableView
 
-import app
-from app.bridge import EngineBridge
-from app.panels import load_project
 from app.panels.playground import (
     INVALID_COLOUR,
     KINDS,
@@ -34,17 +31,7 @@ from app.panels.playground import state as pg_state
 from .helpers import mount_panel
 from genrec_engine import GenrecError, interest_groups, leave_one_out, load_project_generator, recommend, recommend_indices
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 WAIT_MS = 60_000  # generous: three decodes take ~0.2 s together on a shared 2-core CPU
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 @pytest.fixture(scope="module")

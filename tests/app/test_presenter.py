@@ -23,11 +23,6 @@ from app.exporting import ExportInstaller
 from app.widgets import heading
 from app.presenter import PresenterMode, scaled_font
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 SCALE = 1.6
 
 

@@ -6,13 +6,7 @@ import shutil
 import pytest
 from PySide6.QtCore import QSettings
 
-import app
 from app.window import MainWindow
-
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 
 LOAD_MS = 30_000
 

@@ -24,17 +24,7 @@ from genrec_engine import BeamStepper, Project, StepperConfig, held_out_users, l
 from genrec_engine.decode import beam_search
 from genrec_engine.models import pad_histories
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 WAIT_MS = 60_000  # generous: opening takes ~0.5 s, a decode a few ms
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 @pytest.fixture(scope="module")

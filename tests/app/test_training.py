@@ -20,11 +20,6 @@ from .helpers import mount_panel
 from genrec_engine.testing import make_tiny_project
 from genrec_engine import Project
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 BEAUTY = app.RESOURCES / "datasets" / "beauty"
 JOB_MS = 120_000  # generous: tiny jobs take about a second
 

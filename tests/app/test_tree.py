@@ -12,9 +12,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton
 
-import app
 from app.bridge import EngineBridge
-from app.panels import ProjectViewModel, load_project
+from app.panels import ProjectViewModel
 from app.panels.tree import (
     ITEM_COLUMNS,
     SOURCE,
@@ -28,17 +27,7 @@ from app.selection import Selection
 from .helpers import mount_panel
 from genrec_engine import PrefixTrie, SIDTable
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 JOB_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 @pytest.fixture

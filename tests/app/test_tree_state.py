@@ -9,9 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import app
 from app.bridge import EngineBridge
-from app.panels import ItemsChange, LabItem, load_project
+from app.panels import ItemsChange, LabItem
 from app.panels.tree.state import (
     NO_NODE_CAPTION,
     SOURCE,
@@ -30,11 +29,6 @@ from app.panels.tree.state import (
     stats_html,
 )
 from app.selection import SelectionEvent
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 @pytest.fixture

@@ -22,18 +22,8 @@ from app.panels.weights import SOURCE, LevelWeightsModel, RankingModel, WeightsP
 from .helpers import mount_panel
 from genrec_engine import Project, codeword_weights, divergence_ranking, js_divergence, load_project_generator
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
-
 WAIT_MS = 60_000  # generous: the RAN loads in ~20 ms and the ranking takes ~0.3 s
 PROJECT_FILES = ("project.json", "embeddings.npy", "sids.parquet", "tokenizer.safetensors")
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import app
 from app.bridge import EngineBridge
-from app.panels import load_project
 from app.panels.weights.jobs import (
     Generators,
     ItemWeights,
@@ -20,11 +18,6 @@ from app.panels.weights.jobs import (
 )
 from app.panels.weights.state import NO_DECOR, WeightsState, escape, level_name
 from genrec_engine import codeword_weights, divergence_ranking
-
-
-@pytest.fixture(scope="module")
-def snapshot():
-    return EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genrec_engine.data import (
-    Catalogue,
-    Interactions,
-    check_dataset,
-    import_amazon,
-    leave_one_out,
-    load_dataset,
-    save_dataset,
+    Catalogue, Interactions, check_dataset, import_amazon, leave_one_out, load_dataset, save_dataset,
 )
 from genrec_engine.errors import ConfigError, DataValidationError
 

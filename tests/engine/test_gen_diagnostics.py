@@ -14,15 +14,9 @@ from hypothesis import strategies as st
 import genrec_engine.analysis.diagnostics as diag_mod
 from genrec_engine.testing import make_tiny_project
 from genrec_engine import (
-    Cancelled,
-    CancelToken,
-    ConfigError,
-    GenerationDiagnostics,
-    Project,
-    generation_diagnostics,
-    homogeneity_per_user,
+    Cancelled, CancelToken, ConfigError, GenerationDiagnostics, Project, generation_diagnostics, homogeneity_per_user,
     load_project_generator,
-    )
+)
 from genrec_engine.checkpoint import save_generator
 from genrec_engine.coldstart import project_split
 from genrec_engine.decode import beam_search

@@ -10,15 +10,8 @@ import torch
 
 from genrec_engine.testing import make_tiny_project
 from genrec_engine import (
-    ConfigError,
-    Project,
-    TrainConfig,
-    encode_instruction,
-    instruct_eval,
-    leaf_category_groups,
-    load_project_generator,
-        recommend,
-    train_generator,
+    ConfigError, Project, TrainConfig, encode_instruction, instruct_eval, leaf_category_groups,
+    load_project_generator, recommend, train_generator,
 )
 from genrec_engine.checkpoint import load_generator, save_generator
 from genrec_engine.cli import main as cli_main

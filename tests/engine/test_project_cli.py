@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 from genrec_engine import ConfigError, Project, ProjectFormatError, QuantizerConfig, load_dataset, tokenize_dataset
 from genrec_engine.cli import main as cli_main
 from genrec_engine.embed import StructuredEncoder, TextEncoder, load_embeddings
-from genrec_engine.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 BEAUTY = ROOT / "resources" / "datasets" / "beauty"

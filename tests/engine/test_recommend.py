@@ -13,13 +13,7 @@ import pytest
 import torch
 
 from genrec_engine import (
-    ConfigError,
-    ItemFilter,
-    Project,
-    Recommendation,
-    load_project_generator,
-    recommend,
-    recommend_indices,
+    ConfigError, ItemFilter, Project, Recommendation, load_project_generator, recommend, recommend_indices,
 )
 from genrec_engine.checkpoint import save_generator
 from genrec_engine.data import leave_one_out

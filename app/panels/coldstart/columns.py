@@ -8,9 +8,10 @@ object names (``coldstart_*``).
 """
 from __future__ import annotations
 
+import functools
+
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -23,13 +24,13 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QStackedWidget,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ...widgets import GENERATOR_LABELS, heading
+from ...widgets.views import table_view
 from .plots import LevelCharts
 from .results import DEAD_COLOUR, DEFAULT_WEIGHT, GENERATIVE_KINDS, ITEM_COLOUR, LIVE_COLOUR, SHOWN_CODES
 
@@ -46,6 +47,10 @@ _CHART_NOTE = (f"Per level: the generator's probability of each code given the i
                "the trie under its prefix yet).")
 
 
+# the lab's tables: column 0 takes the spare width, numbered rows, alternating colours
+_table = functools.partial(table_view, stretch=0, row_numbers=True, row_height=22, alternating=True)
+
+
 def wrapped(text: str = "", rich: bool = True, name: str = "") -> QLabel:
     """A word-wrapped label that never widens its column; ``name``: its object name."""
     label = QLabel(text)
@@ -55,26 +60,6 @@ def wrapped(text: str = "", rich: bool = True, name: str = "") -> QLabel:
     if name:
         label.setObjectName(name)
     return label
-
-
-def _table(model, *, stretch: int = 0, widths: dict[int, int] | None = None) -> QTableView:
-    """A read-only, row-selecting table over ``model``: column ``stretch`` takes the spare width,
-    columns in ``widths`` start at that many pixels, the rest fit their contents."""
-    view = QTableView()
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setWordWrap(False)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().setDefaultSectionSize(22)
-    hh = view.horizontalHeader()
-    hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    for col, width in (widths or {}).items():
-        hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-        hh.resizeSection(col, width)
-    hh.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
-    return view
 
 
 def _button(text: str, tooltip: str, *, expert: bool = False) -> QPushButton:

@@ -28,29 +28,11 @@ from PySide6.QtWidgets import (
 )
 
 from ...widgets import GENERATOR_LABELS, heading
+from ...widgets.views import named, table_view
 from .plots import GroupsPlot
 from .state import KIND_NOTES
 
 __all__ = ["HistoryBox", "GroupsBox", "OptionsRow", "ResultColumn", "named"]
-
-
-def named(widget, name: str):
-    """``widget`` with the object name tests and exports find it by."""
-    widget.setObjectName(name)
-    return widget
-
-
-def _table(model: QAbstractItemModel, name: str) -> QTableView:
-    view = named(QTableView(), name)
-    view.setModel(model)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 6)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setWordWrap(False)
-    view.horizontalHeader().setHighlightSections(False)
-    return view
 
 
 def _fit(view: QTableView, widths: dict[int, int], stretch: int) -> None:
@@ -113,7 +95,7 @@ class HistoryBox(QGroupBox):
         self.buttons["use_selected"].setEnabled(False)
         lay.addLayout(row)
 
-        self.view = view = _table(history_model, "history")
+        self.view = view = table_view(history_model, "history")
         view.setDragEnabled(True)
         view.setAcceptDrops(True)
         view.setDropIndicatorShown(True)
@@ -171,7 +153,7 @@ class GroupsBox(QGroupBox):
         lay.addLayout(row)
         self.plot = named(GroupsPlot(), "groups_plot")
         lay.addWidget(self.plot)
-        self.view = _table(groups_model, "groups")
+        self.view = table_view(groups_model, "groups")
         _fit(self.view, {0: 84, 1: 44, 2: 56}, 3)
         lay.addWidget(self.view, 1)
 
@@ -228,7 +210,7 @@ class ResultColumn(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.view = _table(model, f"results_{kind}")
+        self.view = table_view(model, f"results_{kind}")
         self.view.setToolTip(f"{KIND_NOTES[kind]} Click a row to select the item in every panel.")
         _fit(self.view, {0: 28, 2: 104, 3: 58, 4: 46}, 1)
         lay.addWidget(title)

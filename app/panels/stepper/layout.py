@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QGroupBox,
-    QHeaderView,
     QLabel,
     QSizePolicy,
     QTableView,
@@ -16,7 +14,7 @@ from PySide6.QtWidgets import (
 from ...bridge import JobScope
 from .tree import BeamTreeView
 
-__all__ = ["KeyedScope", "table", "label", "box"]
+__all__ = ["KeyedScope", "label", "box"]
 
 
 class KeyedScope(JobScope):
@@ -32,26 +30,6 @@ class KeyedScope(JobScope):
             return
         self.key = key
         self.submit(fn, *args, **kwargs)
-
-
-def table(model, name: str, stretch: int) -> QTableView:
-    """A read-only, single-row-selection table named ``name``; column ``stretch`` takes the spare width."""
-    view = QTableView()
-    view.setObjectName(name)
-    view.setModel(model)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 6)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setWordWrap(False)
-    hh = view.horizontalHeader()
-    hh.setHighlightSections(False)
-    hh.setStretchLastSection(False)
-    for c in range(model.columnCount()):
-        hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch if c == stretch else
-                                QHeaderView.ResizeMode.ResizeToContents)
-    return view
 
 
 def label(name: str, rich: bool = False, ignored: bool = True) -> QLabel:

@@ -39,10 +39,11 @@ from PySide6.QtWidgets import (
 
 from ...bridge import JobScope
 from ...widgets import centred_column, error_label
-from ...widgets.stepper_layout import lay_out
+from ...widgets.layouts import lay_out
 from .. import ProjectSnapshot, ProjectViewModel
 from .controls import OptionsBar
-from .layout import KeyedScope, box, label, table
+from ...widgets.views import table_view
+from .layout import KeyedScope, box, label
 from .jobs import (
     KIND_LABELS,
     Decoded,
@@ -255,7 +256,7 @@ class StepperPanel(QWidget):
         return b
 
     def _build_history_box(self) -> QWidget:
-        self._history_view = table(self.history_model, "history_view", 1)
+        self._history_view = table_view(self.history_model, "history_view", stretch=1)
         self._search = QLineEdit()
         self._search.setObjectName("search")
         self._search.setPlaceholderText("add an item: title or id")
@@ -271,7 +272,7 @@ class StepperPanel(QWidget):
         return box("History (oldest first)", self._history_view, lay_out((self._search, 1), (remove, 0)))
 
     def _build_right_column(self) -> QWidget:
-        self._cand_view = table(self.candidates_model, "candidates_view", len(CandidatesModel.COLUMNS) - 1)
+        self._cand_view = table_view(self.candidates_model, "candidates_view", stretch=len(CandidatesModel.COLUMNS) - 1)
         self._cand_view.selectionModel().selectionChanged.connect(self._update_buttons)
         self._cand_view.doubleClicked.connect(lambda _: self.force_selected())
         force = self._button("force", "Force", "Redo this level keeping only the selected candidate: every later "
@@ -279,7 +280,7 @@ class StepperPanel(QWidget):
                              self.force_selected)
         self._force_label = label("force_label")
 
-        self._results_view = table(self.results_model, "results_view", 1)
+        self._results_view = table_view(self.results_model, "results_view", stretch=1)
         self._results_view.clicked.connect(self._on_result_clicked)
         self._target_label = label("target_label", rich=True, ignored=False)
         self._target_label.setWordWrap(True)

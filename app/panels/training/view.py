@@ -15,13 +15,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QStackedWidget,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -29,7 +27,8 @@ from PySide6.QtWidgets import (
 
 from ...bridge import JobScope
 from ...widgets import GENERATOR_NAMES, centred_column, heading
-from ...widgets.stepper_layout import lay_out
+from ...widgets.layouts import lay_out
+from ...widgets.views import ALL, table_view
 from .. import ProjectSnapshot, ProjectViewModel
 from .controls import TrainingControls
 from .models import HealthTableModel, MetricsTableModel
@@ -63,20 +62,6 @@ _EMPTY_TEXT = (
     "<b>Save project as…</b></p>"
 )
 _RUNNING = {"train": "Training…", "tokenize": "Re-tokenizing…", "save": "Saving…"}
-
-
-def _table(model) -> QTableView:
-    t = QTableView()
-    t.setModel(model)
-    t.verticalHeader().setVisible(False)
-    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    t.setAlternatingRowColors(True)
-    t.setWordWrap(False)
-    hh = t.horizontalHeader()
-    hh.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    hh.setMinimumSectionSize(60)
-    return t
 
 
 class TrainingPanel(QWidget):
@@ -240,7 +225,7 @@ class TrainingPanel(QWidget):
         self._run_label.setWordWrap(True)
         self._run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.metrics_table = _table(self.metrics_model)
+        self.metrics_table = table_view(self.metrics_model, stretch=ALL, alternating=True)
         hh = self.metrics_table.horizontalHeader()
         for c in (0, 1):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
@@ -251,7 +236,7 @@ class TrainingPanel(QWidget):
         self._health_title = QLabel("")
         self._health_title.setObjectName("health_title")
         self._health_title.setWordWrap(True)
-        self.health_table = _table(self.health_model)
+        self.health_table = table_view(self.health_model, stretch=ALL, alternating=True)
         self.tables = QTabWidget()
         self.tables.addTab(lay_out((self.metrics_table, 1), (self._metrics_note, 0), vertical=True, margin=6), "Test metrics per generator")
         self.tables.addTab(lay_out((self._health_title, 0), (self.health_table, 1), vertical=True, margin=6), "Tokenizer health per level")

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...bridge import JobScope
+from ...widgets.views import table_view
 from ...widgets import centred_column, error_label, heading
 from .. import ProjectSnapshot, ProjectViewModel
 from .jobs import Generators, ItemWeights, Ranking, compute_item_weights, compute_ranking, load_weight_generators
@@ -178,23 +179,15 @@ class WeightsPanel(QWidget):
                               "come first; a red * marks a level whose top codeword moved. Click a row to show that "
                               "item; click a header to sort."))
         ll.addWidget(self._ranking_status)
-        view = self._ranking_view = QTableView()
-        view.setObjectName("weights_ranking")
-        view.setModel(self.ranking_model)
+        view = self._ranking_view = table_view(self.ranking_model, "weights_ranking", row_height=_ROW_HEIGHT,
+                                               alternating=True)
         view.setSortingEnabled(True)
         view.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.setWordWrap(False)
-        view.setAlternatingRowColors(True)
-        rows = view.verticalHeader()
-        rows.setVisible(False)
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: no per-row measuring
-        rows.setDefaultSectionSize(_ROW_HEIGHT)
+        view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: no per-row measuring
         hh = view.horizontalHeader()
         hh.setMinimumSectionSize(36)
         hh.setStretchLastSection(False)
+        hh.setHighlightSections(True)
         view.clicked.connect(self._on_ranking_clicked)
         view.activated.connect(self._on_ranking_clicked)
         ll.addWidget(view, 1)
