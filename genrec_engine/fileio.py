@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_text_atomic", "write_json_atomic", "read_json"]
+__all__ = ["atomic_path", "write_text_atomic", "write_json_atomic", "read_json", "json_default"]
 
 
 @contextmanager
@@ -47,3 +47,19 @@ def write_json_atomic(target: str | os.PathLike, obj) -> None:
 def read_json(path: str | os.PathLike) -> dict:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def json_default(value):
+    """``json.dumps(..., default=json_default)``: NumPy scalars and arrays as plain numbers and
+    lists, pandas' missing values as null, paths and anything else as text."""
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    return str(value)

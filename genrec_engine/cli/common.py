@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 from ..errors import GenrecError
+from ..fileio import json_default
 from ..generators import KINDS
 
 __all__ = ["Bar", "add_command", "add_generator_command", "command_line", "emit", "int_list", "write_out"]
@@ -60,23 +60,9 @@ def add_generator_command(parent, name: str, help_: str, func):
 def emit(args, obj: dict, human: str | None = None) -> None:
     """Print ``obj`` as one JSON line (``--json``), else ``human`` (or indented JSON)."""
     if args.json:
-        sys.stdout.write(json.dumps(obj, default=_jsonable) + "\n")
+        sys.stdout.write(json.dumps(obj, default=json_default) + "\n")
     else:
-        sys.stdout.write((human if human is not None else json.dumps(obj, indent=2, default=_jsonable)) + "\n")
-
-
-def _jsonable(o):
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o).__name__)
+        sys.stdout.write((human if human is not None else json.dumps(obj, indent=2, default=json_default)) + "\n")
 
 
 def int_list(text: str, what: str) -> list[int]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataValidationError, Problem
-from ..fileio import atomic_path
+from ..fileio import atomic_path, json_default
 from .catalogue import Catalogue
 from .readers import FORMATS, ProblemLog, find_table, read_table
 from .validate import validate_interactions, validate_items
@@ -226,18 +226,5 @@ def _write_table(frame: pd.DataFrame, target: Path, fmt: str) -> Path:
                 frame = frame.astype(object).where(frame.notna(), None)
             with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
                 for record in frame.to_dict(orient="records"):
-                    fh.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
+                    fh.write(json.dumps(record, ensure_ascii=False, default=json_default) + "\n")
     return target
-
-
-def _json_default(value):
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return str(value)
-
