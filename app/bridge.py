@@ -21,9 +21,10 @@ lives or dies on a worker thread. That removes the PySide 6.11 deadlock the old 
 (the GUI thread freeing a Qt object while a worker emitted a signal), so the garbage collector
 may run at any time on the GUI thread (see :class:`GarbageCollector`).
 
-The bridge also emits bridge-wide signals (``sig_started``, ``sig_progress``, ``sig_error``,
-``sig_cancelled``, ``sig_finished``, with the job id) for the window's status bar and for tests.
-Panels do not listen to them: a panel reacts to its own jobs through their handles.
+The bridge also emits bridge-wide signals (``sig_submitted``, ``sig_started``, ``sig_progress``,
+``sig_error``, ``sig_cancelled``, ``sig_finished``, with the job id) for the window's status bar
+and for tests. Results are never broadcast: only the job's handle carries its result, and panels
+react to their own jobs through their handles.
 """
 from __future__ import annotations
 
@@ -272,9 +273,6 @@ class EngineBridge(QObject):
     sig_progress = Signal(int, float, str)
     """``(job_id, fraction, message)``: throttled progress, fraction in [0, 1]; <= ~20 per second."""
 
-    sig_result = Signal(int, object)
-    """``(job_id, result)``: the job returned ``result``. Not emitted for a cancelled job."""
-
     sig_error = Signal(int, str)
     """``(job_id, message)``: the job raised; ``message`` is the engine's one-line explanation."""
 
@@ -406,7 +404,6 @@ class EngineBridge(QObject):
             _BUSY.discard(self)
         if kind == "result":
             job.result = payload
-            self.sig_result.emit(job.id, payload)
             job.sig_result.emit(payload)
         elif kind == "error":
             job.error = str(payload)

@@ -163,9 +163,11 @@ def test_bridge_delivers_result_in_order(qtbot):
     bridge = EngineBridge()
     started, results = [], []
     bridge.sig_started.connect(lambda jid, name: started.append(name))
-    bridge.sig_result.connect(lambda jid, value: results.append(value))
-    with qtbot.waitSignals([bridge.sig_started, bridge.sig_result, bridge.sig_finished], order="strict", timeout=10_000):
-        job = bridge.submit(_answer, 40, plus=2, name="answer")
+    job = bridge.submit(_answer, 40, plus=2, name="answer")  # its signals arrive through the event loop
+    job.sig_result.connect(results.append)
+    with qtbot.waitSignals([job.sig_started, job.sig_result, bridge.sig_finished, job.sig_finished], order="strict",
+                           timeout=10_000):
+        pass
     assert started == ["answer"] and results == [42]
     assert job.state == "done" and bridge.running() == 0
     assert bridge.wait_all(5_000) and bridge.active_threads() == 0
@@ -197,10 +199,10 @@ def _until_cancelled(*, progress, cancel, started: threading.Event):
 def test_bridge_cancel_gives_sig_cancelled_and_no_thread_left(qtbot):
     bridge = EngineBridge()
     results = []
-    bridge.sig_result.connect(lambda jid, value: results.append(value))
     started = threading.Event()
     with qtbot.waitSignal(bridge.sig_started, timeout=10_000):
         job = bridge.submit(_until_cancelled, started=started)
+        job.sig_result.connect(results.append)
     qtbot.waitUntil(started.is_set, timeout=10_000)  # sig_started comes just before the function runs
     assert bridge.running() == 1 and job.state == "running"
     with qtbot.waitSignals([bridge.sig_cancelled, bridge.sig_finished], order="strict", timeout=10_000):
@@ -229,8 +231,7 @@ def test_bridge_cancel_of_a_queued_job_never_starts_it(qtbot):
 def test_wait_all_delivers_the_outcome_without_an_event_loop(qtbot):
     bridge = EngineBridge()
     results = []
-    bridge.sig_result.connect(lambda jid, value: results.append(value))
-    bridge.submit(_answer, 1, plus=2)
+    bridge.submit(_answer, 1, plus=2).sig_result.connect(results.append)
     assert bridge.wait_all(10_000)  # what quitting relies on: no processEvents loop needed
     assert results == [3] and bridge.running() == 0
 
