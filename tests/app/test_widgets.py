@@ -35,4 +35,4 @@ def test_row_table_model_is_a_valid_qt_model_and_sorts_by_its_key(qtmodeltester)
 def test_sid_text_and_percent():
     assert sid_text((12, 7, 201)) == "12-7-201" and sid_text((), "start") == "start"
     assert percent(0.5) == "50.0 %" and percent(0.0) == "0 %"
-    assert percent(2e-5) != "0.0 %" and percent(2e-5).endswith("%")
+    assert percent(2e-5) == "2.0e-03 %" and percent(0.0004) == "4.0e-02 %"  # never a non-zero "0.0 %"

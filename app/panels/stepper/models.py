@@ -9,7 +9,7 @@ import math
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
-from ...widgets import Column, RowTableModel, sid_text
+from ...widgets import Column, RowTableModel, percent, sid_text
 
 __all__ = ["HistoryModel", "CandidatesModel", "ResultsModel", "GREY", "TARGET_COLOUR", "FORCED_COLOUR"]
 
@@ -70,7 +70,7 @@ class CandidatesModel(RowTableModel):
 
     def display(self, row: int, col: int) -> str:
         beam, prefix, bscore, token, before, after, score, outcome = self.row(row)
-        return (sid_text(prefix, "start"), str(token), f"{100 * before:.1f} %", f"{100 * after:.1f} %",
+        return (sid_text(prefix, "start"), str(token), percent(before), percent(after),
                 f"{score:.2f}" if math.isfinite(score) else "−∞", outcome)[col]
 
     def style(self, row: int, col: int, role: int):
