@@ -14,6 +14,7 @@ from typing import Callable
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -29,6 +30,7 @@ import genrec_engine
 
 from . import DEFAULT_PROJECT
 from .bridge import EngineBridge, Job, JobScope
+from .widgets.wheel import WheelGuard
 from .dialogs import ProblemsDialog
 from .exporting import ask_export_image, install_exports
 from .panels import ProjectSnapshot, ProjectViewModel, load_project
@@ -97,6 +99,8 @@ class MainWindow(QMainWindow):
     ):
         super().__init__(parent)
         self.setWindowTitle("GenRec Explorer")
+        self._wheel_guard = WheelGuard(self)  # scrolling a page never edits the value under the pointer
+        QApplication.instance().installEventFilter(self._wheel_guard)
         self.bridge = bridge or EngineBridge(self)
         self.view_model = ProjectViewModel(self)
         self.selection = Selection(self)  # linked selection, shared by every panel

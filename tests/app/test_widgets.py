@@ -36,3 +36,50 @@ def test_sid_text_and_percent():
     assert sid_text((12, 7, 201)) == "12-7-201" and sid_text((), "start") == "start"
     assert percent(0.5) == "50.0 %" and percent(0.0) == "0 %"
     assert percent(2e-5) == "2.0e-03 %" and percent(0.0004) == "4.0e-02 %"  # never a non-zero "0.0 %"
+
+
+def _wheel(widget, up: bool = True):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    pos = QPointF(widget.rect().center())
+    event = QWheelEvent(pos, QPointF(widget.mapToGlobal(pos.toPoint())), QPoint(0, 0), QPoint(0, 120 if up else -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+    return event
+
+
+def test_the_wheel_scrolls_the_page_instead_of_an_unfocused_spin_box(qtbot):
+    from PySide6.QtWidgets import QApplication, QScrollArea, QSpinBox, QVBoxLayout, QWidget
+
+    from app.widgets.wheel import WheelGuard
+
+    guard = WheelGuard()
+    QApplication.instance().installEventFilter(guard)
+    try:
+        area = QScrollArea()
+        page = QWidget()
+        page.setMinimumHeight(3000)
+        lay = QVBoxLayout(page)
+        spin = QSpinBox()
+        spin.setRange(0, 100)
+        spin.setValue(50)
+        other = QSpinBox()
+        lay.addWidget(spin)
+        lay.addWidget(other)
+        area.setWidget(page)
+        area.resize(300, 200)
+        qtbot.addWidget(area)
+        area.show()
+        qtbot.waitExposed(area)
+        other.setFocus()
+        event = _wheel(spin, up=False)
+        assert spin.value() == 50  # not focused: the value stays, and the event is left for the page
+        assert not event.isAccepted()  # (a real, spontaneous wheel event then goes to the scroll area)
+        spin.setFocus()
+        qtbot.waitUntil(spin.hasFocus)
+        _wheel(spin, up=True)
+        assert spin.value() == 51  # focused: the wheel edits it as before
+    finally:
+        QApplication.instance().removeEventFilter(guard)
