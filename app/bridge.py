@@ -21,7 +21,7 @@ lives or dies on a worker thread. That removes the PySide 6.11 deadlock the old 
 (the GUI thread freeing a Qt object while a worker emitted a signal), so the garbage collector
 may run at any time on the GUI thread (see :class:`GarbageCollector`).
 
-The bridge also emits bridge-wide signals (``sig_submitted``, ``sig_started``, ``sig_progress``,
+The bridge also emits bridge-wide signals (``sig_started``, ``sig_progress``,
 ``sig_error``, ``sig_cancelled``, ``sig_finished``, with the job id) for the window's status bar
 and for tests. Results are never broadcast: only the job's handle carries its result, and panels
 react to their own jobs through their handles.
@@ -47,7 +47,7 @@ from shiboken6 import isValid
 from genrec_engine import Cancelled, CancelToken, GenrecError
 from genrec_engine.jobs import collection_paused as paused
 
-__all__ = ["EngineBridge", "Job", "JobScope", "GarbageCollector", "live_bridges", "jobs_running"]
+__all__ = ["EngineBridge", "Job", "JobScope", "GarbageCollector", "live_bridges"]
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +65,6 @@ _OUTCOMES = {"result": "done", "error": "failed", "cancelled": "cancelled"}
 def live_bridges() -> list["EngineBridge"]:
     """Every :class:`EngineBridge` whose Qt object still exists (for test fixtures)."""
     return [b for b in set(_LIVE) | _BUSY if isValid(b)]
-
-
-def jobs_running() -> bool:
-    """Whether any live bridge still has a job queued or running."""
-    for bridge in live_bridges():
-        try:
-            if bridge.running():
-                return True
-        except RuntimeError:  # its C++ side is already gone
-            continue
-    return False
 
 
 class Job(QObject):
@@ -264,9 +253,6 @@ class EngineBridge(QObject):
     """
 
     # ---- bridge-wide signals (GUI thread): the status bar and tests listen; panels use job handles ----
-    sig_submitted = Signal(object)
-    """``(job)``: a job was submitted (its handle)."""
-
     sig_started = Signal(int, str)
     """``(job_id, name)``: the job's function began running on a worker thread."""
 
@@ -319,7 +305,6 @@ class EngineBridge(QObject):
         self._futures[job.id] = self._pool.submit(
             _run_job, job.id, job.cancel, self._mail.post, fn, args, dict(kwargs), tuple(partials)
         )
-        self.sig_submitted.emit(job)
         return job
 
     def cancel(self, job_id: int) -> bool:
@@ -539,7 +524,6 @@ class GarbageCollector(QObject):
         super().__init__(parent)
         gc.disable()
         self.max_ms = 0.0  # the longest single collection so far (the stall benchmark reads it)
-        self.collections = 0
         self._middle = 0  # objects that survived young collections since the last middle one
         self._last_tenure = time.monotonic()
         self._timer = QTimer(self)
@@ -577,5 +561,4 @@ class GarbageCollector(QObject):
         t0 = time.perf_counter()
         n = gc.collect(generation)
         self.max_ms = max(self.max_ms, (time.perf_counter() - t0) * 1000)
-        self.collections += 1
         return n
