@@ -4,7 +4,7 @@ Every command takes ``--json`` and then prints exactly one JSON object on stdout
 tqdm bar shows progress on stderr and a short human summary follows. Bad input exits non-zero
 with one line on stderr naming what is wrong (and ``{"error": ...}`` on stdout with ``--json``).
 
-The commands live by group: :mod:`.data` (data, tokenize, sids), :mod:`.training` (train, eval,
+The commands live by group: :mod:`.data` (data, tokenize), :mod:`.sids`, :mod:`.training` (train, eval,
 compact), :mod:`.explore` (recommend, instruct-eval, layout, coldstart-eval), :mod:`.bench`;
 :mod:`.common` holds what they share.
 """
@@ -16,7 +16,7 @@ import sys
 
 from .. import __version__
 from ..errors import Cancelled, DataValidationError, GenrecError
-from . import bench, data, explore, training
+from . import bench, data, explore, sids, training
 
 __all__ = ["main", "build_parser"]
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genrec", description="GenRec Explorer engine: data, semantic IDs, benchmarks.")
     p.add_argument("--version", action="version", version=f"genrec {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (data, training, explore, bench):
+    for group in (data, sids, training, explore, bench):
         group.register(sub)
     return p
 
