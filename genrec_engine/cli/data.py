@@ -5,9 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import GenrecError
-from ..project import Project
-from .common import Bar, add_command, emit, int_list
+from .common import Bar, add_command, emit
 
 
 def cmd_data_check(args) -> int:
