@@ -189,8 +189,7 @@ class Project:
             return model
 
     def diagnostics(self) -> TokenizerDiagnostics:
-        cfg = self.tokenizer_config
-        return diagnose_codes(self.sids.codes[:, :-1], cfg.codebook_size, self.meta.get("diagnostics", {}).get("recon_mse"))
+        return diagnose_codes(self.sids.codes[:, :-1], self.sids.sizes, self.meta.get("diagnostics", {}).get("recon_mse"))
 
     # ---- disk ----
     def save(self, path: str | os.PathLike | None = None, *, tokenizer: Quantizer | None = None) -> None:

@@ -1,9 +1,11 @@
-"""``genrec sids show|stats|export``: a project's semantic IDs."""
+"""``genrec sids show|stats|import|export``: a project's semantic IDs, and foreign SID tables in and out
+(see :mod:`genrec_engine.interop`)."""
 from __future__ import annotations
 
 from ..errors import GenrecError
+from ..interop.importer import MANIFEST as MANIFEST_NAME
 from ..project import Project
-from .common import add_command, emit, int_list
+from .common import Bar, add_command, emit, int_list
 
 
 def cmd_sids_show(args) -> int:
@@ -53,15 +55,57 @@ def cmd_sids_show(args) -> int:
 
 def cmd_sids_stats(args) -> int:
     proj = Project.open(args.project)
-    d = proj.diagnostics()
-    emit(args, d.to_dict())
+    d = proj.diagnostics().to_dict()
+    d["codebook_sizes"] = list(proj.sids.sizes)
+    d["collision_policy"] = proj.sids.policy
+    emit(args, d)
     return 0
 
 
+def _project_arg(args) -> str:
+    if bool(args.project) == bool(args.project_opt):
+        raise GenrecError("give the project folder once: as the first argument or as --project")
+    return args.project or args.project_opt
+
+
 def cmd_sids_export(args) -> int:
-    proj = Project.open(args.project)
-    proj.trie.write_graphml(args.graphml, max_depth=args.max_depth)
-    emit(args, {"graphml": str(args.graphml), "max_depth": args.max_depth}, f"wrote {args.graphml}")
+    proj = Project.open(_project_arg(args))
+    if args.graphml:
+        if args.format or args.out:
+            raise GenrecError("--graphml writes the prefix tree; --format/--out write the SID table: give one of them")
+        proj.trie.write_graphml(args.graphml, max_depth=args.max_depth)
+        emit(args, {"graphml": str(args.graphml), "max_depth": args.max_depth}, f"wrote {args.graphml}")
+        return 0
+    if not (args.format and args.out):
+        raise GenrecError("give --format FORMAT --out PATH (or --graphml FILE for the prefix tree)")
+    from ..interop import export_sids
+
+    man = export_sids(proj, args.format, args.out)
+    emit(args, {"out": str(args.out), "manifest": man},
+         f"wrote {args.out} ({args.format}, {man['rows']:,} rows, {man['levels']} levels of "
+         f"{', '.join(map(str, man['codebook_sizes']))} codes) and {MANIFEST_NAME} beside it")
+    return 0
+
+
+def cmd_sids_import(args) -> int:
+    from ..interop import import_sids
+
+    sizes = int_list(args.codebook_sizes, "--codebook-sizes") if args.codebook_sizes else None
+    fields = tuple(f.strip() for f in args.fields.split(",") if f.strip())
+    with Bar(not args.json, "import sids") as bar:
+        res = import_sids(args.data, args.sids, args.out, fmt=args.format, codebook_sizes=sizes,
+                          policy=args.collision_policy, encoder=args.encoder, fields=fields,
+                          embeddings_path=args.embeddings, overwrite=args.overwrite, progress=bar)
+    sizes_note = (f"codebook sizes {res['codebook_sizes']} ({res['sizes_from']})")
+    human = (f"{args.out}: {res['items']:,} items from {res['format']} table {args.sids}\n"
+             f"  {res['levels']} levels, {sizes_note}\n"
+             f"  {res['unique_sids']:,} distinct SIDs, {res['groups_with_collisions']:,} shared by several items "
+             f"(policy {res['collision_policy']})\n"
+             f"  derived codebooks reproduce the imported codes for {', '.join(f'{100 * a:.1f} %' for a in res['content_agreement'])} "
+             "of items (levels 1..L, prefix included)")
+    for w in res.get("warnings", []):
+        human += f"\n  warning: {w}"
+    emit(args, res, human)
     return 0
 
 
@@ -76,7 +120,29 @@ def register(sub) -> None:
     sp.add_argument("--limit", type=int, default=20, help="most items to list")
     sp = add_command(sids, "stats", "tokenizer diagnostics per level", cmd_sids_stats)
     sp.add_argument("project")
-    sp = add_command(sids, "export", "write the SID prefix tree as GraphML", cmd_sids_export)
-    sp.add_argument("project")
-    sp.add_argument("--graphml", required=True)
-    sp.add_argument("--max-depth", type=int)
+    from ..interop import FORMATS
+    from ..quantize import COLLISION_POLICIES
+
+    sp = add_command(sids, "export", "write the SID table in a foreign format (with manifest.json) or the "
+                                     "prefix tree as GraphML", cmd_sids_export)
+    sp.add_argument("project", nargs="?", help="project folder (or --project)")
+    sp.add_argument("--project", dest="project_opt", metavar="PROJECT")
+    sp.add_argument("--format", choices=FORMATS)
+    sp.add_argument("--out", help="table file to write; manifest.json goes beside it")
+    sp.add_argument("--graphml", help="write the prefix tree as GraphML instead")
+    sp.add_argument("--max-depth", type=int, help="GraphML: deepest level to include")
+
+    sp = add_command(sids, "import", "build a project from a dataset folder and a foreign SID table", cmd_sids_import)
+    sp.add_argument("--data", required=True, help="dataset folder")
+    sp.add_argument("--sids", required=True, help="SID table file")
+    sp.add_argument("--format", choices=("auto",) + FORMATS, default="auto")
+    sp.add_argument("--codebook-sizes", help="codes per level, e.g. 64,128,256 (default: from the manifest, "
+                                             "else the smallest power of two above each level's largest code)")
+    sp.add_argument("--collision-policy", choices=COLLISION_POLICIES, default="append-level",
+                    help="append-level: a collision level tells colliding items apart (default); keep-all: one SID "
+                         "names the group of items sharing it")
+    sp.add_argument("--out", required=True, help="project folder to write")
+    sp.add_argument("--overwrite", action="store_true", help="replace a project already in --out")
+    sp.add_argument("--encoder", choices=("minilm", "structured", "npy"), default="minilm")
+    sp.add_argument("--embeddings", help=".npy file of precomputed embeddings (with --encoder npy)")
+    sp.add_argument("--fields", default="title,brand,categories", help="item fields fed to the text encoder")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .amazon import import_amazon
 from .catalogue import Catalogue
 from .dataset import Dataset, Interactions, check_dataset, load_dataset, save_dataset
+from .fingerprint import dataset_fingerprint
 from .readers import FORMATS
 from .split import Split, leave_one_out, project_split, split_without_cold
 
@@ -25,4 +26,5 @@ __all__ = [
     "save_dataset",
     "leave_one_out",
     "import_amazon",
+    "dataset_fingerprint",
 ]

@@ -172,14 +172,16 @@ class Quantizer(ABC):
 
         ``p_l(k) = softmax_k(-dist_l(k) / (temperature * tau_l))`` where ``tau_l`` is the mean
         squared distance of a training item to its codeword at level l; the argmax is the hard
-        code. This is the content-guided weight the explorer compares with the RAN's.
+        code. This is the content-guided weight the explorer compares with the RAN's. When levels
+        have different codebook sizes, K is the largest and a level's codes beyond its own size get 0.
         """
         _, dists = self.level_distances(X)
-        out = []
+        K = max(d.shape[1] for d in dists)
+        out = np.zeros((len(dists), dists[0].shape[0], K), dtype=np.float32)
         for l, d in enumerate(dists):
             logits = -torch.from_numpy(d) / (float(temperature) * float(self.temperature[l]))
-            out.append(torch.softmax(logits, dim=1).numpy())
-        return np.stack(out).astype(np.float32)
+            out[l, :, : d.shape[1]] = torch.softmax(logits, dim=1).numpy()
+        return out
 
     @property
     def codebooks(self) -> list[np.ndarray]:

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 
-__all__ = ["QuantizerConfig", "METHODS"]
+__all__ = ["QuantizerConfig", "METHODS", "IMPORTED"]
 
-METHODS = ("rkmeans", "rqvae", "vqvae", "gaoq")
+METHODS = ("rkmeans", "rqvae", "vqvae", "gaoq")  # tokenizers that are fitted from embeddings
+IMPORTED = "imported"  # codebooks derived from a foreign SID table (see quantize/imported.py)
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,8 @@ class QuantizerConfig:
 
     method: str = "rkmeans"
     levels: int = 3  # L: codebook levels before the collision level (TIGER uses 3)
-    codebook_size: int = 256  # K: codewords per level (TIGER uses 256)
+    codebook_size: int = 256  # K: codewords per level (TIGER uses 256); the largest level when sizes differ
+    codebook_sizes: tuple[int, ...] = ()  # per-level K when levels differ (imported tables); empty: all K
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present
     # --- k-means (rkmeans, and codebook init of the VAEs) ---
@@ -41,7 +43,7 @@ class QuantizerConfig:
     extra: dict = field(default_factory=dict, compare=False)  # free-form notes kept in the JSON
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
+        if self.method not in METHODS + (IMPORTED,):
             raise ConfigError(f"method={self.method!r}: expected one of {', '.join(METHODS)}")
         for name in ("levels", "codebook_size", "kmeans_iters", "latent_dim", "steps", "batch_size"):
             value = getattr(self, name)
@@ -65,10 +67,22 @@ class QuantizerConfig:
                 "equal parts, so latent_dim must be a multiple of levels"
             )
         object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
+        sizes = tuple(self.codebook_sizes)
+        if sizes and (len(sizes) != self.levels or any(not isinstance(k, int) or k < 1 for k in sizes)
+                      or max(sizes) != self.codebook_size):
+            raise ConfigError(f"codebook_sizes={list(sizes)}: expected {self.levels} positive sizes whose largest "
+                              f"is codebook_size={self.codebook_size}")
+        object.__setattr__(self, "codebook_sizes", sizes)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Codebook size of each level."""
+        return self.codebook_sizes or (self.codebook_size,) * self.levels
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden_dims"] = list(self.hidden_dims)
+        d["codebook_sizes"] = list(self.codebook_sizes)
         return d
 
     @classmethod
@@ -80,4 +94,6 @@ class QuantizerConfig:
         d = dict(d)
         if "hidden_dims" in d:
             d["hidden_dims"] = tuple(d["hidden_dims"])
+        if "codebook_sizes" in d:
+            d["codebook_sizes"] = tuple(d["codebook_sizes"])
         return cls(**d)

@@ -17,6 +17,8 @@ __all__ = ["LevelStats", "TokenizerDiagnostics", "diagnose_codes"]
 @dataclass(frozen=True)
 class LevelStats:
     level: int  # 1-based
+    codebook_size: int  # K of this level (levels may differ)
+    used_codes: int  # codewords at least one item uses
     utilization: float  # share of the K codewords used by at least one item
     perplexity: float  # exp(entropy) of the code distribution, in codewords (K = perfectly even)
     dead_codes: int  # codewords no item uses
@@ -63,14 +65,16 @@ def _entropy_bits(counts: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def diagnose_codes(codes: np.ndarray, codebook_size: int, recon_mse: float | None = None) -> TokenizerDiagnostics:
-    """Diagnostics of quantizer codes ``[N, L]`` (no collision level) for a K-word codebook."""
+def diagnose_codes(codes: np.ndarray, codebook_size, recon_mse: float | None = None) -> TokenizerDiagnostics:
+    """Diagnostics of quantizer codes ``[N, L]`` (no collision level); ``codebook_size`` is one K
+    for every level or a sequence of L sizes."""
     codes = np.asarray(codes, dtype=np.int64)
     n, L = codes.shape
+    sizes = [int(codebook_size)] * L if np.ndim(codebook_size) == 0 else [int(k) for k in codebook_size]
     stats = []
     prev_groups = np.zeros(n, dtype=np.int64)  # id of each item's prefix c_<l
     for l in range(L):
-        counts = np.bincount(codes[:, l], minlength=codebook_size)
+        counts = np.bincount(codes[:, l], minlength=sizes[l])
         # prefix id of c_<=l, and H(c_l | c_<l) = H(c_<=l) - H(c_<l)
         pair = prefix_ids = np.unique(np.stack([prev_groups, codes[:, l]], 1), axis=0, return_inverse=True)[1].reshape(-1)
         per_prefix = np.bincount(prefix_ids)
@@ -79,6 +83,8 @@ def diagnose_codes(codes: np.ndarray, codebook_size: int, recon_mse: float | Non
         stats.append(
             LevelStats(
                 level=l + 1,
+                codebook_size=sizes[l],
+                used_codes=int((counts > 0).sum()),
                 utilization=float((counts > 0).mean()),
                 perplexity=float(2 ** _entropy_bits(counts)),
                 dead_codes=int((counts == 0).sum()),

@@ -14,13 +14,14 @@ from ..fileio import atomic_path
 from .base import Quantizer
 from .config import QuantizerConfig
 from .gaoq import GAOQ
+from .imported import ImportedCodebooks
 from .rkmeans import ResidualKMeans
 from .vae import RQVAE, ProductVQVAE
 
 __all__ = ["build_quantizer", "save_quantizer", "load_quantizer", "TOKENIZER_FORMAT"]
 
 TOKENIZER_FORMAT = "genrec-tokenizer/1"
-_CLASSES = {c.method: c for c in (ResidualKMeans, RQVAE, ProductVQVAE, GAOQ)}
+_CLASSES = {c.method: c for c in (ResidualKMeans, RQVAE, ProductVQVAE, GAOQ, ImportedCodebooks)}
 
 
 def build_quantizer(config: QuantizerConfig | None = None, **kwargs) -> Quantizer:
