@@ -1,4 +1,4 @@
-"""``genrec data check|import-amazon``, ``genrec tokenize``."""
+"""``genrec data check|import-amazon|import-letter``, ``genrec tokenize``."""
 from __future__ import annotations
 
 import sys
@@ -44,6 +44,22 @@ def cmd_data_import_amazon(args) -> int:
         summary = import_amazon(args.src, args.out, progress=bar)
     emit(args, summary, f"wrote {args.out}: {summary['items']:,} items, {summary['users']:,} users, "
                         f"{summary['interactions']:,} interactions")
+    return 0
+
+
+def cmd_data_import_letter(args) -> int:
+    from ..interop import import_letter
+
+    with Bar(not args.json, "import") as bar:
+        s = import_letter(args.src, args.out, progress=bar)
+    sources = ", ".join(f"{name} ({n:,} rows)" for name, n in s["rows_per_file"].items())
+    human = (f"wrote {args.out}: {s['items']:,} items, {s['users']:,} users, {s['interactions']:,} interactions\n"
+             f"  from {s['item_file']} and {sources}; {s['rows_merged']:,} rows merged"
+             + (f", {s['rows_windowed']:,} read as windows of {s['history_window']} items"
+                if s["history_window"] else "")
+             + (f"\n  user ids {s['user_ids']}" if s["user_ids"] != "as written" else "")
+             + (f"\n  ignored: {', '.join(s['ignored_files'])}" if s["ignored_files"] else ""))
+    emit(args, s, human)
     return 0
 
 
@@ -101,6 +117,11 @@ def register(sub) -> None:
     sp = add_command(data, "import-amazon", "convert an Amazon 5-core dump (Beauty.txt + items.jsonl) to a dataset folder", cmd_data_import_amazon)
     sp.add_argument("src")
     sp.add_argument("out")
+    sp = add_command(data, "import-letter", "convert a LETTER / LC-Rec / MiniOneRec catalogue (<name>.item.json + "
+                     "<name>.inter.json or MiniOneRec CSV files) to a dataset folder; item ids stay the indices",
+                     cmd_data_import_letter)
+    sp.add_argument("src", help="folder with <name>.item.json and <name>.inter.json or *.csv")
+    sp.add_argument("out", help="dataset folder to write (its items/interactions files are replaced)")
 
     sp = add_command(sub, "tokenize", "embed a catalogue, fit a tokenizer and write a project folder", cmd_tokenize)
     sp.add_argument("--data", required=True, help="dataset folder")
