@@ -16,7 +16,7 @@ import sys
 
 from .. import __version__
 from ..errors import Cancelled, DataValidationError, GenrecError
-from . import bench, data, explore, sids, training
+from . import audit, bench, data, explore, sids, training
 
 __all__ = ["main", "build_parser"]
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genrec", description="GenRec Explorer engine: data, semantic IDs, benchmarks.")
     p.add_argument("--version", action="version", version=f"genrec {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (data, sids, training, explore, bench):
+    for group in (data, sids, training, explore, bench, audit):
         group.register(sub)
     return p
 

@@ -52,9 +52,18 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     proj = Project.open(args.project)
+    ranked = []
     with Bar(not args.json, f"eval {args.model}") as bar:
         out = evaluate_generator(proj, args.model, split_name=args.split, beam=args.beam, constrained=not args.unconstrained,
-                                 users=args.users, exactness=args.exactness, device=args.device, progress=bar)
+                                 users=args.users, exactness=args.exactness, device=args.device, progress=bar,
+                                 on_ranked=ranked.append if args.dump else None)
+    if args.dump:
+        from ..data import project_split
+        from ..interop.audit import ranked_rows, write_generations
+
+        rows = ranked_rows(ranked[0], user_ids=project_split(proj).user_ids, item_ids=proj.sids.item_ids,
+                           codes=proj.sids.codes)
+        out["dump"] = {"file": args.dump, "rows": write_generations(args.dump, rows)}
     emit(args, out)
     return 0
 
@@ -114,6 +123,8 @@ def register(sub) -> None:
     sp.add_argument("--exactness", type=int, default=0, metavar="N",
                     help="also compare beam top-10 with the exact top-10 for N sampled users, per beam width")
     sp.add_argument("--device", default="auto")
+    sp.add_argument("--dump", metavar="FILE",
+                    help="also write the scored top-20 lists as a JSONL generations file (see genrec audit)")
 
     sp = add_generator_command(sub, "compact",
                                "store a trained generator's weights in float16 (half the bytes) and re-evaluate it",

@@ -166,14 +166,16 @@ def evaluate_generator(
     device: str = "auto",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    on_ranked=None,
 ) -> dict:
     """Metrics of a trained generator; ``exactness=n`` also compares beam top-10 with the exact
-    top-10 by full SID likelihood for n sampled users, per beam width."""
+    top-10 by full SID likelihood for n sampled users, per beam width. ``on_ranked``: called with
+    the scored :class:`~genrec_engine.train.evaluate.RankedLists` (see ``genrec eval --dump``)."""
     dev = resolve_device(device)
     model = project.generator(kind, dev)
     split = project_split(project)
     out = _project_eval(model, project, split, split_name, beam=beam, constrained=constrained, users=users,
-                        device=dev, progress=progress, cancel=cancel)
+                        device=dev, progress=progress, cancel=cancel, on_ranked=on_ranked)
     out["model"], out["split"], out["beam"], out["constrained"] = kind, split_name, beam, constrained
     if exactness and not hasattr(model, "score_items"):
         from ..decode import topk_overlap

@@ -1,7 +1,10 @@
 """Leave-one-out evaluation over the full catalogue (no sampled negatives)."""
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -10,7 +13,7 @@ from ..jobs import CancelToken, ProgressFn, check_cancel, report
 from .data import eval_tensors
 from .metrics import summarize
 
-__all__ = ["rank_users", "evaluate", "item_counts"]
+__all__ = ["RankedLists", "rank_lists", "rank_users", "evaluate", "item_counts"]
 
 
 def item_counts(split, n_items: int) -> np.ndarray:
@@ -18,7 +21,76 @@ def item_counts(split, n_items: int) -> np.ndarray:
     return np.bincount(np.concatenate([np.asarray(s) for s in split.train]), minlength=n_items)
 
 
+@dataclass(frozen=True, eq=False)
+class RankedLists:
+    """The ranked lists an evaluation scores, best first per user.
+
+    ``rows``: int64 ``[U]`` positions of the users in the split (``split.user_ids[rows]``);
+    ``targets``: int64 ``[U]`` their held-out item indices (empty when not known);
+    ``items``: int64 ``[U, k]`` item indices (``-1``: padding, or a SID that matches no item);
+    ``scores``: float32 ``[U, k]`` cumulative log-probs (beam search) or item scores (``-inf``
+    for padding); ``sids``: int64 ``[U, k, D]`` the decoded SIDs (``-1`` rows for padding), or
+    ``None`` for a model that ranks item ids (SASRec); ``invalid``: int64 ``[U]`` how many listed
+    SIDs match no item (``-1`` = unknown).
+    """
+
+    rows: np.ndarray
+    targets: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    sids: np.ndarray | None
+    invalid: np.ndarray
+
+
 @torch.no_grad()
+def rank_lists(
+    model,
+    history: torch.Tensor,
+    *,
+    trie,
+    beam: int = 20,
+    k: int = 20,
+    constrained: bool = True,
+    batch_size: int = 1024,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> RankedLists:
+    """:func:`rank_users` with the scores and decoded SIDs kept (``rows`` = ``arange(U)``,
+    ``targets`` empty: the caller knows them)."""
+    from ..decode import beam_search
+
+    model.eval()
+    ranked, invalid, scores, sids = [], [], [], []
+    U = history.shape[0]
+    for s in range(0, U, batch_size):
+        check_cancel(cancel)
+        h = history[s : s + batch_size].to(device)
+        width = int((h > 0).sum(1).max().clamp_min(1))
+        h = h[:, -width:]
+        if hasattr(model, "score_items"):
+            top = torch.topk(model.score_items(h), k, dim=1)
+            ranked.append(top.indices.cpu())
+            scores.append(top.values.float().cpu())
+            invalid.append(torch.zeros(len(h), dtype=torch.long))
+        else:
+            res = beam_search(model, h, trie=trie, beam=beam, k=k, constrained=constrained)
+            ranked.append(res.items.cpu())
+            scores.append(res.scores.float().cpu())
+            invalid.append(torch.as_tensor(res.invalid).cpu())
+            sids.append(res.sids.cpu())
+        report(progress, min(U, s + batch_size) / U, f"ranked {min(U, s + batch_size)}/{U} users")
+    items = torch.cat(ranked).numpy() if ranked else np.zeros((0, k), dtype=np.int64)
+    return RankedLists(
+        rows=np.arange(U, dtype=np.int64),
+        targets=np.zeros(0, dtype=np.int64),
+        items=items,
+        scores=torch.cat(scores).numpy() if scores else np.zeros((0, k), dtype=np.float32),
+        sids=torch.cat(sids).numpy() if sids and len(sids) == len(ranked) else None,
+        invalid=torch.cat(invalid).numpy() if invalid else np.zeros(0, dtype=np.int64),
+    )
+
+
 def rank_users(
     model,
     history: torch.Tensor,
@@ -35,27 +107,11 @@ def rank_users(
     """Top-``k`` item indices ``[U, k]`` (-1 padding) and invalid-SID counts ``[U]`` per user.
 
     Generative models go through trie-constrained beam search; a model with ``score_items``
-    (SASRec) ranks the whole catalogue by its scores."""
-    from ..decode import beam_search
-
-    model.eval()
-    ranked, invalid = [], []
-    U = history.shape[0]
-    for s in range(0, U, batch_size):
-        check_cancel(cancel)
-        h = history[s : s + batch_size].to(device)
-        width = int((h > 0).sum(1).max().clamp_min(1))
-        h = h[:, -width:]
-        if hasattr(model, "score_items"):
-            scores = model.score_items(h)
-            ranked.append(torch.topk(scores, k, dim=1).indices.cpu())
-            invalid.append(torch.zeros(len(h), dtype=torch.long))
-        else:
-            res = beam_search(model, h, trie=trie, beam=beam, k=k, constrained=constrained)
-            ranked.append(res.items.cpu())
-            invalid.append(torch.as_tensor(res.invalid).cpu())
-        report(progress, min(U, s + batch_size) / U, f"ranked {min(U, s + batch_size)}/{U} users")
-    return torch.cat(ranked).numpy(), torch.cat(invalid).numpy()
+    (SASRec) ranks the whole catalogue by its scores. :func:`rank_lists` also keeps the scores
+    and decoded SIDs."""
+    lists = rank_lists(model, history, trie=trie, beam=beam, k=k, constrained=constrained, batch_size=batch_size,
+                       device=device, progress=progress, cancel=cancel)
+    return lists.items, lists.invalid
 
 
 def evaluate(
@@ -76,16 +132,22 @@ def evaluate(
     device: torch.device | str = "cpu",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    on_ranked: Callable[[RankedLists], None] | None = None,
 ) -> dict:
     """Recall/NDCG@5/10/20, coverage, homogeneity, diversity, popularity and invalid rate on the
-    "valid" or "test" targets; ``users`` limits it to a seeded random subset."""
+    "valid" or "test" targets; ``users`` limits it to a seeded random subset. ``on_ranked`` is
+    called once with the scored top-20 :class:`RankedLists` (e.g. to write them out)."""
     t0 = time.perf_counter()
     H, targets, _ = eval_tensors(split, which, max_len)
+    rows = np.arange(len(targets), dtype=np.int64)
     if users is not None and users < len(targets):
-        pick = np.sort(np.random.default_rng(seed).choice(len(targets), users, replace=False))
-        H, targets = H[torch.as_tensor(pick)], targets[pick]
-    ranked, invalid = rank_users(model, H, trie=trie, beam=beam, k=20, constrained=constrained, device=device,
-                                 progress=progress, cancel=cancel)
+        rows = np.sort(np.random.default_rng(seed).choice(len(targets), users, replace=False))
+        H, targets = H[torch.as_tensor(rows)], targets[rows]
+    lists = rank_lists(model, H, trie=trie, beam=beam, k=20, constrained=constrained, device=device,
+                       progress=progress, cancel=cancel)
+    ranked, invalid = lists.items, lists.invalid
+    if on_ranked is not None:
+        on_ranked(dataclasses.replace(lists, rows=rows, targets=targets))
     out = summarize(ranked, targets, sids=sids, n_items=n_items, item_embeddings=item_embeddings,
                     item_counts=item_counts, invalid=invalid)
     out["seconds"] = round(time.perf_counter() - t0, 2)
