@@ -70,6 +70,16 @@ def new_project_job(dataset, out, *, progress=None, cancel=None):
     return Path(out)
 
 
+def import_sids_job(choices, *, progress=None, cancel=None):
+    """Engine job: build a project from a dataset folder and a foreign SID table (the
+    :class:`~app.import_dialog.ImportChoices`); returns the project folder."""
+    from genrec_engine.interop import import_sids
+
+    c = dict(choices)
+    import_sids(c.pop("data"), c.pop("sids_file"), c.pop("out_path"), progress=progress, cancel=cancel, **c)
+    return Path(choices["out_path"])
+
+
 def save_copy_job(project, dest, *, progress=None, cancel=None):
     """Engine job: write a complete copy of ``project`` to ``dest``; returns ``dest``."""
     return project.save_copy(dest, progress=progress, cancel=cancel)
@@ -107,6 +117,7 @@ class MainWindow(QMainWindow):
         self.dialogs = dialogs
         self.settings = settings or QSettings()
         self.problems_dialog: ProblemsDialog | None = None  # the last dataset-problems dialog
+        self.import_dialog = None  # the last Import SIDs dialog
         self._warmed_up = False
         self._quiet_jobs: set[int] = set()  # housekeeping jobs: no progress bar
         self._own_jobs: set[int] = set()  # jobs whose outcome the window handles itself (no generic error box)
@@ -227,6 +238,17 @@ class MainWindow(QMainWindow):
         )
         self.action_open_dataset.triggered.connect(self._ask_open_dataset)
         file_menu.addAction(self.action_open_dataset)
+        self.action_import_sids = QAction("&Import SIDs…", self)
+        self.action_import_sids.setStatusTip("Build a project from a dataset folder and a SID table made by another "
+                                             "pipeline (LETTER, RecBole, OpenOneRec, GRID, CSV)")
+        self.action_import_sids.triggered.connect(self._ask_import_sids)
+        file_menu.addAction(self.action_import_sids)
+        self.action_audit = QAction("&Audit generations…", self)
+        self.action_audit.setStatusTip("Score another generator's ranked lists (JSONL or Parquet) against this "
+                                       "project in the Diagnostics panel")
+        self.action_audit.triggered.connect(self._ask_audit)
+        self.action_audit.setEnabled(False)
+        file_menu.addAction(self.action_audit)
         file_menu.addSeparator()
         self.action_quit = QAction("&Quit", self)
         self.action_quit.setShortcut(QKeySequence.StandardKey.Quit)
@@ -330,6 +352,38 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a dataset folder (items.* + interactions.*)", start)
         if folder:
             self.open_dataset(folder)
+
+    @Slot()
+    def _ask_import_sids(self) -> None:
+        from .import_dialog import ImportSIDsDialog
+
+        start = self.snapshot.path.parent if self.snapshot else Path.home()
+        self.import_dialog = ImportSIDsDialog(self.bridge, start, self)
+        self.import_dialog.sig_import.connect(self.import_sids)
+        self.import_dialog.open()
+
+    def import_sids(self, choices) -> Job:
+        """Run an import chosen in the Import SIDs dialog in the background, then open the new project."""
+        choices = dict(choices)
+        choices["out_path"] = choices.pop("out")
+        out = Path(choices["out_path"])
+        return self._submit_own(import_sids_job, choices, name=f"Importing SIDs into {out.name}",
+                                on_result=self.open_project)
+
+    @Slot()
+    def _ask_audit(self) -> None:
+        if self.snapshot is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Generations to audit (one row per user: user_id, ranked SIDs)",
+                                              str(self.snapshot.path.parent),
+                                              "Generations (*.jsonl *.json *.parquet);;All files (*)")
+        if path:
+            self.audit_generations(path)
+
+    def audit_generations(self, path: str | os.PathLike) -> None:
+        """Score a generations file against the open project in the Diagnostics panel and show it."""
+        self.diagnostics.audit_file(Path(path))
+        self.tabs.setCurrentWidget(self.diagnostics)
 
     @Slot()
     def _fill_recent_menu(self) -> None:
@@ -459,6 +513,7 @@ class MainWindow(QMainWindow):
     def _on_project_changed(self, snapshot: ProjectSnapshot | None) -> None:
         self.selection.set_sid_table(snapshot.project.sids if snapshot else None)
         self.action_save_as.setEnabled(snapshot is not None)
+        self.action_audit.setEnabled(snapshot is not None)
         name = snapshot.name if snapshot else None
         self.project_label.setText(f"Project: {name}" if name else "No project")
         self.project_label.setToolTip(str(snapshot.path) if snapshot else "No project open")

@@ -7,11 +7,11 @@ from __future__ import annotations
 from .audit import AuditReport, Generations, audit_generations, read_generations, write_generations
 from .letter_data import import_letter
 from .formats import FORMATS, ForeignSIDs, read_sids, to_sid_table, write_sids
-from .importer import MANIFEST, export_sids, import_sids, read_manifest
+from .importer import MANIFEST, check_import, export_sids, import_sids, read_manifest
 from .sidtext import SIDTextError, format_sid, parse_sid
 
 __all__ = ["SIDTextError", "parse_sid", "format_sid",
            "FORMATS", "ForeignSIDs", "read_sids", "to_sid_table", "write_sids",
-           "MANIFEST", "export_sids", "import_sids", "read_manifest",
+           "MANIFEST", "check_import", "export_sids", "import_sids", "read_manifest",
            "AuditReport", "Generations", "audit_generations", "read_generations", "write_generations",
            "import_letter"]

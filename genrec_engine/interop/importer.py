@@ -34,7 +34,7 @@ from ..project import PROJECT_FORMAT, Project, compute_embeddings
 from ..quantize import IMPORTED, QuantizerConfig, agreement, build_quantizer, diagnose_codes
 from .formats import file_sha256, read_sids, to_sid_table, write_sids
 
-__all__ = ["import_sids", "export_sids", "read_manifest", "MANIFEST", "MANIFEST_FORMAT"]
+__all__ = ["import_sids", "check_import", "export_sids", "read_manifest", "MANIFEST", "MANIFEST_FORMAT"]
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "genrec-sids-manifest/1"
@@ -104,6 +104,50 @@ def export_sids(project: Project, fmt: str, out: str | os.PathLike) -> dict:
     return manifest
 
 
+def _match(dataset, sids_file, fmt, codebook_sizes, policy):
+    """Read ``sids_file`` and match it to ``dataset``: ``(table, info, foreign, manifest, warnings)``."""
+    manifest, warnings = read_manifest(sids_file)
+    sizes = codebook_sizes if codebook_sizes is not None else (manifest or {}).get("codebook_sizes")
+    foreign = read_sids(sids_file, fmt, codebook_sizes=sizes)
+    table, info = to_sid_table(foreign, dataset.catalogue.item_ids, codebook_sizes=sizes, policy=policy,
+                               collision_level=bool((manifest or {}).get("collision_level")))
+    if manifest is not None and codebook_sizes is None:
+        info["sizes_inferred"] = False
+        info["sizes_from"] = "manifest"
+    elif codebook_sizes is not None:
+        info["sizes_from"] = "--codebook-sizes"
+    else:
+        info["sizes_from"] = "packing radix" if foreign.sizes else "inferred: smallest power of two above the largest code"
+    info.update(format=foreign.format, manifest=manifest is not None, warnings=warnings)
+    return table, info
+
+
+def check_import(data: str | os.PathLike, sids_file: str | os.PathLike, *, fmt: str = "auto", codebook_sizes=None,
+                 policy: str = "append-level", progress: ProgressFn | None = None,
+                 cancel: CancelToken | None = None) -> dict:
+    """What :func:`import_sids` would find, without writing anything and without raising for bad
+    input: ``{"problems": [Problem, ...], "info": summary or None}`` (the dataset's own problems
+    first, then the SID table's)."""
+    from ..data import check_dataset
+    from ..errors import DataValidationError, GenrecError, Problem
+
+    report(progress, 0.0, "checking the dataset")
+    dataset, problems = check_dataset(data)
+    if dataset is None:
+        return {"problems": problems, "info": None}
+    check_cancel(cancel)
+    report(progress, 0.5, f"reading {Path(sids_file).name}")
+    try:
+        table, info = _match(dataset, sids_file, fmt, codebook_sizes, policy)
+    except DataValidationError as exc:
+        return {"problems": problems + exc.problems, "info": None}
+    except GenrecError as exc:
+        return {"problems": problems + [Problem(str(sids_file), None, None, str(exc))], "info": None}
+    info.update(items=dataset.n_items, users=dataset.n_users, interactions=dataset.n_interactions)
+    report(progress, 1.0, "checked")
+    return {"problems": problems, "info": info}
+
+
 def import_sids(
     data: str | os.PathLike,
     sids_file: str | os.PathLike,
@@ -137,18 +181,7 @@ def import_sids(
     report(progress, 0.0, "reading the dataset")
     dataset = load_dataset(data)
     report(progress, 0.05, f"reading {Path(sids_file).name}")
-    manifest, warnings = read_manifest(sids_file)
-    sizes = codebook_sizes if codebook_sizes is not None else (manifest or {}).get("codebook_sizes")
-    foreign = read_sids(sids_file, fmt, codebook_sizes=sizes)
-    table, info = to_sid_table(foreign, dataset.catalogue.item_ids, codebook_sizes=sizes, policy=policy,
-                               collision_level=bool((manifest or {}).get("collision_level")))
-    if manifest is not None and codebook_sizes is None:
-        info["sizes_inferred"] = False
-        info["sizes_from"] = "manifest"
-    elif codebook_sizes is not None:
-        info["sizes_from"] = "--codebook-sizes"
-    else:
-        info["sizes_from"] = "packing radix" if foreign.sizes else "inferred: smallest power of two above the largest code"
+    table, info = _match(dataset, sids_file, fmt, codebook_sizes, policy)
     check_cancel(cancel)
     X, enc_meta = compute_embeddings(dataset, encoder=encoder, fields=fields, embeddings_path=embeddings_path,
                                      device="auto", progress=Stage(progress, 0.1, 0.8, "embeddings"), cancel=cancel)
@@ -161,8 +194,7 @@ def import_sids(
     agree = agreement(q, X, codes)
     diag = diagnose_codes(codes, sizes_l, q.recon_mse(X, codes))
     check_cancel(cancel)
-    info.update(source=str(Path(sids_file).resolve()), format=foreign.format, sha256=file_sha256(sids_file),
-                manifest=manifest is not None, content_agreement=agree, warnings=warnings)
+    info.update(source=str(Path(sids_file).resolve()), sha256=file_sha256(sids_file), content_agreement=agree)
     meta = {
         "format": PROJECT_FORMAT,
         "name": out.name,

@@ -101,6 +101,8 @@ class DiagnosticsPanel(QWidget):
     # ---- public ----
     def screenshot_ready(self) -> bool:
         """True once a result is shown and no run of this panel is going on."""
+        if self.state.page == "no_generator":
+            return True  # the notice is all there is to show
         return self.state.shown is not None and not self.state.busy
 
     def run(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from genrec_engine import TokenizerDiagnostics
@@ -27,6 +28,7 @@ METHOD_NAMES = {
     "rqvae": "RQ-VAE",
     "vqvae": "Product VQ-VAE",
     "gaoq": "GAOQ (ReSID)",
+    "imported": "Imported SID table",
 }
 
 #: The questions the other tabs answer: (name, what it shows).
@@ -117,14 +119,16 @@ def plain_words(diag: TokenizerDiagnostics, k: int, collision_size: int) -> str:
     """The diagnostics retold as a few sentences (HTML), for readers new to semantic IDs."""
     levels = diag.levels
     n_levels = len(levels)
-    dead = [(s.level, s.dead_codes) for s in levels if s.dead_codes]
+    sizes = [getattr(s, "codebook_size", k) for s in levels]  # levels may differ (imported tables)
+    dead = [(s.level, s.dead_codes, kl) for s, kl in zip(levels, sizes) if s.dead_codes]
     if not dead:
-        use = f"All {k:,} codewords are in use at every level."
+        use = (f"All {k:,} codewords are in use at every level." if len(set(sizes)) <= 1 else
+               f"All codewords ({' / '.join(f'{kl:,}' for kl in sizes)}) are in use at every level.")
     else:
-        use = "Unused codewords: " + ", ".join(f"{d:,} of {k:,} at level {lv}" for lv, d in dead) + "."
-    spread = ", ".join(f"{100 * s.perplexity / k:.0f} %" for s in levels)
+        use = "Unused codewords: " + ", ".join(f"{d:,} of {kl:,} at level {lv}" for lv, d, kl in dead) + "."
+    spread = ", ".join(f"{100 * s.perplexity / kl:.0f} %" for s, kl in zip(levels, sizes))
     spread = f"Items spread over an effective {spread} of the codewords at {_levels_text(1, n_levels)} (perplexity ÷ K)."
-    bits = math.log2(k)
+    bits = math.log2(max(sizes) if sizes else k)
     guess = ", ".join(f"{s.prefix_entropy:.1f}" for s in levels[1:])
     guess = (
         f"Once the earlier codes are known, {_levels_text(2, n_levels)} leave{'s' if n_levels == 2 else ''} "
@@ -197,13 +201,23 @@ def overview_of(snapshot: ProjectSnapshot) -> Overview:
     }
     cfg = project.tokenizer_config
     fit = meta.get("tokenizer", {}).get("fit_seconds")
+    sids = project.sids
+    imported = meta.get("imported")
+    method = f"{METHOD_NAMES.get(cfg.method, cfg.method)} ({cfg.method})"
+    if imported:
+        method = (f"Imported {imported.get('format', '')} table {Path(str(imported.get('source', ''))).name}; "
+                  "codebooks derived from it")
+    sid_length = f"{sids.depth} tokens ({cfg.levels} codes + collision token 0–{sids.collision_size - 1})"
+    if sids.policy == "keep-all":
+        sid_length = (f"{sids.levels} codes; items sharing them form a group (keep-all), told apart inside "
+                      f"the tree by a collision token 0–{sids.collision_size - 1}")
     tokenizer = {
         "encoder": _encoder_text(meta.get("encoder", {})),
-        "method": f"{METHOD_NAMES.get(cfg.method, cfg.method)} ({cfg.method})",
+        "method": method,
         "levels": str(cfg.levels),
-        "codebook_size": f"{cfg.codebook_size:,} codewords per level",
-        "sid_length": (f"{project.sids.depth} tokens ({cfg.levels} codes + collision token "
-                       f"0–{project.sids.collision_size - 1})"),
+        "codebook_size": (f"{sids.codebook_size:,} codewords per level" if sids.uniform else
+                          " / ".join(f"{k:,}" for k in sids.sizes) + " codewords at levels 1–" + str(sids.levels)),
+        "sid_length": sid_length,
         "recon_mse": "–" if diag.recon_mse is None else f"{diag.recon_mse:.4f}",
         "fit_seconds": "–" if fit is None else f"{fit:.1f} s",
     }

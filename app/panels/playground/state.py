@@ -415,7 +415,11 @@ class PlaygroundState:
     def settled(self, debouncing: bool, busy: bool) -> bool:
         """Every list shows the results (or a final error) of the newest request, nothing waits in
         the debounce (``debouncing``) and no job of the panel runs (``busy``)."""
-        if self.project is None or self.request is None or debouncing or busy:
+        if self.project is None or debouncing or busy:
+            return False
+        if all(k in self.load_errors for k in KINDS):
+            return True  # no generator loaded: the three notices are all there is to show
+        if self.request is None:
             return False
         rid = self.request.id
         settled = [k for k in KINDS if self.shown_id(k) == rid or self.list_errors.get(k, (None,))[0] == rid

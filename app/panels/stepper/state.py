@@ -153,6 +153,7 @@ class StepperState:
         self.users = result.users
         self.model_errors.update(result.errors)
         if result.model is None:
+            self.ready = True  # the message is all there is to show
             return " ".join(result.errors.values()) or "This project has no SID generator."
         self.models[result.kind] = result.model
         return None

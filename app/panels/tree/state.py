@@ -57,11 +57,10 @@ def _plural(n: int, noun: str = "item") -> str:
 def stats_html(snapshot: ProjectSnapshot) -> str:
     """Per-level utilization, perplexity and prefix entropy as a compact HTML table."""
     diag = snapshot.diagnostics
-    k = snapshot.project.sids.codebook_size
     cell = "style='padding: 1px 14px 1px 0px'"
     head = "".join(f"<th align='right' {cell}>Level {s.level}</th>" for s in diag.levels)
     rows = [
-        ("Codewords used", [f"{100 * s.utilization:.1f} % of {k}" for s in diag.levels]),
+        ("Codewords used", [f"{100 * s.utilization:.1f} % of {s.codebook_size}" for s in diag.levels]),
         ("Perplexity", [f"{s.perplexity:.1f}" for s in diag.levels]),
         ("H(code | prefix)", [f"{s.prefix_entropy:.2f} bits" for s in diag.levels]),
     ]

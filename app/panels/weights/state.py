@@ -142,6 +142,7 @@ class WeightsState:
                 f"<p>Train it with:</p><p><code>{escape(cmd)}</code></p>"
                 "<p>then open the project again.</p>")
             self.page = "no_ran"
+            self.ready = True  # the notice is all there is to show
             return False
         self.ranking_status = "Ranking every item by content/collaborative divergence (a few seconds)…"
         if self.item is None:
@@ -183,6 +184,8 @@ class WeightsState:
         """A job failed: ``what`` is ``"load"``, ``"ranking"`` or ``"item"``."""
         doing = {"load": "load the generators", "ranking": "rank the items", "item": "compute the item's weights"}
         self.error = f"Could not {doing.get(what, 'finish')}: {message}"
+        if what == "load":
+            self.ready = True  # nothing more will come for this project
         if what == "ranking":
             self.ranking_status = "The ranking could not be computed."
 
