@@ -84,3 +84,23 @@ def test_import_dialog_checks_then_imports_and_opens_the_project(window, qtbot, 
     texts = overview_of(snap).tokenizer
     assert "Imported recbole table item_sids.json" in texts["method"]
     assert texts["codebook_size"] == "8 / 64 codewords at levels 1–2"
+
+
+def test_a_letter_layout_project_opens_with_its_tree_and_map(qtbot, tmp_path):
+    from genrec_engine.interop import import_letter, import_sids
+    from genrec_engine.testing import write_letter_fixture
+
+    write_letter_fixture(ROOT / "resources" / "datasets" / "beauty", tmp_path / "src", items=150, users=40,
+                         sizes=(4, 8, 16))
+    import_letter(tmp_path / "src", tmp_path / "ds")
+    import_sids(tmp_path / "ds", tmp_path / "src" / "Beauty.index.json", tmp_path / "p", encoder="structured")
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(tmp_path / "p", dialogs=False, settings=settings)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.sig_project_loaded, timeout=LOAD_MS) as blocker:
+        pass
+    assert blocker.args[0].project.sids.sizes == (4, 8, 16)
+    qtbot.waitUntil(lambda: win.bridge.running() == 0, timeout=LOAD_MS)
+    assert win.tree.tree_model.rowCount() == len(set(blocker.args[0].project.sids.codes[:, 0].tolist()))
+    qtbot.waitUntil(win.map.screenshot_ready, timeout=LOAD_MS)
+    assert win.diagnostics.screenshot_ready()
