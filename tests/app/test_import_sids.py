@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
 from app.import_dialog import ImportSIDsDialog
 from app.window import MainWindow
@@ -104,3 +104,24 @@ def test_a_letter_layout_project_opens_with_its_tree_and_map(qtbot, tmp_path):
     assert win.tree.tree_model.rowCount() == len(set(blocker.args[0].project.sids.codes[:, 0].tolist()))
     qtbot.waitUntil(win.map.screenshot_ready, timeout=LOAD_MS)
     assert win.diagnostics.screenshot_ready()
+
+
+def test_keep_all_groups_show_as_one_sid(qtbot, tiny, tmp_path):
+    from app.panels.tree.models import SidTreeModel
+    from genrec_engine.interop import import_sids
+
+    root, proj = tiny
+    codes = np.zeros((proj.sids.n_items, 2), dtype=np.int64)
+    codes[:, 0] = np.arange(proj.sids.n_items) % 4
+    codes[:, 1] = np.arange(proj.sids.n_items) % 3  # 12 SIDs, each naming a group of 10 items
+    np.save(tmp_path / "codes.npy", codes)
+    import_sids(root / "dataset", tmp_path / "codes.npy", tmp_path / "p", encoder="structured", policy="keep-all")
+    p = Project.open(tmp_path / "p")
+    model = SidTreeModel()
+    model.set_trie(p.trie, levels=p.sids.levels, groups=p.sids.policy == "keep-all")
+    group = model.index_for_prefix((1, 2))
+    assert model.index(group.row(), 4, group.parent()).data() == "group · 10"
+    assert "names a group of 10 items" in model.index(group.row(), 0, group.parent()).data(Qt.ItemDataRole.ToolTipRole)
+    model.fetchMore(group)
+    assert model.rowCount(group) == 10
+    assert model.index(0, 3, group).data() == "member"

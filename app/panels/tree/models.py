@@ -73,17 +73,22 @@ class SidTreeModel(QAbstractItemModel):
         super().__init__(parent)
         self._trie: PrefixTrie | None = None
         self._levels = 0  # L: codebook levels; level L + 1 (if the trie has it) is the collision level
+        self._groups = False  # keep-all table: one SID (L codes) names its whole group of items
         self._title: Callable[[int], str] | None = None
         self._nodes: list[_Node] = []
         self._in_change = False  # inside a begin/end row change (fetchMore, update_trie)
 
     # ---- public ----
     def set_trie(self, trie: PrefixTrie | None, *, levels: int | None = None,
-                 title: Callable[[int], str] | None = None) -> None:
+                 title: Callable[[int], str] | None = None, groups: bool | None = None) -> None:
         """Show ``trie`` (None: nothing). ``levels`` is L, the codebook levels (default: all but the
-        last trie level, which is then the collision level); ``title(item)`` names an item."""
+        last trie level, which is then the collision level); ``title(item)`` names an item;
+        ``groups``: the SID table's collision policy is keep-all, so items sharing all L codes are
+        shown as one SID's group (their members numbered) rather than as collisions."""
         self.beginResetModel()
         self._trie, self._title = trie, title
+        if groups is not None:
+            self._groups = bool(groups)
         self._nodes = []
         if trie is not None:
             self._levels = trie.depth - 1 if levels is None else int(levels)
@@ -344,7 +349,9 @@ class SidTreeModel(QAbstractItemModel):
         return node.item
 
     def _level_text(self, level: int) -> str:
-        return "collision" if level > self._levels else str(level)
+        if level > self._levels:
+            return "member" if self._groups else "collision"
+        return str(level)
 
     def _display(self, node: _Node, col: int):
         if col == _COL_CODE:
@@ -357,7 +364,7 @@ class SidTreeModel(QAbstractItemModel):
             return self._level_text(node.level)
         if col == _COL_COLLISION:
             size = self._collision_size(node)
-            return f"yes · {size}" if size > 1 else ""
+            return ("group · " if self._groups else "yes · ") + str(size) if size > 1 else ""
         if col == _COL_ITEM:
             item = self._single_item(node)
             if item < 0:
@@ -381,11 +388,15 @@ class SidTreeModel(QAbstractItemModel):
         return None
 
     def _tooltip(self, node: _Node) -> str:
-        where = (f"collision token {node.prefix[-1]}" if node.level > self._levels
+        member = "group member" if self._groups else "collision token"
+        where = (f"{member} {node.prefix[-1]}" if node.level > self._levels
                  else f"level {node.level} code {node.prefix[-1]}")
         text = f"{prefix_text(node.prefix)}: {where}, {node.count:,} item{'s' if node.count != 1 else ''}"
         size = self._collision_size(node)
-        if size > 1:
+        if size > 1 and self._groups:
+            text += (f"; this SID names a group of {size} items (collision policy keep-all): a generated "
+                     "SID that stops here stands for all of them")
+        elif size > 1:
             text += f"; {size} items share these {self._levels} codes, so the collision token tells them apart"
         return text
 

@@ -72,6 +72,10 @@ def stats_html(snapshot: ProjectSnapshot) -> str:
         f"Collision level: {100 * diag.collision_rate:.1f} % of items share their L-code tuple with "
         f"another item; the largest group holds {diag.max_collision_depth}."
     )
+    if snapshot.project.sids.policy == "keep-all":
+        collision = (f"Groups (collision policy keep-all): {100 * diag.collision_rate:.1f} % of items share their "
+                     f"SID with another item; one SID names the whole group, the largest holds "
+                     f"{diag.max_collision_depth}.")
     return (f"<table cellspacing='0'><tr><th></th>{head}</tr>{body}</table>"
             f"<div style='margin-top: 3px'>{html.escape(collision)}</div>")
 

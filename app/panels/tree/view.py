@@ -268,7 +268,8 @@ class TreePanel(QWidget):
                 self._stats.setText("")
             else:
                 project = snapshot.project
-                self.tree_model.set_trie(project.trie, levels=project.sids.levels, title=self.state.title)
+                self.tree_model.set_trie(project.trie, levels=project.sids.levels, title=self.state.title,
+                                         groups=project.sids.policy == "keep-all")
                 self._stats.setText(stats_html(snapshot))
         finally:
             self._syncing = False
