@@ -46,6 +46,11 @@ collision group); all divide by ``slots``, not by ``users * k``, so a short list
 not counted), the share of users whose code at ``l`` equals the target's, overall and split by
 whether the SID's codes before ``l`` were all right.
 
+**Per user** (:func:`audit_users`, for views that plot distributions): the same resolution, one
+row per user in file order: the item list, invalid and duplicate SIDs among the first ``k``,
+homogeneity@10 of the item list (its mean over users is ``item_level["homogeneity@10"]``), and
+the target's item- and SID-level rank.
+
 **Our lists** (:func:`ranked_rows`): the top-20 lists ``evaluate`` scores; an item's SID is its
 row of ``project.sids.codes``, an unconstrained decode's invalid SID is written as decoded, and
 padding slots (``-1`` with no SID) are omitted, so auditing the file gives back ``eval``'s
@@ -76,8 +81,10 @@ __all__ = [
     "Generations",
     "SIDResolver",
     "AuditReport",
+    "AuditUsers",
     "read_generations",
     "audit_generations",
+    "audit_users",
     "ranked_rows",
     "write_generations",
 ]
@@ -489,6 +496,127 @@ def audit_generations(
                      for _, order, line, user, n_inv, n_dup in worst[:WORST_USERS]],
         rows_with_scores=sum(r.scores is not None for r in gen.rows),
         rows_with_unsorted_scores=int(unsorted),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class AuditUsers:
+    """Per-user figures of an audit (:func:`audit_users`), one row per file row ``U``, file order.
+
+    ``user_ids`` int64 ``[U]`` the dataset's user ids; ``lines`` int64 ``[U]`` the JSONL line or
+    Parquet row; ``targets`` int64 ``[U]`` the target's item index; ``returned`` int64 ``[U]`` SIDs
+    in the row; ``invalid`` / ``duplicate`` int64 ``[U]`` such SIDs among the first ``k``;
+    ``items`` int64 ``[U, W]`` the item-level list (``W`` = the longest; ``-1``: an invalid or
+    duplicate SID's slot, or padding); ``item_rank`` / ``sid_rank`` int64 ``[U]`` the target's
+    1-based rank in the item list / among the returned SIDs (``-1``: absent); ``homogeneity``
+    float64 ``[U]`` share of the first 10 item slots' valid items held by their most common first
+    code (NaN: no valid item), ``dominant_prefix`` int64 ``[U]`` that code (``-1``: none),
+    ``prefixes`` int64 ``[U]`` distinct first codes there (as
+    :func:`~genrec_engine.analysis.homogeneity_per_user` defines them)."""
+
+    file: str
+    k: int
+    policy: str
+    split: str
+    user_ids: np.ndarray
+    lines: np.ndarray
+    targets: np.ndarray
+    returned: np.ndarray
+    invalid: np.ndarray
+    duplicate: np.ndarray
+    items: np.ndarray
+    item_rank: np.ndarray
+    sid_rank: np.ndarray
+    homogeneity: np.ndarray
+    dominant_prefix: np.ndarray
+    prefixes: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.user_ids.shape[0])
+
+    def worst(self) -> np.ndarray:
+        """Rows with the most invalid + duplicate SIDs first, ties in file order: int64 ``[U]``
+        (its first rows are :attr:`AuditReport.worst_users`)."""
+        return np.argsort(-(self.invalid + self.duplicate), kind="stable").astype(np.int64)
+
+
+def _rank(lists: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based rank of each row's target in ``lists`` ``[U, W]``, ``-1`` when absent: int64 ``[U]``."""
+    if lists.shape[1] == 0:
+        return np.full(lists.shape[0], -1, dtype=np.int64)
+    hit = (lists == targets[:, None]) & (lists >= 0)
+    return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, -1).astype(np.int64)
+
+
+def audit_users(
+    project,
+    generations: str | os.PathLike | Generations,
+    *,
+    k: int = 10,
+    policy: str = "first",
+    split: str = "test",
+    cancel: CancelToken | None = None,
+) -> AuditUsers:
+    """Per-user figures of the audit :func:`audit_generations` makes with the same arguments
+    (see :class:`AuditUsers`); the same checks raise the same errors."""
+    from ..analysis.diagnostics import homogeneity_per_user
+    from ..data import project_split
+
+    k = check_int("k", k, 1)
+    if policy not in POLICIES:
+        raise ConfigError(f"policy: {policy!r} is not one of {', '.join(POLICIES)}")
+    if split not in ("test", "valid"):
+        raise ConfigError(f"split: {split!r}: expected 'test' or 'valid'")
+    gen = generations if isinstance(generations, Generations) else read_generations(generations, cancel=cancel)
+    sp = project_split(project)
+    codes = np.asarray(project.sids.codes, dtype=np.int64)
+    user_pos = {int(u): i for i, u in enumerate(np.asarray(sp.user_ids).tolist())}
+    item_pos = {int(t): i for i, t in enumerate(np.asarray(project.sids.item_ids).tolist())}
+    split_targets = np.asarray(sp.test_target if split == "test" else sp.valid_target, dtype=np.int64)
+    problems: list[Problem] = []
+    targets = np.zeros(len(gen.rows), dtype=np.int64)
+    for u, row in enumerate(gen.rows):
+        pos = user_pos.get(row.user_id)
+        if pos is None:
+            problems.append(Problem(gen.file, row.line, "user_id",
+                                    f"user {row.user_id} is not in the project's dataset"))
+        elif row.target_item_id is None:
+            targets[u] = split_targets[pos]
+        elif row.target_item_id in item_pos:
+            targets[u] = item_pos[row.target_item_id]
+        else:
+            problems.append(Problem(gen.file, row.line, "target_item_id",
+                                    f"item {row.target_item_id} is not in the project's catalogue"))
+    if problems:
+        raise DataValidationError(problems)
+
+    resolver = SIDResolver(codes)
+    U = len(gen.rows)
+    invalid = np.zeros(U, dtype=np.int64)
+    duplicate = np.zeros(U, dtype=np.int64)
+    sid_rank = np.full(U, -1, dtype=np.int64)
+    item_lists: list[list[int]] = []
+    for u, row in enumerate(gen.rows):
+        if u % 1024 == 0:
+            check_cancel(cancel)
+        named = [resolver.items(s) for s in row.ranked]
+        items, status = _item_list(named, policy)
+        item_lists.append(items)
+        head = status[:k]
+        invalid[u], duplicate[u] = head.count("invalid"), head.count("duplicate")
+        hit = next((j for j, names in enumerate(named) if int(targets[u]) in names), None)
+        if hit is not None:
+            sid_rank[u] = hit + 1
+    lists = _padded(item_lists)
+    share, dominant, distinct = homogeneity_per_user(lists, codes, 10)
+    return AuditUsers(
+        file=gen.file, k=k, policy=policy, split=split,
+        user_ids=np.array([r.user_id for r in gen.rows], dtype=np.int64),
+        lines=np.array([r.line for r in gen.rows], dtype=np.int64),
+        targets=targets,
+        returned=np.array([len(r.ranked) for r in gen.rows], dtype=np.int64),
+        invalid=invalid, duplicate=duplicate, items=lists, item_rank=_rank(lists, targets), sid_rank=sid_rank,
+        homogeneity=share, dominant_prefix=dominant, prefixes=distinct,
     )
 
 

@@ -278,3 +278,31 @@ def test_bad_input_gives_one_line_naming_file_line_and_field(tiny, tmp_path, cap
     assert code == 1 and err == "genrec: error: k: 0 must be >= 1\n"
     code, _, err = _cli(capsys, "audit", "--project", str(tmp_path / "nowhere"), "--generations", str(path))
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+
+
+# ---- (f) per-user figures ----
+
+def test_audit_users_gives_the_per_user_figures_behind_the_report(tiny, tmp_path):
+    from genrec_engine.interop.audit import audit_users
+
+    proj = Project.open(tiny)
+    codes, group, g0, g1, x, y, z, (ua, ub, uc) = _fixture_items(proj)
+    path = _write_jsonl(tmp_path / "hand.jsonl", _hand_rows(proj))
+    users = audit_users(proj, path, k=10, policy="first")
+    rep = audit_generations(proj, path, k=10, policy="first")
+    # the hand-made rows of test (b), "first": A [-1, x, -1, g0, g1], B [g0, y], C [z, -1, -1]
+    assert users.user_ids.tolist() == [ua, ub, uc] and users.lines.tolist() == [1, 2, 4]
+    assert users.targets.tolist() == [g1, g1, z] and users.returned.tolist() == [5, 2, 3]
+    assert users.invalid.tolist() == [1, 0, 2] and users.duplicate.tolist() == [1, 0, 0]
+    assert users.items[:, :5].tolist() == [[-1, x, -1, g0, g1], [g0, y, -1, -1, -1], [z, -1, -1, -1, -1]]
+    assert users.item_rank.tolist() == [5, -1, 1]  # 1-based; B's group gives g0 only under "first"
+    assert users.sid_rank.tolist() == [4, 1, 1]  # A's group SID (rank 4) holds g1; B's group at rank 1
+    np.testing.assert_allclose(users.homogeneity, [2 / 3, 1 / 2, 1.0])
+    assert users.dominant_prefix.tolist() == [int(codes[g0, 0]), int(codes[g0, 0]), int(codes[z, 0])]
+    assert users.prefixes.tolist() == [2, 2, 1]
+    assert np.nanmean(users.homogeneity) == pytest.approx(rep.item_level["homogeneity@10"])
+    worst = users.worst()
+    assert [(int(users.user_ids[r]), int(users.lines[r])) for r in worst[: len(rep.worst_users)]] == [
+        (w["user_id"], w["line"]) for w in rep.worst_users]
+    every = audit_users(proj, path, k=10, policy="all")
+    assert every.duplicate.tolist() == [2, 0, 0] and every.item_rank.tolist() == [5, 2, 1]

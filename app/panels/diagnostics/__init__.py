@@ -12,8 +12,14 @@ The decode runs as a bridge job (progress, Cancel); results are cached per (proj
 users, beam) so switching back and forth is instant. The first time the panel is shown with a
 project it starts a run by itself, on the RAN when the project has one.
 
+:meth:`DiagnosticsPanel.audit_file` adds another generator's ranked lists, read from a JSONL or
+Parquet file (``genrec audit``'s format), as a chooser entry "Audit: <file>": the same summary,
+histograms and users table, plus the level drift of the top-1 SID; a click selects the user's
+target and first listed item.
+
 Modules: :mod:`.state` (the Qt-free view-model: settings, cache, texts, table cells),
-:mod:`.models` (the users table), :mod:`.plots` (the histograms), :mod:`.view` (the panel).
+:mod:`.audits` (the Qt-free audit job, figures and cells), :mod:`.models` (the users tables, the
+level drift), :mod:`.plots` (the histograms), :mod:`.view` (the panel).
 """
 from __future__ import annotations
 
@@ -21,13 +27,15 @@ from ...lazy import lazy_exports
 
 __all__ = [
     "DiagnosticsPanel", "DiagnosticsTableModel", "DiagnosticsState", "CountHistogram", "RunKey", "SOURCE",
-    "KINDS", "K", "DEFAULT_USERS", "DEFAULT_BEAM", "run_diagnostics",
+    "KINDS", "K", "DEFAULT_USERS", "DEFAULT_BEAM", "run_diagnostics", "AuditUsersModel", "LevelDriftModel",
+    "AuditResult", "run_audit",
 ]
 
 # each name is imported from its module on first use: the view-model (.state) loads without Qt
 __getattr__ = lazy_exports(__name__, {
     **dict.fromkeys(('DiagnosticsPanel', 'SOURCE'), '.view'),
-    **dict.fromkeys(('DiagnosticsTableModel',), '.models'),
+    **dict.fromkeys(('DiagnosticsTableModel', 'AuditUsersModel', 'LevelDriftModel'), '.models'),
+    **dict.fromkeys(('AuditResult', 'run_audit'), '.audits'),
     **dict.fromkeys(('DiagnosticsState', 'RunKey', 'KINDS', 'K', 'DEFAULT_USERS', 'DEFAULT_BEAM', 'run_diagnostics'), '.state'),
     **dict.fromkeys(('CountHistogram',), '.plots'),
 })

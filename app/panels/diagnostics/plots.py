@@ -22,7 +22,7 @@ class CountHistogram(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.setMinimumHeight(160)
         item = self.getPlotItem()
-        item.setTitle(title, color="#202020", size="10pt")
+        self.set_title(title)
         item.setLabel("bottom", xlabel, color="#202020")
         item.setLabel("left", "users", color="#202020")
         item.showGrid(x=False, y=True, alpha=0.2)
@@ -48,6 +48,15 @@ class CountHistogram(pg.PlotWidget):
         item.addItem(self.mean_line)
         item.setXRange(float(self.x.min()) - width, float(self.x.max()) + width, padding=0)
         self.clear_counts()
+
+    def set_title(self, title: str) -> None:
+        """Retitle the plot (the same bars show a generator's or an audited file's users)."""
+        self._title = title
+        self.getPlotItem().setTitle(title, color="#202020", size="10pt")
+
+    def title_text(self) -> str:
+        """The title as last set."""
+        return self._title
 
     def set_counts(self, counts, mean: float | None = None) -> None:
         """Show ``counts`` int ``[B]`` (users per bar) and a dashed line at ``mean`` (None: hidden)."""

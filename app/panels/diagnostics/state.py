@@ -2,7 +2,9 @@
 
 :class:`DiagnosticsState` holds which project folder is open, which generators it can diagnose,
 the results of earlier runs (a small cache keyed by :class:`RunKey`), which run is shown and which
-is running, and the status line. The functions below turn a
+is running, and the status line; and the **audit entries**: files of another generator's ranked lists
+scored against the project (their results come from :mod:`.audits`, which this module does not
+import: an entry's result is kept as given). The functions below turn a
 :class:`~genrec_engine.GenerationDiagnostics` into what the widgets show: table cells
 (:func:`cell_value`, :func:`cell_text`, :func:`cell_tooltip`, :func:`row_order`), the summary
 and the clicked user's line (HTML). :func:`run_diagnostics` is the bridge job.
@@ -23,7 +25,7 @@ from genrec_engine import CancelToken, GenerationDiagnostics, ProgressFn, genera
 
 __all__ = [
     "K", "DEFAULT_USERS", "DEFAULT_BEAM", "CACHE_SIZE", "KINDS", "SORTS", "COLUMNS",
-    "RunKey", "DiagnosticsState", "run_diagnostics", "generator_file",
+    "RunKey", "DiagnosticsState", "run_diagnostics", "generator_file", "AUDIT_PREFIX", "audit_key", "is_audit",
     "cell_value", "cell_text", "cell_tooltip", "row_order", "pct",
 ]
 
@@ -60,6 +62,9 @@ COLUMNS = (
 _USER, _HISTORY, _HOMOGENEITY, _PREFIX, _INVALID, _RANK = range(len(COLUMNS))
 
 PRESS_RUN = "Press Run to diagnose the generator."
+#: Chooser data of an audit entry: this prefix and the file's absolute path (as in :mod:`.audits`).
+AUDIT_PREFIX = "audit:"
+
 SETTINGS_CHANGED = ("Settings changed: press Run to diagnose with them (the results below are for the "
                     "previous settings).")
 
@@ -77,6 +82,20 @@ def run_diagnostics(project, kind: str, users: int, beam: int, *, progress: Prog
 def generator_file(folder: Path, kind: str) -> Path:
     """Where a project keeps its ``kind`` generator."""
     return Path(folder) / f"generator-{kind}.safetensors"
+
+
+def audit_key(path) -> str:
+    """The chooser data of the audit of ``path`` (one entry per file)."""
+    return AUDIT_PREFIX + str(Path(path).absolute())
+
+
+def is_audit(entry) -> bool:
+    """Whether chooser data ``entry`` names an audit (else a generator kind, or None)."""
+    return isinstance(entry, str) and entry.startswith(AUDIT_PREFIX)
+
+
+def _audit_name(key: str) -> str:
+    return Path(key[len(AUDIT_PREFIX):]).name
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,11 @@ class DiagnosticsState:
 
     ``labels``: kind -> the generator's name as the panel writes it. Mutated on the GUI thread
     by the view; every method is cheap (no decode: runs go through the bridge).
+
+    ``entry`` is what the generator chooser has chosen: a kind of :data:`KINDS` or an audit key
+    (:func:`audit_key`). ``audits``: audit key -> its result (an ``audits.AuditResult``), in the
+    order they were added; ``auditing``: the key of the file being audited. One job at a time:
+    a run and an audit share the panel's job scope, so either supersedes the other.
     """
 
     def __init__(self, labels: dict[str, str] | None = None):
@@ -111,30 +135,63 @@ class DiagnosticsState:
         self.auto_pending = False  # a project arrived and no run was started for it yet
         self.status = ""
         self.error = ""
+        self.entry: str | None = None
+        self.audits: dict[str, object] = {}
+        self.auditing: str | None = None
         self._cache: OrderedDict[RunKey, GenerationDiagnostics] = OrderedDict()
 
     # ---- project ----
     def open(self, folder: Path | None, project=None) -> None:
-        """A project was opened (``folder`` None: closed). The cache keeps this folder's runs only."""
+        """A project was opened (``folder`` None: closed). The cache keeps this folder's runs only;
+        audit entries are dropped."""
         self.folder = Path(folder) if folder is not None else None
         self.project = project
         self.shown = self.running = None
         self.error = ""
+        self.audits = {}
+        self.auditing = None
         keep = str(self.folder) if self.folder is not None else None
         self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k.folder == keep)
         self.kinds = tuple(k for k in KINDS if generator_file(self.folder, k).is_file()) if self.folder else ()
         self.auto_pending = bool(self.kinds)
         self.status = PRESS_RUN if self.kinds else ""
+        self.entry = self.kinds[0] if self.kinds else None
 
     @property
     def page(self) -> str:
         """``"empty"`` (no project), ``"no_generator"`` or ``"diagnostics"``."""
         if self.folder is None:
             return "empty"
-        return "diagnostics" if self.kinds else "no_generator"
+        return "diagnostics" if self.kinds or self.audits or self.auditing else "no_generator"
 
     def label(self, kind: str) -> str:
+        """The chooser's name of a generator kind or an audit key."""
+        if is_audit(kind):
+            return f"Audit: {_audit_name(kind)}"
         return self.labels.get(kind, kind)
+
+    def entries(self) -> list[tuple[str, str]]:
+        """The generator chooser: ``(label, data)`` of our generators, then the audit entries."""
+        return [(self.label(k), k) for k in (*self.kinds, *self.audits)]
+
+    def choose(self, entry: str | None) -> None:
+        """The chooser changed to ``entry`` (an audit entry's status says when it was audited)."""
+        self.entry = entry
+        audit = self.audit
+        if audit is not None:
+            self.status = f"Audited {len(audit):,} users in {audit.seconds:.1f} s."
+        elif entry is not None and self.shown is None and self.running is None and self.auditing is None:
+            self.status = PRESS_RUN
+
+    @property
+    def audit_mode(self) -> bool:
+        """The chooser is on an audit entry (decoding settings do not apply)."""
+        return is_audit(self.entry)
+
+    @property
+    def audit(self):
+        """The audit result of the chosen entry, or None."""
+        return self.audits.get(self.entry) if self.audit_mode else None
 
     def no_generator_html(self) -> str:
         """What the panel says when the project has no generator to diagnose, with the command."""
@@ -142,7 +199,9 @@ class DiagnosticsState:
         return ("<p>Diagnostics decode semantic IDs with a generative model: a RAN "
                 "(<code>generator-ran.safetensors</code>) or a TIGER-style one (<code>generator-tiger.safetensors</code>). "
                 f"Train one with</p><p><code>genrec train --project {path} --model ran</code></p>"
-                "<p>or in the Training panel, then open the project again.</p>")
+                "<p>or in the Training panel, then open the project again. To check another generator's ranked "
+                "lists against this project instead, use <b>File › Audit generations…</b> (a JSONL or Parquet "
+                "file, one row per user).</p>")
 
     # ---- runs ----
     def key(self, kind: str, users: int, beam: int) -> RunKey:
@@ -154,16 +213,18 @@ class DiagnosticsState:
 
     @property
     def busy(self) -> bool:
-        return self.running is not None
+        return self.running is not None or self.auditing is not None
 
     @property
     def result(self) -> GenerationDiagnostics | None:
-        """The result shown, or None."""
-        return self._cache.get(self.shown) if self.shown is not None else None
+        """The diagnostics result shown (None while an audit entry is chosen)."""
+        if self.audit_mode or self.shown is None:
+            return None
+        return self._cache.get(self.shown)
 
     @property
     def can_run(self) -> bool:
-        return self.page == "diagnostics" and not self.busy
+        return self.page == "diagnostics" and bool(self.kinds) and not self.audit_mode and not self.busy
 
     def show_cached(self, key: RunKey) -> bool:
         """Show the cached result of ``key`` if there is one (True)."""
@@ -183,6 +244,7 @@ class DiagnosticsState:
     def started(self, key: RunKey) -> None:
         self.auto_pending = False
         self.running = key
+        self.auditing = None  # the same job scope: a run supersedes an audit
         self.error = ""
         self.status = f"Decoding {key.users:,} users with the {self.label(key.kind)} generator…"
 
@@ -190,7 +252,7 @@ class DiagnosticsState:
         self.status = message[:1].upper() + message[1:] + "…" if message else ""
 
     def cancelling(self) -> None:
-        if self.running is not None:
+        if self.busy:
             self.status = "Cancelling…"
 
     def finished(self, result: GenerationDiagnostics) -> None:
@@ -202,17 +264,44 @@ class DiagnosticsState:
         self._show(key)
 
     def failed(self, message: str) -> None:
-        self.running = None
-        self.error = f"Could not diagnose the generator: {message}"
+        line = next((ln.strip() for ln in str(message).splitlines() if ln.strip()), "unknown error")
+        if self.auditing is not None:
+            self.error = f"Could not audit {_audit_name(self.auditing)}: {line}"
+        else:
+            self.error = f"Could not diagnose the generator: {line}"
+        self.running = self.auditing = None
         self.status = "Failed."
 
     def cancelled(self) -> None:
-        self.running = None
-        self.status = "Cancelled." + (" The results below are from an earlier run." if self.shown else "")
+        self.running = self.auditing = None
+        earlier = self.audit is not None or self.result is not None
+        self.status = "Cancelled." + (" The results below are from an earlier run." if earlier else "")
 
     def ended(self) -> None:
         """The job's last signal: never stay "running" (an outcome nobody handled)."""
+        self.running = self.auditing = None
+
+    # ---- audits ----
+    def audit_started(self, path) -> str:
+        """An audit of the file at ``path`` starts (it supersedes any run or audit): its key."""
+        key = audit_key(path)
+        self.auto_pending = False
         self.running = None
+        self.auditing = key
+        self.error = ""
+        self.status = f"Auditing {_audit_name(key)}…"
+        return key
+
+    def audit_finished(self, result) -> str:
+        """The running audit returned ``result``: it becomes (or replaces) its entry, chosen."""
+        key, self.auditing = self.auditing, None
+        self.audits[key] = result
+        self.choose(key)
+        return key
+
+    def audit_refused(self, message: str) -> None:
+        """An audit could not start (no project open): says why."""
+        self.error = message
 
     def _show(self, key: RunKey) -> None:
         self.shown = key
