@@ -103,8 +103,9 @@ class ColdStartSession:
         enc = self.project.meta.get("encoder", {}) or {}
         name = enc.get("name", "minilm")
         if name == "structured":
-            raise ConfigError("this project's items were embedded with the structured encoder, which cannot "
-                              "embed one new item on its own; pass embedding= instead")
+            raise ConfigError("this project's items were embedded with the structured encoder (features fitted "
+                              "to the whole catalogue), which cannot embed one new item from its text; use a "
+                              "held-out cold item, or give the item's embedding (embedding=)")
         return tuple(enc.get("fields") or ("title", "brand", "categories"))
 
     def embed_text(self, title: str, brand: str = "", categories: str = "", encoder=None) -> np.ndarray:

@@ -140,6 +140,18 @@ class LabState:
                 f"<b>File › Open project…</b>:<br><code>{html.escape(str(COLD_PROJECT))}</code></p>"
                 "<p>Typed items (the other tab) work on any project.</p>")
 
+    def typing_note(self) -> str:
+        """Why items cannot be typed in for this project ("" when they can): a new item's text is
+        embedded the way the catalogue was, which only the MiniLM text encoder can do item by item."""
+        if self.setup is None:
+            return ""
+        name = (self.project.meta.get("encoder", {}) or {}).get("name", "minilm")
+        if name == "minilm":
+            return ""
+        return (f"This project's items were embedded with the {html.escape(str(name))} encoder, which cannot "
+                "embed one new item from its text: typing items needs a project embedded with MiniLM. "
+                "Pick a held-out cold item instead.")
+
     def first_cold_item(self) -> int | None:
         """The held-out item most test users took next (there is a user to rank it for); None: none held out."""
         cold = self.project.cold_indices

@@ -288,6 +288,10 @@ class ColdStartPanel(QWidget):
         first = state.first_cold_item()
         if first is not None:  # the held-out item most test users took next: there is a user to rank it for
             self.pick_cold(first)
+        elif state.typing_note():  # nothing to show until the user acts
+            self._set_status(state.typing_note())
+            state.ready = True
+            self._on_job_finished()
         else:
             items.tabs.setCurrentIndex(0)
             self.encode()
@@ -313,6 +317,8 @@ class ColdStartPanel(QWidget):
     def _on_job_error(self, what: str, message: str) -> None:
         self._set_busy(False, "")
         self._show_error(f"Could not {what}: {message}")
+        self.state.ready = True  # the error is what there is to show until the user acts
+        self._on_job_finished()
 
     # ---- private: the item ----
     def _on_text_edited(self, *_args) -> None:
@@ -521,7 +527,7 @@ class ColdStartPanel(QWidget):
         items.inject_button.setEnabled(state.can_inject())
         items.retire_button.setEnabled(state.is_live())
         items.reset_button.setEnabled(has_session)
-        items.encode_button.setEnabled(has_session)
+        items.encode_button.setEnabled(has_session and not state.typing_note())
         chosen = self._selected_item(items.session_view, self.session_model) if has_session else None
         items.undo_button.setEnabled(chosen is not None and state.can_toggle(chosen))
         self._sid.retire_neighbour_button.setEnabled(
