@@ -103,7 +103,7 @@ def detect_format(path: str | os.PathLike) -> str:
             return "strings"
         if any(_code_column(c) is not None for c in cols):
             return "csv"
-        raise ConfigError(f"{path}: columns {cols} are neither item_id,sid nor item_id,c1..cL; give --format")
+        raise ConfigError(f"{path}: columns {cols[:6]} are neither item_id,sid nor item_id,c1..cL; give --format")
     raise ConfigError(f"{path}: unknown SID file type {suffix or '(no suffix)'}; give --format")
 
 
@@ -112,6 +112,8 @@ def read_sids(path: str | os.PathLike, fmt: str = "auto", *, codebook_sizes=None
     needed by ``recif`` to unpack its keys (default :data:`RECIF_DEFAULT_SIZES`).
     Raises DataValidationError listing every malformed row, ConfigError for an unreadable file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give the SID table file inside it")
     if not path.is_file():
         raise ConfigError(f"{path}: SID file not found")
     fmt = detect_format(path) if fmt == "auto" else fmt
@@ -218,7 +220,8 @@ def _read_grid(out: ForeignSIDs, problems: list[Problem], _sizes) -> None:
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            raise ConfigError(f"{path}: not a readable .npy array (object arrays are refused): {exc}") from None
+            why = "not in .npy format, or it holds Python objects, which are refused" if "pickle" in str(exc) else str(exc).splitlines()[0][:160]
+            raise ConfigError(f"{path}: not a readable .npy integer array ({why})") from None
     else:
         import pickle
 
@@ -226,9 +229,9 @@ def _read_grid(out: ForeignSIDs, problems: list[Problem], _sizes) -> None:
 
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-            raise ConfigError(f"{path}: not a tensor file readable with weights_only=True: "
-                              f"{str(exc).splitlines()[0][:200]}") from None
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+            raise ConfigError(f"{path}: not a tensor file that torch.load(weights_only=True) can read "
+                              "(a .pt holding exactly one integer tensor is expected)") from None
         if not isinstance(obj, torch.Tensor):
             raise ConfigError(f"{path}: holds a {type(obj).__name__}, expected exactly one tensor")
         arr = obj.numpy()
@@ -264,7 +267,9 @@ def _line(path: Path, r: int) -> int:
 
 def _item_ids(out: ForeignSIDs, df: pd.DataFrame, problems: list[Problem]) -> list[int | None]:
     if "item_id" not in df.columns:
-        raise DataValidationError([Problem(str(out.path), 1, "item_id", f"no item_id column (columns: {list(df.columns)})")])
+        cols = [str(c) for c in df.columns]
+        shown = ", ".join(cols[:6]) + (f", ... ({len(cols)} columns)" if len(cols) > 6 else "")
+        raise DataValidationError([Problem(str(out.path), 1, "item_id", f"no item_id column (header: {shown[:200]})")])
     ids: list[int | None] = []
     for r, v in enumerate(df["item_id"].tolist()):
         try:
@@ -407,6 +412,16 @@ def write_sids(table: SIDTable, fmt: str, path: str | os.PathLike) -> dict:
     ids = table.item_ids.tolist()
     rows = codes.tolist()
     suffix = path.suffix.lower()
+    try:
+        _write(table, fmt, path, codes, sizes, ids, rows, suffix)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return {"rows": len(rows), "levels": int(codes.shape[1]), "codebook_sizes": sizes,
+            "collision_level": codes.shape[1] == table.depth, "sha256": file_sha256(path)}
+
+
+def _write(table: SIDTable, fmt: str, path: Path, codes: np.ndarray, sizes: list[int], ids: list, rows: list,
+           suffix: str) -> None:
     with atomic_path(path) as tmp:
         if fmt == "letter":
             _dump_json(tmp, {str(r): [f"<{level_letter(l)}_{c}>" for l, c in enumerate(row)]
@@ -443,8 +458,6 @@ def write_sids(table: SIDTable, fmt: str, path: str | os.PathLike) -> dict:
                 frame.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
             else:
                 raise ConfigError(f"{path}: a {fmt} table is written as .csv, .tsv or .parquet")
-    return {"rows": len(rows), "levels": int(codes.shape[1]), "codebook_sizes": sizes,
-            "collision_level": codes.shape[1] == table.depth, "sha256": file_sha256(path)}
 
 
 def _dump_json(path: Path, obj) -> None:

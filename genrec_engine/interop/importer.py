@@ -100,7 +100,10 @@ def export_sids(project: Project, fmt: str, out: str | os.PathLike) -> dict:
     }
     if "imported" in project.meta:
         manifest["imported_from"] = {k: project.meta["imported"].get(k) for k in ("source", "format", "sha256")}
-    write_json_atomic(mpath, manifest)
+    try:
+        write_json_atomic(mpath, manifest)
+    except OSError as exc:
+        raise ConfigError(f"{mpath}: cannot write: {exc.strerror or exc}") from None
     return manifest
 
 
@@ -178,6 +181,9 @@ def import_sids(
         raise ConfigError(f"{out}: already holds a project; choose another folder or pass --overwrite")
     if out.is_dir() and any(out.iterdir()) and not (out / "project.json").exists():
         raise ConfigError(f"{out}: is a folder with other files in it; choose an empty or new folder")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK):  # say so now, not after the embeddings
+        raise ConfigError(f"{out}: cannot create the project folder there ({parent} is not writable)")
     report(progress, 0.0, "reading the dataset")
     dataset = load_dataset(data)
     report(progress, 0.05, f"reading {Path(sids_file).name}")
@@ -206,8 +212,11 @@ def import_sids(
         "imported": info,
         "diagnostics": diag.summary(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.importing-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.importing-", dir=out.parent))
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the project folder: {exc.strerror or exc}") from None
     try:
         project = Project(stage, meta, X, table)
         project._tokenizer = q
@@ -215,6 +224,8 @@ def import_sids(
         project.save(stage, tokenizer=q)
         check_cancel(cancel)
         _swap_into_place(stage, out)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write the project: {exc.strerror or exc}") from None
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)

@@ -248,3 +248,27 @@ def test_letter_layout_end_to_end(tmp_path, capsys):
     np.testing.assert_array_equal(proj.sids.codes[:, :-1], want)
     users, seqs = proj.dataset.sequences()
     assert [int(i) for i in seqs[list(users).index(0)]] == fx["sequences"][0]
+
+
+def test_more_bad_inputs_get_one_line(tiny, tmp_path, capsys):
+    root, proj = tiny
+    (tmp_path / "folder").mkdir()
+    _write(tmp_path / "g.npy", "garbage")
+    _write(tmp_path / "table.json", json.dumps({str(i): [1, 2] for i in range(50)}))
+    blocker = _write(tmp_path / "blocker", "a file where a folder should be")
+    cases = [
+        (["sids", "import", "--data", str(root / "dataset"), "--sids", str(tmp_path / "folder")], "is a folder"),
+        (["sids", "import", "--data", str(root / "dataset"), "--sids", str(tmp_path / "g.npy")],
+         "not a readable .npy integer array"),
+        (["sids", "import", "--data", str(root / "dataset"), "--sids", str(tmp_path / "table.json"), "--format", "csv"],
+         "no item_id column"),
+        (["sids", "import", "--data", str(root / "dataset"), "--sids", str(tmp_path / "table.json"), "--format", "grid"],
+         "torch.load(weights_only=True)"),
+        (["sids", "export", "--project", str(proj.path), "--format", "csv", "--out", str(blocker / "x" / "a.csv")],
+         "cannot write"),
+    ]
+    for argv, expect in cases:
+        assert cli_main(argv + ["--json"]) == 1
+        captured = capsys.readouterr()
+        assert expect in json.loads(captured.out)["error"], (argv, captured.out)
+        assert "Traceback" not in captured.err and captured.err.count("genrec: error:") == 1
