@@ -268,7 +268,10 @@ def test_more_bad_inputs_get_one_line(tiny, tmp_path, capsys):
          "cannot write"),
     ]
     for argv, expect in cases:
+        if argv[1] == "import":
+            argv = argv + ["--encoder", "structured", "--out", str(tmp_path / "never")]
         assert cli_main(argv + ["--json"]) == 1
         captured = capsys.readouterr()
         assert expect in json.loads(captured.out)["error"], (argv, captured.out)
         assert "Traceback" not in captured.err and captured.err.count("genrec: error:") == 1
+    assert not (tmp_path / "never").exists()
