@@ -125,3 +125,23 @@ def test_keep_all_groups_show_as_one_sid(qtbot, tiny, tmp_path):
     model.fetchMore(group)
     assert model.rowCount(group) == 10
     assert model.index(0, 3, group).data() == "member"
+
+
+def test_file_audit_generations_shows_the_file_in_diagnostics(window, qtbot, tiny, tmp_path):
+    """File > Audit generations… on a project with no generator: the file's lists appear in Diagnostics."""
+    from genrec_engine.data import project_split
+
+    root, proj = tiny
+    users = project_split(proj).user_ids[:5].tolist()
+    lines = [json.dumps({"user_id": int(u), "ranked": [list(map(int, proj.sids.codes[i])) for i in range(j, j + 10)]})
+             for j, u in enumerate(users)]
+    gen = tmp_path / "theirs.jsonl"
+    gen.write_text("\n".join(lines) + "\n")
+    assert window.action_audit.isEnabled()
+    window.audit_generations(gen)
+    assert window.tabs.currentWidget() is window.diagnostics
+    combo = window.diagnostics._generator
+    qtbot.waitUntil(lambda: any(combo.itemText(i) == "Audit: theirs.jsonl" for i in range(combo.count())),
+                    timeout=LOAD_MS)
+    qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=LOAD_MS)
+    assert window.diagnostics.screenshot_ready()
