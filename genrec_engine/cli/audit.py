@@ -44,7 +44,14 @@ def cmd_audit(args) -> int:
     proj = Project.open(args.project)
     # no progress bar: a few seconds for 20k users, and a bad file then gives exactly one line on stderr
     rep = audit_generations(proj, args.generations, k=args.k, policy=args.collision_policy, split=args.split)
-    emit(args, rep.to_dict(), _human(rep))
+    obj = rep.to_dict()
+    from ..protocol import protocol_card
+
+    card = protocol_card(proj, split=args.split, users=obj.get("users"), k=args.k)
+    card["history_rule"] = "as generated (the file's lists are scored as they are)"
+    card["generator"] = {"kind": "external", "file": str(args.generations), "collision_policy": args.collision_policy}
+    obj["protocol"] = card
+    emit(args, obj, _human(rep))
     return 0
 
 

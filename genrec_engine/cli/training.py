@@ -44,9 +44,11 @@ def cmd_train(args) -> int:
         rec = train_generator(proj, args.model, model_config=mkw, train_config=TrainConfig(**tkw), device=args.device,
                               progress=bar, on_epoch=on_epoch, command=command_line(args), resume=args.resume)
     obj = {k: v for k, v in rec.items() if k != "history"}
-    t = rec["test"]
-    emit(args, obj, f"{args.model}: best epoch {rec['best_epoch']} ({rec['stopped']}), test recall@10 {t['recall@10']:.4f} "
-                    f"ndcg@10 {t['ndcg@10']:.4f}, saved to {args.project}")
+    v = rec["valid"]
+    emit(args, obj, f"{args.model} ({rec['variant']}): best epoch {rec['best_epoch']} ({rec['stopped']}), validation "
+                    f"recall@10 {v.get('recall@10', float('nan')):.4f} ndcg@10 {v.get('ndcg@10', float('nan')):.4f}, "
+                    f"saved to {args.project}; score it on test with: genrec eval --project {args.project} "
+                    f"--model {args.model}")
     return 0
 
 
@@ -64,24 +66,53 @@ def cmd_eval(args) -> int:
         rows = ranked_rows(ranked[0], user_ids=project_split(proj).user_ids, item_ids=proj.sids.item_ids,
                            codes=proj.sids.codes)
         out["dump"] = {"file": args.dump, "rows": write_generations(args.dump, rows)}
+    if not args.no_record:
+        from ..train import record_evaluation
+
+        record_evaluation(proj, args.model, out, command=command_line(args))
     emit(args, out)
+    return 0
+
+
+def cmd_repro(args) -> int:
+    from ..train import repro
+
+    proj = Project.open(args.project)
+    tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
+                                  seed=args.seed, eval_every=args.eval_every, patience=args.patience,
+                                  eval_users=args.eval_users).items() if v is not None}
+    mkw = json.loads(args.model_config) if args.model_config else None
+    if mkw is not None and not isinstance(mkw, dict):
+        raise ConfigError(f"--model-config: expected a JSON object, got {args.model_config!r}")
+    with Bar(not args.json, f"repro {args.model}") as bar:
+        out = repro(proj, args.model, seeds=args.seeds, model_config=mkw, train_config=TrainConfig(**tkw),
+                    bundle_seed=args.bundle, beam=args.beam, device=args.device, command=command_line(args),
+                    progress=bar)
+    m, sd = out["mean"], out["sd"]
+    em, esd = out["excluding_history"]["mean"], out["excluding_history"]["sd"]
+    human = (f"{args.model} ({out['variant']}), {len(out['seeds'])} seeds {out['seeds']}, test, {out['seconds']:.0f} s:\n"
+             f"  history kept:     recall@10 {m['recall@10']:.4f} ± {sd['recall@10']:.4f}  "
+             f"ndcg@10 {m['ndcg@10']:.4f} ± {sd['ndcg@10']:.4f}\n"
+             f"  history excluded: recall@10 {em['recall@10']:.4f} ± {esd['recall@10']:.4f}  "
+             f"ndcg@10 {em['ndcg@10']:.4f} ± {esd['ndcg@10']:.4f}  (mean ± sd over seeds)")
+    emit(args, out, human)
     return 0
 
 
 def cmd_compact(args) -> int:
     proj = Project.open(args.project)
     with Bar(not args.json and not args.no_eval, f"compact {args.model}") as bar:
-        out = compact_generator(proj, args.model, storage="float16", evaluate_test=not args.no_eval, beam=args.beam,
+        out = compact_generator(proj, args.model, storage="float16", validate=not args.no_eval, beam=args.beam,
                                 device=args.device, command=command_line(args), progress=bar)
     if out["storage_before"] == out["storage"]:
         human = f"{args.model}: already stored as {out['storage']}; nothing changed"
     else:
         human = (f"{args.model}: {out['bytes_before'] / 1e6:.1f} MB -> {out['bytes_after'] / 1e6:.1f} MB ({out['storage']}), "
                  f"largest weight change {out['max_abs_change']:.2g}")
-        if "test" in out:
-            was = out.get("test_before", {})
-            human += "\n" + "  ".join(
-                f"{m} {out['test'][m]:.4f}" + (f" (was {was[m]:.4f})" if m in was else "")
+        if "valid" in out:
+            was = out.get("valid_before", {})
+            human += "\n  validation " + "  ".join(
+                f"{m} {out['valid'][m]:.4f}" + (f" (was {was[m]:.4f})" if m in was else "")
                 for m in ("recall@10", "ndcg@10"))
     emit(args, out, human)
     return 0
@@ -115,7 +146,9 @@ def register(sub) -> None:
                     help="start from the project's saved generator of this kind (its settings and weights), e.g. to "
                          "go on with a run cut short by --max-minutes; give a lower --lr")
 
-    sp = add_generator_command(sub, "eval", "evaluate a trained generator (leave-one-out, full catalogue)", cmd_eval)
+    sp = add_generator_command(sub, "eval", "score a trained generator on test (or valid): leave-one-out, full "
+                                            "catalogue, history kept and excluded, with a protocol card; recorded in "
+                                            "metrics.json", cmd_eval)
     sp.add_argument("--split", choices=("valid", "test"), default="test")
     sp.add_argument("--beam", type=int, default=20)
     sp.add_argument("--unconstrained", action="store_true", help="decode without the trie and count invalid SIDs")
@@ -125,10 +158,30 @@ def register(sub) -> None:
     sp.add_argument("--device", default="auto")
     sp.add_argument("--dump", metavar="FILE",
                     help="also write the scored top-20 lists as a JSONL generations file (see genrec audit)")
+    sp.add_argument("--no-record", action="store_true",
+                    help="do not append this evaluation (figures, protocol card, command, date) to metrics.json")
+
+    sp = add_generator_command(sub, "repro", "train one recipe under several seeds (fresh weights), score each on test "
+                                             "once at the end, report mean and sd", cmd_repro)
+    sp.add_argument("--seeds", type=int, default=3, help="how many seeds (default 3): --seed, --seed + 1, ...")
+    sp.add_argument("--seed", type=int, help="the first seed (default 0)")
+    sp.add_argument("--model-config", help="JSON object of model settings (the recipe)")
+    sp.add_argument("--bundle", type=int, metavar="SEED",
+                    help="keep that seed's weights as the project's generator (default: the project is untouched "
+                         "except for the repro record in metrics.json)")
+    sp.add_argument("--epochs", type=int)
+    sp.add_argument("--max-minutes", type=float, help="wall-clock budget per seed")
+    sp.add_argument("--lr", type=float)
+    sp.add_argument("--batch-size", type=int)
+    sp.add_argument("--eval-every", type=int)
+    sp.add_argument("--eval-users", type=int, help="validate on a seeded subset of users")
+    sp.add_argument("--patience", type=int)
+    sp.add_argument("--beam", type=int, default=20, help="beam of the test evaluation")
+    sp.add_argument("--device", default="auto")
 
     sp = add_generator_command(sub, "compact",
                                "store a trained generator's weights in float16 (half the bytes) and re-evaluate it",
                                cmd_compact)
-    sp.add_argument("--beam", type=int, help="beam of the test evaluation (default: the one training validated with)")
-    sp.add_argument("--no-eval", action="store_true", help="skip the test evaluation of the rounded weights")
+    sp.add_argument("--beam", type=int, help="beam of the validation run (default: the one training validated with)")
+    sp.add_argument("--no-eval", action="store_true", help="skip the validation run of the rounded weights")
     sp.add_argument("--device", default="auto")

@@ -17,11 +17,15 @@ from ..errors import ConfigError
 from ..fileio import read_json, write_json_atomic
 from ..generators import generator_path, model_class, new_generator
 from ..jobs import CancelToken, ProgressFn, Stage, report
+from ..protocol import generator_variant
 from .evaluate import evaluate, item_counts
 from .instruct import GroundingSampler, build_vocab
 from .loop import TrainConfig, TrainResult, ddp_context, fit
 
-__all__ = ["train_generator", "evaluate_generator", "compact_generator"]
+__all__ = ["train_generator", "evaluate_generator", "compact_generator", "record_evaluation", "latest_evaluation",
+           "EVALUATIONS_KEPT"]
+
+EVALUATIONS_KEPT = 20  # evaluations kept per generator in metrics.json, newest last
 
 
 def _project_eval(model, project, split, split_name: str, **kw) -> dict:
@@ -55,10 +59,12 @@ def train_generator(
     save: bool = True,
     command: str | None = None,
     resume: bool = False,
+    return_model: bool = False,
 ) -> dict:
     """Train ``kind`` on the project's leave-one-out split, early-stopping on validation
-    Recall@10, evaluate on test, save ``generator-<kind>.safetensors`` and ``metrics.json``.
-    Returns the metrics record written for this generator.
+    Recall@10, save ``generator-<kind>.safetensors`` and its record in ``metrics.json``
+    (validation figures only: test is scored by :func:`evaluate_generator`, ``genrec eval``, never
+    inside training). Returns the metrics record written for this generator.
 
     ``resume=True`` starts from the project's saved ``kind`` generator (its settings and weights),
     e.g. to go on with a run that a time budget cut short; the optimiser and schedule start afresh
@@ -68,7 +74,8 @@ def train_generator(
     fine-tuning, which adds the instruction token to a generator trained without one; there the
     starting weights are not a candidate (they cannot follow an instruction); and/or settings
     that add zero-initialised weights (the config's ``ZERO_EXTENSIONS``: ``{"node_levels": n}``
-    trie-node output vectors, TIGER's ``{"item_input": "codes+id"}``) to a generator saved without."""
+    trie-node output vectors, TIGER's ``{"item_input": "codes+id"}``) to a generator saved without.
+    ``return_model``: return ``(record, model)`` (the trained model on the CPU) instead."""
     cls = model_class(kind)
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
@@ -79,6 +86,7 @@ def train_generator(
     sids, n = project.sids, project.sids.n_items
     trie = project.trie
     earlier = []
+    evaluations: list = []  # kept when resuming: they describe earlier weights, each with its date
     adding_instruction = False
     if resume:
         extra = dict(model_config or {})
@@ -97,6 +105,7 @@ def train_generator(
         old = (read_json(path) if path.is_file() else {}).get(kind, {})
         earlier = old.get("resumed", []) + [{k: old[k] for k in ("model_config", "best_epoch", "stopped", "train_seconds", "command",
                                                                    "train_config", "valid", "test", "compacted") if k in old}]
+        evaluations = old.get("evaluations", [])
     else:
         cfg = cls.config_class.from_dict(model_config or {})
         with torch.random.fork_rng(devices=[]):
@@ -122,8 +131,6 @@ def train_generator(
                               progress=Stage(progress, 0.05 if grounding else 0.0, 0.95, f"train {kind}"), cancel=cancel,
                               on_epoch=on_epoch, on_best=keep_best, grounding=grounding,
                               validate_first=resume and not adding_instruction)
-    report(progress, 0.95, "test evaluation")
-    test = _project_eval(model, project, split, "test", beam=tcfg.eval_beam, device=dev, cancel=cancel)
     record = {
         "model": kind,
         "model_config": cfg.to_dict(),
@@ -135,7 +142,7 @@ def train_generator(
         "train_seconds": round(result.seconds, 1),
         "samples_per_second": round(result.samples_per_second, 1),
         "valid": {k[6:]: v for k, v in result.best_metrics.items() if k.startswith("valid_")},
-        "test": test,
+        "variant": generator_variant(kind, cfg.to_dict()),
         "history": result.history,
         "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -143,15 +150,49 @@ def train_generator(
         record["command"] = command  # how to rebuild this checkpoint (after the "resumed" runs, if any)
     if earlier:
         record["resumed"] = earlier
+    if evaluations:
+        record["evaluations_of_earlier_weights"] = evaluations
+    model.cpu()
     if save and rank == 0:
-        save_generator(model.cpu(), generator_path(project, kind), extra={"best_epoch": result.best_epoch})
+        save_generator(model, generator_path(project, kind), extra={"best_epoch": result.best_epoch})
         partial.unlink(missing_ok=True)
         path = Path(project.path) / "metrics.json"
         metrics = read_json(path) if path.is_file() else {}
         metrics[kind] = record
         write_json_atomic(path, metrics)
     report(progress, 1.0, "done")
-    return record
+    return (record, model) if return_model else record
+
+
+def latest_evaluation(record: dict, split: str = "test") -> dict | None:
+    """The newest ``genrec eval`` entry of a generator record on ``split`` that scored every user
+    (else the newest on a subset), or None."""
+    evals = [e for e in record.get("evaluations", []) if e.get("split") == split]
+    full = [e for e in evals if e.get("users") in (None, "all")]
+    return (full or evals or [None])[-1]
+
+
+def record_evaluation(project, kind: str, out: dict, *, command: str | None = None) -> dict:
+    """Append an evaluation (``evaluate_generator``'s output) to ``metrics.json`` under the
+    generator's ``evaluations`` (newest last, at most :data:`EVALUATIONS_KEPT`); returns the entry."""
+    entry = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "split": out["split"],
+        "users": out.get("users_requested") or "all",
+        "beam": out["beam"],
+        "constrained": out["constrained"],
+        "figures": {k: v for k, v in out.items() if isinstance(v, (int, float)) and k != "seconds"},
+        "excluding_history": out.get("excluding_history"),
+        "protocol": out.get("protocol"),
+    }
+    if command:
+        entry["command"] = command
+    path = Path(project.path) / "metrics.json"
+    metrics = read_json(path) if path.is_file() else {}
+    record = metrics.setdefault(kind, {"model": kind})
+    record["evaluations"] = (record.get("evaluations", []) + [entry])[-EVALUATIONS_KEPT:]
+    write_json_atomic(path, metrics)
+    return entry
 
 
 def evaluate_generator(
@@ -167,16 +208,39 @@ def evaluate_generator(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_ranked=None,
+    both_rules: bool = True,
 ) -> dict:
     """Metrics of a trained generator; ``exactness=n`` also compares beam top-10 with the exact
     top-10 by full SID likelihood for n sampled users, per beam width. ``on_ranked``: called with
-    the scored :class:`~genrec_engine.train.evaluate.RankedLists` (see ``genrec eval --dump``)."""
+    the scored :class:`~genrec_engine.train.evaluate.RankedLists` (see ``genrec eval --dump``).
+
+    The top-level figures keep the history (a history item in the list counts as a miss);
+    ``both_rules`` adds ``"excluding_history"``: the same metrics with each user's history masked
+    out of the ranking. ``"protocol"`` is the protocol card (:func:`genrec_engine.protocol.protocol_card`)."""
+    from ..protocol import generator_variant, protocol_card
+
     dev = resolve_device(device)
     model = project.generator(kind, dev)
     split = project_split(project)
+    stage = Stage(progress, 0.0, 0.5 if both_rules else 1.0, "history kept")
     out = _project_eval(model, project, split, split_name, beam=beam, constrained=constrained, users=users,
-                        device=dev, progress=progress, cancel=cancel, on_ranked=on_ranked)
+                        device=dev, progress=stage, cancel=cancel, on_ranked=on_ranked)
+    if both_rules:
+        excl = _project_eval(model, project, split, split_name, beam=beam, constrained=constrained, users=users,
+                             device=dev, progress=Stage(progress, 0.5, 1.0, "history excluded"), cancel=cancel,
+                             exclude_history=True)
+        out["excluding_history"] = {k: v for k, v in excl.items() if k != "seconds"}
     out["model"], out["split"], out["beam"], out["constrained"] = kind, split_name, beam, constrained
+    config = model.config.to_dict() if hasattr(model.config, "to_dict") else dataclasses.asdict(model.config)
+    out["variant"] = generator_variant(kind, config)
+    if users is not None:
+        out["users_requested"] = int(users)
+    out["protocol"] = protocol_card(project, kind=kind, model_config=config, split=split_name, users=users,
+                                    beam=None if hasattr(model, "score_items") else beam, k=20,
+                                    constrained=constrained, history_rule="kept",
+                                    seed=0 if users is not None else None)
+    if both_rules:
+        out["excluding_history"]["protocol"] = {**out["protocol"], "history_rule": "excluded"}
     if exactness and not hasattr(model, "score_items"):
         from ..decode import topk_overlap
         from .data import eval_tensors
@@ -196,7 +260,7 @@ def compact_generator(
     kind: str,
     *,
     storage: str = "float16",
-    evaluate_test: bool = True,
+    validate: bool = True,
     beam: int | None = None,
     device: str = "auto",
     command: str | None = None,
@@ -204,12 +268,12 @@ def compact_generator(
     cancel: CancelToken | None = None,
 ) -> dict:
     """Rewrite the project's ``kind`` generator with its weights stored as ``storage`` (float16:
-    half the bytes; loading widens them back to float32). With ``evaluate_test`` the rounded
-    weights are evaluated on the test split first (beam: the one training validated with), so
-    ``metrics.json`` records what the compaction cost; a cancel there leaves every file as it
-    was. Returns ``{"model", "storage", "bytes_before", "bytes_after", "max_abs_change",
-    "storage_before", "test" (if evaluated), "test_before" (the training record's, if any)}``;
-    a generator already stored as ``storage`` is left untouched."""
+    half the bytes; loading widens them back to float32). With ``validate`` the rounded
+    weights are evaluated on the validation split first (beam: the one training validated with;
+    test stays for ``genrec eval``), so ``metrics.json`` records what the compaction cost; a
+    cancel there leaves every file as it was. Returns ``{"model", "storage", "bytes_before",
+    "bytes_after", "max_abs_change", "storage_before", "valid" (if evaluated), "valid_before"
+    (the training record's, if any)}``; a generator already stored as ``storage`` is left untouched."""
     path = generator_path(project, kind)
     meta = read_generator_meta(path)
     size = path.stat().st_size
@@ -225,17 +289,17 @@ def compact_generator(
     mpath = Path(project.path) / "metrics.json"
     metrics = read_json(mpath) if mpath.is_file() else {}
     record = metrics.get(kind, {})
-    if evaluate_test:
+    if validate:
         b = beam or record.get("train_config", {}).get("eval_beam", 20)
         model.to(dev).eval()
-        out["test"] = _project_eval(model, project, project_split(project), "test", beam=b, device=dev,
-                                    progress=progress, cancel=cancel)
-        if "test" in record:
-            out["test_before"] = record["test"]
+        out["valid"] = _project_eval(model, project, project_split(project), "valid", beam=b, device=dev,
+                                     progress=progress, cancel=cancel)
+        if "valid" in record:
+            out["valid_before"] = record["valid"]
     save_generator(model.cpu(), path, extra=meta["extra"], storage=storage)
     out["bytes_after"] = path.stat().st_size
     if record:
-        entry = {k: v for k, v in out.items() if k not in ("model", "test_before", "storage_before")}
+        entry = {k: v for k, v in out.items() if k not in ("model", "valid_before", "storage_before")}
         if command:
             entry["command"] = command
         record["compacted"] = entry

@@ -53,11 +53,14 @@ def rank_lists(
     constrained: bool = True,
     batch_size: int = 1024,
     device: torch.device | str = "cpu",
+    exclude: list[np.ndarray] | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> RankedLists:
     """:func:`rank_users` with the scores and decoded SIDs kept (``rows`` = ``arange(U)``,
-    ``targets`` empty: the caller knows them)."""
+    ``targets`` empty: the caller knows them). ``exclude[u]``: item indices user ``u`` must not
+    get (the "history excluded" rule): masked out of SASRec's scores, and out of the trie walk of
+    beam search, so the lists fill with other items."""
     from ..decode import beam_search
 
     model.eval()
@@ -68,13 +71,20 @@ def rank_lists(
         h = history[s : s + batch_size].to(device)
         width = int((h > 0).sum(1).max().clamp_min(1))
         h = h[:, -width:]
+        ex = None if exclude is None else exclude[s : s + batch_size]
         if hasattr(model, "score_items"):
-            top = torch.topk(model.score_items(h), k, dim=1)
+            sc = model.score_items(h)
+            if ex is not None:
+                rows = np.repeat(np.arange(len(ex)), [len(e) for e in ex])
+                cols = np.concatenate([np.asarray(e, dtype=np.int64) for e in ex]) if len(rows) else rows
+                sc[torch.as_tensor(rows, device=sc.device), torch.as_tensor(cols, device=sc.device)] = float("-inf")
+            top = torch.topk(sc, k, dim=1)
             ranked.append(top.indices.cpu())
             scores.append(top.values.float().cpu())
             invalid.append(torch.zeros(len(h), dtype=torch.long))
         else:
-            res = beam_search(model, h, trie=trie, beam=beam, k=k, constrained=constrained)
+            res = beam_search(model, h, trie=trie, beam=beam, k=k, constrained=constrained,
+                              exclude=None if ex is None else [set(np.asarray(e).tolist()) for e in ex])
             ranked.append(res.items.cpu())
             scores.append(res.scores.float().cpu())
             invalid.append(torch.as_tensor(res.invalid).cpu())
@@ -133,18 +143,22 @@ def evaluate(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_ranked: Callable[[RankedLists], None] | None = None,
+    exclude_history: bool = False,
 ) -> dict:
     """Recall/NDCG@5/10/20, coverage, homogeneity, diversity, popularity and invalid rate on the
     "valid" or "test" targets; ``users`` limits it to a seeded random subset. ``on_ranked`` is
-    called once with the scored top-20 :class:`RankedLists` (e.g. to write them out)."""
+    called once with the scored top-20 :class:`RankedLists` (e.g. to write them out).
+    ``exclude_history``: the user's whole history (not only the ``max_len`` items the model
+    reads) is masked out of the ranking, the rule RecBole and Cornac use; default: kept."""
     t0 = time.perf_counter()
-    H, targets, _ = eval_tensors(split, which, max_len)
+    H, targets, full = eval_tensors(split, which, max_len)
     rows = np.arange(len(targets), dtype=np.int64)
     if users is not None and users < len(targets):
         rows = np.sort(np.random.default_rng(seed).choice(len(targets), users, replace=False))
         H, targets = H[torch.as_tensor(rows)], targets[rows]
+    exclude = [np.unique(full[int(r)]) for r in rows] if exclude_history else None
     lists = rank_lists(model, H, trie=trie, beam=beam, k=20, constrained=constrained, device=device,
-                       progress=progress, cancel=cancel)
+                       exclude=exclude, progress=progress, cancel=cancel)
     ranked, invalid = lists.items, lists.invalid
     if on_ranked is not None:
         on_ranked(dataclasses.replace(lists, rows=rows, targets=targets))

@@ -63,10 +63,18 @@ def test_train_settings_make_the_engine_configs():
 
 
 def test_metric_columns_show_the_saved_weights_figures():
-    record = {"model": "tiger", "test": {"recall@10": 0.05}, "compacted": {"test": {"recall@10": 0.0612345}},
+    evals = [{"date": "2026-12-01T10:00:00Z", "split": "test", "users": "all", "figures": {"recall@10": 0.05}},
+             {"date": "2026-12-03T10:00:00Z", "split": "test", "users": "all", "figures": {"recall@10": 0.0612345},
+              "excluding_history": {"recall@10": 0.0700001, "ndcg@10": 0.04}},
+             {"date": "2026-12-04T10:00:00Z", "split": "test", "users": 500, "figures": {"recall@10": 0.9}},
+             {"date": "2026-12-04T11:00:00Z", "split": "valid", "users": "all", "figures": {"recall@10": 0.8}}]
+    record = {"model": "tiger", "valid": {"recall@10": 0.07}, "evaluations": evals,
               "best_epoch": 12, "train_seconds": 100.0, "resumed": [{"train_seconds": 50.0}], "stopped": "time"}
-    assert saved_test_metrics(record) == {"recall@10": 0.0612345}
-    assert saved_test_metrics({"test": {"ndcg@5": 0.1}}) == {"ndcg@5": 0.1}
+    assert saved_test_metrics(record) == {"recall@10": 0.0612345}  # newest test run on every user
+    assert saved_test_metrics({"valid": {"ndcg@5": 0.1}}) == {}  # training never scores test
+    assert _text(METRIC_COLUMNS, "R@10 excl. hist.", record) == "0.0700"
+    assert _text(METRIC_COLUMNS, "Evaluated", record) == "2026-12-03"
+    assert _text(METRIC_COLUMNS, "Evaluated", {"valid": {}}) == "not yet (genrec eval)"
     assert total_train_seconds(record) == 150.0 and total_train_seconds({}) is None
     assert _text(METRIC_COLUMNS, "Generator", record) == "TIGER-style"
     assert _text(METRIC_COLUMNS, "Where", record) == "project"
@@ -76,13 +84,14 @@ def test_metric_columns_show_the_saved_weights_figures():
     assert _text(METRIC_COLUMNS, "Train time", record) == "2.5 min"
     assert _text(METRIC_COLUMNS, "Train time", {"train_seconds": 42.0}) == "42.0 s"
     assert _text(METRIC_COLUMNS, "Stopped", record) == "time"
-    assert [c.right for c in METRIC_COLUMNS[:3]] == [False, False, True]
+    assert [c.right for c in METRIC_COLUMNS[:4]] == [False, False, False, True]
+    assert _text(METRIC_COLUMNS, "Variant", {"model": "ran", "model_config": {"item_input": "codes+id"}}) == "intrr+id"
 
 
 def test_read_metrics_keeps_generators_only(tmp_path):
     assert read_metrics(tmp_path) is None
-    (tmp_path / "metrics.json").write_text(json.dumps({"ran": {"test": {}}, "coldstart": {"x": 1}, "note": 3}))
-    assert read_metrics(tmp_path) == {"ran": {"test": {}}}
+    (tmp_path / "metrics.json").write_text(json.dumps({"ran": {"valid": {}}, "coldstart": {"x": 1}, "note": 3}))
+    assert read_metrics(tmp_path) == {"ran": {"valid": {}}}
     (tmp_path / "metrics.json").write_text("[]")
     with pytest.raises(ValueError, match="JSON object"):
         read_metrics(tmp_path)
@@ -116,7 +125,7 @@ def test_state_rows_and_notes_of_a_project(tmp_path):
     assert st.reference("no-such-kind") == ([], [], [], [], [])
     # a generator trained in this session joins the table and the note names the working copy
     st.work_dir = tmp_path / "work"
-    st.trained(Trained({"model": "tiger", "test": {"recall@10": 0.1}, "project_path": str(st.work_dir)}))
+    st.trained(Trained({"model": "tiger", "valid": {"recall@10": 0.1}, "project_path": str(st.work_dir)}))
     assert [r["_where"] for r in st.metric_rows()][-1] == "working copy" and str(st.work_dir) in st.note()
     assert not st.can_save()  # the folder holds no project yet
     # no metrics.json, or a broken one, is explained
@@ -154,5 +163,6 @@ def test_live_rows_of_the_running_job_only(tmp_path):
     assert st.epoch_text() == "Epoch 2 · 2.0 s · loss 1.5000 · last validation Recall@10 0.1000 (epoch 2)"
     st.open(tmp_path, "p")  # the project was opened again: the old job's rows are stale
     assert st.stale() and not st.add_epoch({"epoch": 3, "loss": 1.0}) and st.rows == []
-    assert done_text({"best_epoch": 4, "test": {"recall@10": 0.25}, "stopped": "epochs"}) == (
-        "Done: best epoch 4, test Recall@10 0.2500 (epochs). Saved in the working copy only.")
+    assert done_text({"best_epoch": 4, "valid": {"recall@10": 0.25}, "stopped": "epochs"}) == (
+        "Done: best epoch 4, validation Recall@10 0.2500 (epochs). Saved in the working copy only; test is scored "
+        "by genrec eval.")

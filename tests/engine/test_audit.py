@@ -72,6 +72,8 @@ def test_audit_of_the_eval_dump_reproduces_eval_exactly(tiny, tmp_path, capsys, 
     assert au["duplicate_rate"] == 0.0 and au["rows_with_unsorted_scores"] == 0
     measured = (au["file"], au["rows"], au["users"], au["k"], au["policy"], au["split"])
     assert measured == (str(dump), 40, 40, 20, "first", "test")
+    assert au["protocol"]["dataset"] == ev["protocol"]["dataset"]  # both carry the same protocol card
+    assert au["protocol"]["split"]["users"] == 40 and ev["protocol"]["split"]["users"] == 40
     if "--unconstrained" not in extra:  # every SID names an item: SID level = item level
         assert au["sid_level"] == {k: ev[k] for k in au["sid_level"]}
         assert ev["recall@20"] > 0 and ev["ndcg@5"] > 0  # the comparison is not vacuous

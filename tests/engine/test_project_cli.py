@@ -213,7 +213,7 @@ def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, ca
                               "--eval-every", "1", "--d-model", "16", "--n-layers", "1", "--n-heads", "1", "--json")
         assert code == 0, err
         rec = json.loads(out)
-        assert rec["model"] == kind and "recall@10" in rec["test"]
+        assert rec["model"] == kind and "recall@10" in rec["valid"] and "test" not in rec  # test: genrec eval only
         assert (tmp_path / "p" / f"generator-{kind}.safetensors").is_file()
         assert not (tmp_path / "p" / f"generator-{kind}.partial.safetensors").exists()  # removed once saved
     metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
@@ -241,7 +241,7 @@ def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, ca
     assert code == 0, err
     rec = json.loads(out)
     assert rec["model_config"]["d_model"] == 16 and rec["best_epoch"] in (0, 1)
-    assert rec["resumed"][0]["best_epoch"] >= 1 and "recall@10" in rec["resumed"][0]["test"]
+    assert rec["resumed"][0]["best_epoch"] >= 1 and "recall@10" in rec["resumed"][0]["valid"]
     code, _, err = _cli(capsys, "train", "--project", str(tmp_path / "p"), "--model", "ran", "--resume", "--d-model", "32")
     assert code == 1 and "d_model" in err  # a resumed model keeps its settings
     # --resume can add trie-node output vectors (at zero) to a generator saved without them
@@ -250,19 +250,19 @@ def test_cli_train_eval_recommend_on_a_small_project(small_dataset, tmp_path, ca
     assert code == 0, err
     rec = json.loads(out)
     assert rec["model_config"]["node_levels"] == 1 and len(rec["resumed"]) == 2
-    # compact: float16 storage, the rounded weights evaluated on test and recorded; a second run changes nothing
+    # compact: float16 storage, the rounded weights evaluated on validation and recorded; a second run changes nothing
     size = (tmp_path / "p" / "generator-ran.safetensors").stat().st_size
     code, out, err = _cli(capsys, "compact", "--project", str(tmp_path / "p"), "--model", "ran", "--json")
     assert code == 0, err
     obj = json.loads(out)
     assert obj["bytes_before"] == size and obj["bytes_after"] < 0.6 * size and obj["storage_before"] == "float32"
-    assert "recall@10" in obj["test"] and obj["test_before"] == rec["test"]
+    assert "recall@10" in obj["valid"] and obj["valid_before"] == rec["valid"] and "test" not in obj
     entry = json.loads((tmp_path / "p" / "metrics.json").read_text())["ran"]["compacted"]
-    assert entry["storage"] == "float16" and entry["test"] == obj["test"] and "genrec compact --project" in entry["command"]
-    code, out, _ = _cli(capsys, "eval", "--project", str(tmp_path / "p"), "--model", "ran", "--json")
-    assert code == 0 and json.loads(out)["recall@10"] == obj["test"]["recall@10"]
+    assert entry["storage"] == "float16" and entry["valid"] == obj["valid"] and "genrec compact --project" in entry["command"]
+    code, out, _ = _cli(capsys, "eval", "--project", str(tmp_path / "p"), "--model", "ran", "--split", "valid", "--json")
+    assert code == 0 and json.loads(out)["recall@10"] == obj["valid"]["recall@10"]
     code, out, _ = _cli(capsys, "compact", "--project", str(tmp_path / "p"), "--model", "ran", "--json")
-    assert code == 0 and json.loads(out)["bytes_after"] == obj["bytes_after"] and "test" not in json.loads(out)
+    assert code == 0 and json.loads(out)["bytes_after"] == obj["bytes_after"] and "valid" not in json.loads(out)
 
 
 def test_save_copy_writes_a_complete_project_and_leaves_the_original(small_dataset, tmp_path):

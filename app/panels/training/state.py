@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import genrec_engine
 from genrec_engine import (
     QuantizerConfig,
     TokenizerDiagnostics,
@@ -59,7 +60,9 @@ NO_METRICS = (
     "This project has no <code>metrics.json</code> yet: no generator has been trained for it. "
     "Press <b>Train</b> to train one on a working copy."
 )
-_METRICS_NOTE = "Test split (each user's last item), beam search over valid semantic IDs. Hover a header for its meaning."
+_METRICS_NOTE = ("Test split (each user's last item) as the newest <code>genrec eval</code> scored it (training scores "
+                 "validation only), beam 20 over valid semantic IDs; history kept, then excluded. Hover a header for "
+                 "its meaning.")
 
 
 # ------------------------------------------------------------------------------------ table columns
@@ -83,9 +86,25 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def saved_test_metrics(record: dict) -> dict:
-    """The test figures of the weights on disk: those ``genrec compact`` measured after storing
-    them in float16, else the training run's."""
-    return (record.get("compacted") or {}).get("test") or record.get("test") or {}
+    """The test figures of the weights on disk, history kept: those of the newest ``genrec eval``
+    on test (training never scores test); empty when the generator was not evaluated yet."""
+    entry = genrec_engine.latest_evaluation(record)
+    return dict(entry.get("figures") or {}) if entry else {}
+
+
+def saved_test_metrics_excluding_history(record: dict) -> dict:
+    """The newest test evaluation's figures with the history masked out of the ranking."""
+    entry = genrec_engine.latest_evaluation(record)
+    return dict(entry.get("excluding_history") or {}) if entry else {}
+
+
+def evaluated_text(record: dict) -> str:
+    """When and on how many users the figures shown were measured."""
+    entry = genrec_engine.latest_evaluation(record)
+    if not entry:
+        return "not yet (genrec eval)"
+    users = entry.get("users", "all")
+    return f"{str(entry.get('date', ''))[:10]}" + ("" if users in (None, "all") else f" · {users} users")
 
 
 def _test(key: str) -> Callable[[dict], Any]:
@@ -106,17 +125,29 @@ def _duration(v: float | None) -> str:
 METRIC_COLUMNS: tuple[MetricColumn, ...] = (
     MetricColumn("Generator", "The generator kind (RAN, SASRec, TIGER).", lambda r: r.get("model", "?"),
                  lambda v: GENERATOR_LABELS.get(v, str(v)), right=False),
+    MetricColumn("Variant", "What the model is, by the paper it extends plus each addition: intrr (the RAN of IntRR), "
+                 "tiger, sasrec; +id a per-item ID vector in the input, +nodes per-trie-node output vectors, +decor "
+                 "frozen codebook vectors fused in, +instruct an instruction token.",
+                 lambda r: r.get("variant") or genrec_engine.generator_variant(r.get("model", ""), r.get("model_config")),
+                 str, right=False),
     MetricColumn("Where", "'project': saved in the open project's metrics.json. 'working copy': trained in this "
                  "session, not saved yet.", lambda r: r.get("_where", "project"), str, right=False),
     *(
-        MetricColumn(f"{name}@{k}", f"Test-split {name} at {k}: {tip} (Of the saved weights: after genrec compact, "
-                     "their float16 copy.)", _test(f"{key}@{k}"), lambda v: _fmt(v, ".4f"))
+        MetricColumn(f"{name}@{k}", f"Test-split {name} at {k}, history kept: {tip} Measured by the newest genrec "
+                     "eval of the saved weights.", _test(f"{key}@{k}"), lambda v: _fmt(v, ".4f"))
         for name, key, tip in (
             ("Recall", "recall", "share of users whose held-out last item is in the top-K list."),
             ("NDCG", "ndcg", "like Recall, but a hit counts more the higher it is ranked."),
         )
         for k in (5, 10, 20)
     ),
+    MetricColumn("R@10 excl. hist.", "Test-split Recall@10 with the user's history masked out of the ranking (the "
+                 "rule RecBole and Cornac use); the columns before keep the history in the list.",
+                 lambda r: saved_test_metrics_excluding_history(r).get("recall@10"), lambda v: _fmt(v, ".4f")),
+    MetricColumn("N@10 excl. hist.", "Test-split NDCG@10 with the user's history masked out of the ranking.",
+                 lambda r: saved_test_metrics_excluding_history(r).get("ndcg@10"), lambda v: _fmt(v, ".4f")),
+    MetricColumn("Evaluated", "The date of the genrec eval run whose test figures are shown (training scores "
+                 "validation only, never test).", evaluated_text, str, right=False),
     MetricColumn("Best epoch", "The epoch whose validation Recall@10 was best; its weights were kept.",
                  lambda r: r.get("best_epoch"), lambda v: _fmt(v, "d")),
     MetricColumn("Train time", "Wall-clock training time, validation included; for a generator built over several "
@@ -150,7 +181,8 @@ def read_metrics(project_path: Path) -> dict | None:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of generator records")
-    return {k: v for k, v in data.items() if isinstance(v, dict) and "test" in v}  # generators only
+    return {k: v for k, v in data.items()  # generators only
+            if isinstance(v, dict) and any(key in v for key in ("valid", "evaluations", "test"))}
 
 
 def health_rows(diag: TokenizerDiagnostics | None) -> list[dict]:
@@ -396,6 +428,7 @@ class TrainingState:
 
 def done_text(record: dict) -> str:
     """The status line once a training job finished."""
-    test = record.get("test") or {}
-    return (f"Done: best epoch {record.get('best_epoch')}, test Recall@10 {test.get('recall@10', float('nan')):.4f} "
-            f"({record.get('stopped')}). Saved in the working copy only.")
+    valid = record.get("valid") or {}
+    return (f"Done: best epoch {record.get('best_epoch')}, validation Recall@10 "
+            f"{valid.get('recall@10', float('nan')):.4f} ({record.get('stopped')}). Saved in the working copy only; "
+            "test is scored by genrec eval.")

@@ -17,7 +17,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QStackedWidget,
     QTabWidget,
@@ -35,6 +34,7 @@ from .models import HealthTableModel, MetricsTableModel
 from .plots import CurvePlots
 from .state import (
     METHOD_NAMES,
+    METRIC_COLUMNS,
     Retokenized,
     Trained,
     TrainingState,
@@ -225,10 +225,9 @@ class TrainingPanel(QWidget):
         self._run_label.setWordWrap(True)
         self._run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.metrics_table = table_view(self.metrics_model, stretch=ALL, alternating=True)
-        hh = self.metrics_table.horizontalHeader()
-        for c in (0, 1):
-            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        # every column as wide as its header and figures (15 columns: a wide table scrolls rather
+        # than cutting "Recall@10" to "ecall@10"); the last one takes what is left
+        self.metrics_table = table_view(self.metrics_model, stretch=len(METRIC_COLUMNS) - 1, alternating=True)
         self._metrics_note = QLabel("")
         self._metrics_note.setObjectName("metrics_note")
         self._metrics_note.setWordWrap(True)

@@ -1,0 +1,130 @@
+"""Honest numbers: test is scored only by genrec eval, both history rules, protocol cards, seeds
+with spread, variant names that say what a model adds."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genrec_engine import Project
+from genrec_engine.cli import main as cli_main
+from genrec_engine.data import project_split
+from genrec_engine.protocol import generator_variant, protocol_card
+from genrec_engine.testing import make_tiny_project
+from genrec_engine.train.data import eval_tensors
+from genrec_engine.train.evaluate import rank_lists
+
+ROOT = Path(__file__).resolve().parents[2]
+BEAUTY = ROOT / "resources" / "datasets" / "beauty"
+SMALL = ["--epochs", "2", "--eval-every", "1", "--d-model", "16", "--n-layers", "1", "--n-heads", "1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny project with a RAN and a SASRec trained through the CLI (module-scoped: read it only)."""
+    root = tmp_path_factory.mktemp("honest")
+    path = make_tiny_project(BEAUTY, root, items=80, users=60, per_user=6)
+    for kind in ("ran", "sasrec"):
+        assert cli_main(["train", "--project", str(path), "--model", kind, *SMALL, "--json"]) == 0
+    return path
+
+
+def _cli(capsys, *argv):
+    code = cli_main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_training_scores_validation_only_and_eval_records_test(trained, tmp_path, capsys):
+    import shutil
+
+    path = tmp_path / "p"
+    shutil.copytree(trained, path)
+    shutil.copytree(trained.parent / "dataset", tmp_path / "dataset")
+    metrics = json.loads((path / "metrics.json").read_text())
+    for kind in ("ran", "sasrec"):
+        assert "test" not in metrics[kind] and "evaluations" not in metrics[kind]  # no test figure yet
+        assert "recall@10" in metrics[kind]["valid"]
+    code, out, err = _cli(capsys, "eval", "--project", str(path), "--model", "ran", "--json")
+    assert code == 0, err
+    obj = json.loads(out)
+    assert set(obj["excluding_history"]) >= {"recall@10", "ndcg@10", "protocol"}
+    card = obj["protocol"]
+    assert card["history_rule"] == "kept" and obj["excluding_history"]["protocol"]["history_rule"] == "excluded"
+    assert card["dataset"]["items"] == 80 and len(card["dataset"]["split_sha256"]) == 64
+    assert not card["dataset"]["is_beauty_5core"]
+    assert card["split"]["name"] == "test" and card["split"]["users"] == "all" and card["beam"] == 20 and card["k"] == 20
+    assert card["tokenizer"]["codebook_sizes"] == [16, 16] and card["collision_policy"] == "append-level"
+    assert card["generator"] == {"kind": "ran", "variant": "intrr"}
+    entry = json.loads((path / "metrics.json").read_text())["ran"]["evaluations"][-1]
+    assert entry["figures"]["recall@10"] == obj["recall@10"] and entry["excluding_history"]["ndcg@10"] == obj[
+        "excluding_history"]["ndcg@10"]
+    assert entry["protocol"] == card and entry["command"].startswith("genrec eval") and entry["split"] == "test"
+    code, out, _ = _cli(capsys, "eval", "--project", str(path), "--model", "sasrec", "--no-record", "--json")
+    assert code == 0 and "evaluations" not in json.loads((path / "metrics.json").read_text())["sasrec"]
+
+
+@pytest.mark.parametrize("kind", ["ran", "sasrec"])
+def test_excluding_history_never_lists_a_history_item(trained, kind):
+    proj = Project.open(trained)
+    model = proj.generator(kind)
+    split = project_split(proj)
+    H, _, full = eval_tensors(split, "test", model.config.max_len)
+    kept = rank_lists(model, H, trie=proj.trie, beam=20, k=20)
+    excl = rank_lists(model, H, trie=proj.trie, beam=20, k=20, exclude=[np.unique(h) for h in full])
+    hits_kept = sum(len(set(row[row >= 0].tolist()) & set(h.tolist())) for row, h in zip(kept.items, full))
+    hits_excl = sum(len(set(row[row >= 0].tolist()) & set(h.tolist())) for row, h in zip(excl.items, full))
+    assert hits_kept > 0 and hits_excl == 0  # the rule matters on this data, and the mask holds
+    assert (excl.items >= 0).sum() >= 0.9 * (kept.items >= 0).sum()  # the lists fill with other items
+
+
+def test_repro_reports_mean_and_sd_and_leaves_the_generator(trained, tmp_path, capsys):
+    import shutil
+
+    path = tmp_path / "p"
+    shutil.copytree(trained, path)
+    shutil.copytree(trained.parent / "dataset", tmp_path / "dataset")
+    gen = path / "generator-ran.safetensors"
+    before = hashlib.sha256(gen.read_bytes()).hexdigest()
+    code, out, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--seeds", "2", "--epochs", "1",
+                          "--eval-every", "1", "--model-config", '{"d_model": 16, "n_layers": 1, "n_heads": 1}', "--json")
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["seeds"] == [0, 1] and len(obj["runs"]) == 2 and obj["variant"] == "intrr"
+    r10 = [r["test"]["recall@10"] for r in obj["runs"]]
+    assert obj["mean"]["recall@10"] == pytest.approx(np.mean(r10))
+    assert obj["sd"]["recall@10"] == pytest.approx(np.std(r10, ddof=1))
+    assert set(obj["excluding_history"]) == {"mean", "sd"}
+    assert obj["protocol"]["split"]["name"] == "test"
+    assert hashlib.sha256(gen.read_bytes()).hexdigest() == before  # the project's weights are untouched
+    rec = json.loads((path / "metrics.json").read_text())["ran"]
+    assert rec["repro"][-1]["mean"] == obj["mean"] and "test" not in rec
+    code, out, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--seeds", "2", "--epochs", "1",
+                          "--model-config", '{"d_model": 16, "n_layers": 1, "n_heads": 1}', "--bundle", "1", "--json")
+    assert code == 0, err
+    rec = json.loads((path / "metrics.json").read_text())["ran"]
+    assert hashlib.sha256(gen.read_bytes()).hexdigest() != before
+    assert rec["evaluations"][-1]["figures"]["recall@10"] == json.loads(out)["runs"][1]["test"]["recall@10"]
+    assert len(rec["repro"]) == 2
+    code, _, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--seeds", "2", "--bundle", "7")
+    assert code == 1 and "--bundle 7" in err
+
+
+def test_variant_names_say_what_a_model_adds():
+    assert generator_variant("ran", {"item_input": "codes", "node_levels": 0}) == "intrr"
+    assert generator_variant("ran", {"item_input": "codes+id", "node_levels": 3, "instruction": True}) == \
+        "intrr+id+nodes+instruct"
+    assert generator_variant("tiger", {"item_input": "codes+id", "node_levels": 3}) == "tiger+id+nodes"
+    assert generator_variant("tiger", {"decor": True}) == "tiger+decor"
+    assert generator_variant("sasrec", {}) == "sasrec"
+
+
+def test_bundled_project_card_names_the_beauty_5core():
+    card = protocol_card(Project.open(ROOT / "resources" / "models" / "beauty-default"), kind="ran",
+                         model_config={"item_input": "codes+id", "node_levels": 3})
+    assert card["dataset"]["is_beauty_5core"] and card["generator"]["variant"] == "intrr+id+nodes"
+    assert card["encoder"]["fields"] == ["title", "brand", "categories"]
