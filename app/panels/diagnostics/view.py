@@ -258,6 +258,9 @@ class DiagnosticsPanel(QWidget):
         self._progress.setRange(0, 1000)
         self._progress.setTextVisible(False)
         self._progress.setMaximumWidth(220)
+        keep = self._progress.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)  # the row does not jump when the bar comes and goes
+        self._progress.setSizePolicy(keep)
         row.addWidget(self._progress)
         self._status = _named(QLabel(""), "status")
         row.addWidget(self._status, 1)
@@ -332,6 +335,7 @@ class DiagnosticsPanel(QWidget):
         self._error.setVisible(bool(st.error))
         self._run_button.setEnabled(st.can_run and self._generator.count() > 0)
         self._cancel_button.setEnabled(st.busy)
+        self._progress.setVisible(st.busy)  # a full bar after the run looked like a blank button
 
     def _set_mode(self, audit: bool) -> None:
         """Lay the page out for an audit entry (``audit``) or for our own generators."""
