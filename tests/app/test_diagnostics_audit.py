@@ -33,7 +33,7 @@ def generations(tmp_path_factory, snapshot):
     SIDs put into three users' lists so the worst-users table has rows."""
     folder = tmp_path_factory.mktemp("audit-panel")
     dump = folder / "ran-50.jsonl"
-    code = cli_main(["eval", "--project", str(app.DEFAULT_PROJECT), "--model", "ran", "--users", "50",
+    code = cli_main(["eval", "--project", str(app.DEFAULT_PROJECT), "--model", "ran", "--users", "50", "--no-record",
                      "--device", "cpu", "--dump", str(dump), "--json"])
     assert code == 0
     rows = [json.loads(line) for line in dump.read_text().splitlines()]
