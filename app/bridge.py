@@ -141,7 +141,9 @@ class _Throttle:
         message = str(message)
         moved = abs(fraction - self._last_fraction) >= _PROGRESS_MIN_STEP
         if not moved and message == self._last_message:
-            return  # nothing new to show
+            if fraction != self._last_fraction:
+                self._pending = (fraction, message)  # too small to show now, but where a flush must end
+            return
         now = time.monotonic()
         if now - self._last_time < _PROGRESS_MIN_INTERVAL_S:
             self._pending = (fraction, message)

@@ -253,7 +253,8 @@ def test_bridge_throttles_progress(qtbot):
     assert seen, "no progress at all"
     assert len(seen) <= elapsed * 20 + 3  # ~20 per second at most, whatever the job calls
     assert seen[-1][0] == 1.0  # the last update is flushed, so the bar ends where the job did
-    assert all(b[0] - a[0] >= 0.001 or b[1] != a[1] for a, b in zip(seen, seen[1:]))
+    # (even when the step to it was too small to send on its own: the final flush may be tiny)
+    assert all(b[0] - a[0] >= 0.001 or b[1] != a[1] for a, b in list(zip(seen, seen[1:]))[:-1])
 
 
 def test_run_sync_runs_on_the_calling_thread_and_raises():
