@@ -159,7 +159,7 @@ def recommend_indices(
     the history's items never come back, and the list still fills. ``instruction``: a typed
     request (encoded with MiniLM) or its ``[384]`` vector, for generators trained with
     instructions (the history may then be empty). ``trace``: record the beam search level by
-    level (beam modes). ``sasrec`` scores every item (cold ones included) and takes none of
+    level (beam modes). ``sasrec`` scores every item live in the trie and takes none of
     ``mode``, ``constrained``, ``trace`` or ``instruction``. ``cancel`` is checked per level.
 
     Bad arguments (``k`` or ``beam`` < 1, an unknown kind or mode, an index outside the
@@ -187,7 +187,7 @@ def recommend_indices(
         H = H[:, -1:]  # an instruction alone: one padding position
     with torch.no_grad():
         if hasattr(model, "score_items"):
-            return _dense(project, model, kind, hist, H, k, blocked, mode)
+            return _dense(project, model, kind, hist, H, k, blocked, mode, trie)
         if trie is None and project is not None:
             trie = project.trie
         if constrained and trie is None:
@@ -213,13 +213,19 @@ def recommend_indices(
 
 
 def _dense(project, model, kind: str, hist: tuple[int, ...], H: torch.Tensor, k: int, blocked: set[int],
-           mode: str) -> Recommendation:
-    """``sasrec``: the top-``k`` of every item's score, blocked items masked."""
+           mode: str, trie=None) -> Recommendation:
+    """``sasrec``: the top-``k`` of every item's score, blocked items masked, and so are items
+    that are not live in the trie (held-out cold items, retired ones), as the trie keeps them out
+    of the generative models' lists."""
     if mode != "beam":
         raise ConfigError(f"mode={mode!r}: {kind} scores every item at once; sampling and diverse beams need ran or tiger")
     if project is None:
         raise ConfigError(f"a {kind} model alone has no SID table: pass the project as source")
     scores = model.score_items(H)[0]
+    trie = trie if trie is not None else project.trie
+    if trie.num_items < scores.shape[0]:
+        dead = ~trie.live_mask(scores.shape[0])
+        scores[torch.as_tensor(dead, device=scores.device)] = -float("inf")
     blocked = sorted(i for i in blocked if 0 <= i < scores.shape[0])
     if blocked:
         scores[torch.as_tensor(blocked, device=scores.device)] = -float("inf")

@@ -336,6 +336,14 @@ class PrefixTrie:
         """Full code of a live item; :class:`KeyError` if the item is not in the trie."""
         return self.prefix_of(self.depth, self._leaf_of(item_index))
 
+    def live_mask(self, n_items: int) -> np.ndarray:
+        """bool ``[n_items]``: True for the item indices live in the trie (vectorised ``in``)."""
+        leaf = self._item_leaf
+        out = np.zeros(int(n_items), dtype=bool)
+        m = min(int(n_items), leaf.shape[0])
+        out[:m] = np.asarray(leaf[:m]) >= 0
+        return out
+
     def __contains__(self, item_index: object) -> bool:
         try:
             self._leaf_of(item_index)  # type: ignore[arg-type]

@@ -166,3 +166,13 @@ def test_live_rows_of_the_running_job_only(tmp_path):
     assert done_text({"best_epoch": 4, "valid": {"recall@10": 0.25}, "stopped": "epochs"}) == (
         "Done: best epoch 4, validation Recall@10 0.2500 (epochs). Saved in the working copy only; test is scored "
         "by genrec eval.")
+
+
+def test_a_project_name_never_becomes_a_path_outside_the_root(tmp_path):
+    from app.panels.training.state import safe_folder_name
+
+    for evil in ("../../../X", "/etc/passwd", "..", "a/../../b", "C:\\\\x", "", None):
+        stem = safe_folder_name(evil)
+        assert "/" not in stem and "\\\\" not in stem and stem not in ("", ".", "..") and not stem.startswith(".")
+        assert (tmp_path / f"{stem}-work-1").resolve().parent == tmp_path.resolve()
+    assert safe_folder_name("beauty-default") == "beauty-default"

@@ -222,3 +222,19 @@ def test_a_model_alone_needs_a_trie_and_sasrec_needs_the_project(project):
         recommend_indices(project.generator("sasrec"), [1, 2])
     with pytest.raises(ConfigError, match="kind='tiger' but the model given is a ran"):
         recommend_indices(project, [1], kind="tiger", model=project.generator("ran"))
+
+
+def test_sasrec_never_returns_an_item_outside_the_trie():
+    """Held-out cold items are not in the cold-start project's trie: SASRec's full softmax must
+    not return them either (the trie keeps them out of the RAN's lists)."""
+    from genrec_engine import Project
+    from genrec_engine.recommender import recommend_indices
+
+    proj = Project.open(Path(__file__).resolve().parents[2] / "resources" / "models" / "beauty-coldstart")
+    cold = set(proj.cold_indices.tolist())
+    assert cold
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        hist = [int(i) for i in rng.choice(proj.sids.n_items, 5, replace=False) if int(i) not in cold]
+        rec = recommend_indices(proj, hist, kind="sasrec", k=20)
+        assert len(rec.items) == 20 and not cold & set(rec.items)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = [
     "saved_test_metrics",
     "total_train_seconds",
     "read_metrics",
+    "safe_folder_name",
     "health_rows",
     "tokenizer_text",
     "done_text",
@@ -116,6 +118,14 @@ def total_train_seconds(record: dict) -> float | None:
     if record.get("train_seconds") is None:
         return None
     return float(record["train_seconds"]) + sum(float(r.get("train_seconds") or 0) for r in record.get("resumed") or ())
+
+
+def safe_folder_name(name: str | None) -> str:
+    """A project's name (it comes from ``project.json``) made safe to use as one folder name:
+    separators, ``..`` and other characters outside letters, digits, ``.``, ``_`` and ``-``
+    become ``-``, so a name never points outside the folder it is joined to."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name or "")).strip(".-")
+    return text[:80] or "project"
 
 
 def _duration(v: float | None) -> str:
@@ -376,9 +386,10 @@ class TrainingState:
             if self._tmp is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="genrec-work-", ignore_cleanup_errors=True)
             root = Path(self._tmp.name)
+        stem = safe_folder_name(self.name)
         while True:
             self._counter += 1
-            path = root / f"{self.name or 'project'}-work-{self._counter}"
+            path = root / f"{stem}-work-{self._counter}"
             if not path.exists():
                 return path
 
