@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..interop.audit import POLICIES, AuditReport, audit_generations
 from ..project import Project
-from .common import add_command, emit
+from .common import MAX_K, add_command, emit, whole
 
 
 def _pct(x: float | None) -> str:
@@ -61,7 +61,7 @@ def register(sub) -> None:
     sp.add_argument("--project", required=True)
     sp.add_argument("--generations", required=True, metavar="FILE",
                     help="one row per user: user_id, ranked (SIDs, best first), optional scores, target_item_id")
-    sp.add_argument("-k", "--k", type=int, default=10, help="the first k SIDs count for the invalid and duplicate rates")
+    sp.add_argument("-k", "--k", type=whole(1, MAX_K), default=10, help="the first k SIDs count for the invalid and duplicate rates")
     sp.add_argument("--collision-policy", choices=POLICIES, default="first",
                     help="a SID of L codes names a collision group: take its first item, or all its items in order")
     sp.add_argument("--split", choices=("test", "valid"), default="test",

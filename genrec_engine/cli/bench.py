@@ -6,7 +6,7 @@ import os
 import sys
 
 from ..errors import GenrecError
-from .common import Bar, add_command, emit, int_list, write_out
+from .common import Bar, add_command, emit, int_list, real, whole, write_out
 
 
 def _run_bench(args, name: str, fn, **kwargs) -> int:
@@ -67,20 +67,20 @@ def register(sub) -> None:
     sp.add_argument("--device", default="auto")
     sp.add_argument("--out", help="also write the JSON to this file")
     sp = add_command(bench, "decode", "beam-search latency: RAN vs TIGER-style, constrained vs unconstrained", cmd_bench_decode)
-    sp.add_argument("--batch", type=int, default=256)
+    sp.add_argument("--batch", type=whole(1, 1 << 20), default=256)
     sp.add_argument("--beams", default="10,20,50")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--out", help="also write the JSON to this file")
     sp = add_command(bench, "gui-stall", "GUI-thread stalls of the app as launched: loading, idle, while a generator trains",
                      cmd_bench_gui_stall)
-    sp.add_argument("--seconds", type=float, default=30.0, help="training time budget to measure (default 30)")
-    sp.add_argument("--idle-seconds", type=float, default=60.0, help="idle time to measure (default 60)")
+    sp.add_argument("--seconds", type=real(0, 86400, lo_open=True), default=30.0, help="training time budget to measure (default 30)")
+    sp.add_argument("--idle-seconds", type=real(0, 86400), default=60.0, help="idle time to measure (default 60)")
     sp.add_argument("--kind", default="ran", choices=("sasrec", "ran", "tiger"))
     sp.add_argument("--project", help="project folder (default: the bundled one)")
     sp.add_argument("--out", help="also write the JSON to this file")
 
     sp = add_command(bench, "train", "training samples/s: RAN vs TIGER-style", cmd_bench_train)
-    sp.add_argument("--history", type=int, default=30)
-    sp.add_argument("--steps", type=int, default=20)
+    sp.add_argument("--history", type=whole(1, 4096), default=30)
+    sp.add_argument("--steps", type=whole(1, 100_000), default=20)
     sp.add_argument("--device", default="auto")
     sp.add_argument("--out", help="also write the JSON to this file")

@@ -9,7 +9,11 @@ from ..errors import GenrecError
 from ..fileio import json_default
 from ..generators import KINDS
 
-__all__ = ["Bar", "add_command", "add_generator_command", "command_line", "emit", "int_list", "write_out"]
+__all__ = ["Bar", "add_command", "add_generator_command", "command_line", "emit", "int_list", "write_out",
+           "whole", "real", "json_object", "MAX_BEAM", "MAX_K"]
+
+MAX_BEAM = 1024  # beams per user; evaluation batches shrink as the beam grows, so memory stays bounded
+MAX_K = 1000  # items per list
 
 
 class Bar:
@@ -55,6 +59,65 @@ def add_generator_command(parent, name: str, help_: str, func):
     sp.add_argument("--project", required=True)
     sp.add_argument("--model", required=True, choices=KINDS)
     return sp
+
+
+def whole(lo: int = 1, hi: int | None = None):
+    """An argparse ``type`` for an integer in ``lo..hi``: anything else is refused with one line
+    (``argument --beam: 100000 is too large (at most 1024)``) before any work starts."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} is too small (at least {lo})")
+        if hi is not None and value > hi:
+            raise argparse.ArgumentTypeError(f"{value} is too large (at most {hi})")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def real(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False):
+    """An argparse ``type`` for a finite number in ``[lo, hi]`` (open ends with ``lo_open`` /
+    ``hi_open``)."""
+    import argparse
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(str(text).strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            raise argparse.ArgumentTypeError(f"{value:g} must be {'above' if lo_open else 'at least'} {lo:g}")
+        if hi is not None and (value > hi or (hi_open and value == hi)):
+            raise argparse.ArgumentTypeError(f"{value:g} must be {'below' if hi_open else 'at most'} {hi:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def json_object(text: str) -> dict:
+    """An argparse ``type`` for a JSON object (``--model-config``)."""
+    import argparse
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"d_model\": 64}}', got {text[:80]!r}")
+    return value
+
+
+json_object.__name__ = "JSON object"
 
 
 def emit(args, obj: dict, human: str | None = None) -> None:

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import Bar, add_command, emit
+from .common import Bar, add_command, emit, real, whole
 
 
 def cmd_data_check(args) -> int:
@@ -113,7 +113,7 @@ def register(sub) -> None:
     data = sub.add_parser("data", help="dataset folders: check, import").add_subparsers(dest="data_command", required=True)
     sp = add_command(data, "check", "validate a dataset folder and count items, users, interactions", cmd_data_check)
     sp.add_argument("dir")
-    sp.add_argument("--min-interactions", type=int, default=3, help="fewest interactions a user may have (default 3)")
+    sp.add_argument("--min-interactions", type=whole(1), default=3, help="fewest interactions a user may have (default 3)")
     sp = add_command(data, "import-amazon", "convert an Amazon 5-core dump (Beauty.txt + items.jsonl) to a dataset folder", cmd_data_import_amazon)
     sp.add_argument("src")
     sp.add_argument("out")
@@ -126,16 +126,16 @@ def register(sub) -> None:
     sp = add_command(sub, "tokenize", "embed a catalogue, fit a tokenizer and write a project folder", cmd_tokenize)
     sp.add_argument("--data", required=True, help="dataset folder")
     sp.add_argument("--method", choices=METHODS, default="rkmeans")
-    sp.add_argument("--levels", type=int, default=3)
-    sp.add_argument("--codebook-size", type=int, default=256)
+    sp.add_argument("--levels", type=whole(1, 8), default=3)
+    sp.add_argument("--codebook-size", type=whole(2, 65536), default=256)
     sp.add_argument("--out", required=True, help="project folder to write")
     sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=whole(0), default=0)
     sp.add_argument("--encoder", choices=("minilm", "structured", "npy"), default="minilm")
     sp.add_argument("--embeddings", help=".npy file of precomputed embeddings (with --encoder npy)")
     sp.add_argument("--fields", default="title,brand,categories", help="item fields fed to the text encoder")
-    sp.add_argument("--steps", type=int, help="optimiser steps for rqvae/vqvae")
-    sp.add_argument("--latent-dim", type=int, help="latent width for rqvae/vqvae")
+    sp.add_argument("--steps", type=whole(1, 10_000_000), help="optimiser steps for rqvae/vqvae")
+    sp.add_argument("--latent-dim", type=whole(1, 65536), help="latent width for rqvae/vqvae")
     sp.add_argument("--balance-last-level", action="store_true", help="re-assign the last level to cut collisions")
-    sp.add_argument("--cold-holdout", type=float, metavar="FRACTION",
+    sp.add_argument("--cold-holdout", type=real(0, 1, lo_open=True, hi_open=True), metavar="FRACTION",
                     help="hold this seeded (--seed) share of items out of the tokenizer fit and the trie (cold items)")

@@ -7,7 +7,7 @@ from ..filters import ItemFilter
 from ..project import Project
 from ..recommender import recommend
 from ..train import instruct_eval
-from .common import Bar, add_command, add_generator_command, emit, int_list
+from .common import MAX_BEAM, MAX_K, Bar, add_command, add_generator_command, emit, int_list, real, whole
 
 
 def cmd_recommend(args) -> int:
@@ -81,8 +81,8 @@ def register(sub) -> None:
     """Add the recommend, instruct-eval, layout and coldstart-eval commands to ``sub``."""
     sp = add_generator_command(sub, "recommend", "recommend the next items for a history of item ids", cmd_recommend)
     sp.add_argument("--history", default="", help="comma-separated item ids, oldest first")
-    sp.add_argument("-k", type=int, default=10)
-    sp.add_argument("--beam", type=int, default=20)
+    sp.add_argument("-k", type=whole(1, MAX_K), default=10)
+    sp.add_argument("--beam", type=whole(1, MAX_BEAM), default=20)
     sp.add_argument("--trace", action="store_true", help="include the beam search trace, level by level")
     sp.add_argument("--unconstrained", action="store_true")
     sp.add_argument("--exclude-history", action="store_true", help="never recommend items already in the history")
@@ -91,7 +91,7 @@ def register(sub) -> None:
                         help=f"only recommend items with this {what} (comma-separated; repeatable)")
         sp.add_argument(f"--block-{what}", action="append", metavar=meta,
                         help=f"never recommend items with this {what} (comma-separated; repeatable)")
-    sp.add_argument("--interest-depth", type=int, default=1, help="SID codes that define an interest group (default 1)")
+    sp.add_argument("--interest-depth", type=whole(1, 16), default=1, help="SID codes that define an interest group (default 1)")
     sp.add_argument("--instruction", help="natural-language request, e.g. 'gentle cleanser for sensitive skin' "
                     "(generators trained with --instructions; the history may then be empty)")
     sp.add_argument("--device", default="auto")
@@ -100,24 +100,24 @@ def register(sub) -> None:
                      cmd_instruct_eval)
     sp.add_argument("--project", required=True)
     sp.add_argument("--model", choices=("ran", "tiger"), default="ran")
-    sp.add_argument("--min-items", type=int, default=20, help="leaf categories with at least this many items")
-    sp.add_argument("--beam", type=int, default=20)
-    sp.add_argument("--users", type=int, default=2000, help="seeded test users for the with-history part")
+    sp.add_argument("--min-items", type=whole(1), default=20, help="leaf categories with at least this many items")
+    sp.add_argument("--beam", type=whole(1, MAX_BEAM), default=20)
+    sp.add_argument("--users", type=whole(1), default=2000, help="seeded test users for the with-history part")
     sp.add_argument("--device", default="auto")
 
     sp = add_command(sub, "layout", "UMAP layout of the items for the codebook map, cached in the project", cmd_layout)
     sp.add_argument("--project", required=True)
     sp.add_argument("--space", choices=("content", "collaborative"), default="content")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=whole(0), default=0)
 
     sp = add_command(sub, "coldstart-eval", "cold vs warm recall: generative-only vs hybrid (generative + dense) re-ranking",
                      cmd_coldstart_eval)
     sp.add_argument("--project", required=True, help="a cold-start project (--cold-holdout)")
     sp.add_argument("--model", choices=("ran", "tiger"), default="ran", help="generative model (default ran)")
     sp.add_argument("--dense", choices=("sasrec",), default="sasrec", help="dense scorer (default sasrec)")
-    sp.add_argument("--weight", type=float, help="share of the dense score in the mix, 0..1")
-    sp.add_argument("--candidates", type=int, help="beam width = generative candidates per user")
-    sp.add_argument("--content-share", type=float, help="share of the content-profile term in the dense score, 0..1")
-    sp.add_argument("--max-cold", type=int, help="most cold items in a top-10 list")
-    sp.add_argument("--users", type=int, help="evaluate a seeded subset of test users")
+    sp.add_argument("--weight", type=real(0, 1), help="share of the dense score in the mix, 0..1")
+    sp.add_argument("--candidates", type=whole(1, MAX_BEAM), help="beam width = generative candidates per user")
+    sp.add_argument("--content-share", type=real(0, 1), help="share of the content-profile term in the dense score, 0..1")
+    sp.add_argument("--max-cold", type=whole(0, MAX_K), help="most cold items in a top-10 list")
+    sp.add_argument("--users", type=whole(1), help="evaluate a seeded subset of test users")
     sp.add_argument("--device", default="cpu")

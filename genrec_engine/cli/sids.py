@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import GenrecError
 from ..interop.importer import MANIFEST as MANIFEST_NAME
 from ..project import Project
-from .common import Bar, add_command, emit, int_list
+from .common import Bar, add_command, emit, int_list, whole
 
 
 def cmd_sids_show(args) -> int:
@@ -115,9 +115,9 @@ def register(sub) -> None:
     sp = add_command(sids, "show", "show one item's SID or the items under a prefix", cmd_sids_show)
     sp.add_argument("project")
     g = sp.add_mutually_exclusive_group(required=True)
-    g.add_argument("--item", type=int, help="item id")
+    g.add_argument("--item", type=whole(-(1 << 62), 1 << 62), help="item id")
     g.add_argument("--prefix", help="comma-separated codes, e.g. 12,48")
-    sp.add_argument("--limit", type=int, default=20, help="most items to list")
+    sp.add_argument("--limit", type=whole(1, 1_000_000), default=20, help="most items to list")
     sp = add_command(sids, "stats", "tokenizer diagnostics per level", cmd_sids_stats)
     sp.add_argument("project")
     from ..interop import FORMATS
@@ -130,7 +130,7 @@ def register(sub) -> None:
     sp.add_argument("--format", choices=FORMATS)
     sp.add_argument("--out", help="table file to write; manifest.json goes beside it")
     sp.add_argument("--graphml", help="write the prefix tree as GraphML instead")
-    sp.add_argument("--max-depth", type=int, help="GraphML: deepest level to include")
+    sp.add_argument("--max-depth", type=whole(0, 64), help="GraphML: deepest level to include")
 
     sp = add_command(sids, "import", "build a project from a dataset folder and a foreign SID table", cmd_sids_import)
     sp.add_argument("--data", required=True, help="dataset folder")

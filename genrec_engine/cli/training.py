@@ -1,13 +1,12 @@
 """``genrec train``, ``genrec eval``, ``genrec compact``: a project's generators."""
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import ConfigError
 from ..project import Project
 from ..train import TrainConfig, compact_generator, evaluate_generator, train_generator
-from .common import Bar, add_generator_command, command_line, emit
+from .common import MAX_BEAM, Bar, add_generator_command, command_line, emit, json_object, real, whole
 
 
 def cmd_train(args) -> int:
@@ -29,7 +28,7 @@ def cmd_train(args) -> int:
         if v is not None:
             mkw[name] = v
     if args.model_config:
-        mkw.update(json.loads(args.model_config))
+        mkw.update(args.model_config)
     if args.instructions:
         if args.model == "sasrec":
             raise ConfigError("--instructions: sasrec scores item ids and cannot take an instruction token; use ran or tiger")
@@ -81,9 +80,7 @@ def cmd_repro(args) -> int:
     tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
                                   seed=args.seed, eval_every=args.eval_every, patience=args.patience,
                                   eval_users=args.eval_users).items() if v is not None}
-    mkw = json.loads(args.model_config) if args.model_config else None
-    if mkw is not None and not isinstance(mkw, dict):
-        raise ConfigError(f"--model-config: expected a JSON object, got {args.model_config!r}")
+    mkw = args.model_config or None
     with Bar(not args.json, f"repro {args.model}") as bar:
         out = repro(proj, args.model, seeds=args.seeds, model_config=mkw, train_config=TrainConfig(**tkw),
                     bundle_seed=args.bundle, beam=args.beam, device=args.device, command=command_line(args),
@@ -121,22 +118,22 @@ def cmd_compact(args) -> int:
 def register(sub) -> None:
     """Add the train, eval and compact commands to ``sub``."""
     sp = add_generator_command(sub, "train", "train a generator on the project's leave-one-out split", cmd_train)
-    sp.add_argument("--epochs", type=int)
-    sp.add_argument("--max-minutes", type=float, help="wall-clock budget; the best checkpoint so far is kept")
+    sp.add_argument("--epochs", type=whole(1, 100_000))
+    sp.add_argument("--max-minutes", type=real(0, 1e6, lo_open=True), help="wall-clock budget; the best checkpoint so far is kept")
     sp.add_argument("--device", default="auto")
-    sp.add_argument("--lr", type=float)
-    sp.add_argument("--batch-size", type=int)
-    sp.add_argument("--seed", type=int)
-    sp.add_argument("--eval-every", type=int, help="epochs between validation runs")
-    sp.add_argument("--eval-users", type=int, help="validate on a seeded subset of users")
-    sp.add_argument("--patience", type=int, help="validation runs without improvement before stopping")
-    sp.add_argument("--d-model", type=int)
-    sp.add_argument("--n-layers", type=int)
-    sp.add_argument("--n-heads", type=int)
-    sp.add_argument("--dropout", type=float)
-    sp.add_argument("--max-len", type=int)
-    sp.add_argument("--model-config", help="JSON object of further model settings")
-    sp.add_argument("--cold-holdout", type=float, metavar="FRACTION",
+    sp.add_argument("--lr", type=real(0, 10, lo_open=True))
+    sp.add_argument("--batch-size", type=whole(1, 1 << 20))
+    sp.add_argument("--seed", type=whole(0))
+    sp.add_argument("--eval-every", type=whole(1, 100_000), help="epochs between validation runs")
+    sp.add_argument("--eval-users", type=whole(1), help="validate on a seeded subset of users")
+    sp.add_argument("--patience", type=whole(1, 100_000), help="validation runs without improvement before stopping")
+    sp.add_argument("--d-model", type=whole(1, 4096))
+    sp.add_argument("--n-layers", type=whole(1, 64))
+    sp.add_argument("--n-heads", type=whole(1, 64))
+    sp.add_argument("--dropout", type=real(0, 1, hi_open=True))
+    sp.add_argument("--max-len", type=whole(1, 4096))
+    sp.add_argument("--model-config", type=json_object, help="JSON object of further model settings")
+    sp.add_argument("--cold-holdout", type=real(0, 1, lo_open=True, hi_open=True), metavar="FRACTION",
                     help="hold this seeded share of items out of tokenizer fitting and training (cold-start protocol)")
     sp.add_argument("--instructions", action="store_true",
                     help="add an instruction token and train it on grounding tasks (ran, tiger)")
@@ -150,10 +147,10 @@ def register(sub) -> None:
                                             "catalogue, history kept and excluded, with a protocol card; recorded in "
                                             "metrics.json", cmd_eval)
     sp.add_argument("--split", choices=("valid", "test"), default="test")
-    sp.add_argument("--beam", type=int, default=20)
+    sp.add_argument("--beam", type=whole(1, MAX_BEAM), default=20)
     sp.add_argument("--unconstrained", action="store_true", help="decode without the trie and count invalid SIDs")
-    sp.add_argument("--users", type=int, help="evaluate a seeded subset of users")
-    sp.add_argument("--exactness", type=int, default=0, metavar="N",
+    sp.add_argument("--users", type=whole(1), help="evaluate a seeded subset of users")
+    sp.add_argument("--exactness", type=whole(0, 100_000), default=0, metavar="N",
                     help="also compare beam top-10 with the exact top-10 for N sampled users, per beam width")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--dump", metavar="FILE",
@@ -163,25 +160,25 @@ def register(sub) -> None:
 
     sp = add_generator_command(sub, "repro", "train one recipe under several seeds (fresh weights), score each on test "
                                              "once at the end, report mean and sd", cmd_repro)
-    sp.add_argument("--seeds", type=int, default=3, help="how many seeds (default 3): --seed, --seed + 1, ...")
-    sp.add_argument("--seed", type=int, help="the first seed (default 0)")
-    sp.add_argument("--model-config", help="JSON object of model settings (the recipe)")
-    sp.add_argument("--bundle", type=int, metavar="SEED",
+    sp.add_argument("--seeds", type=whole(1, 100), default=3, help="how many seeds (default 3): --seed, --seed + 1, ...")
+    sp.add_argument("--seed", type=whole(0), help="the first seed (default 0)")
+    sp.add_argument("--model-config", type=json_object, help="JSON object of model settings (the recipe)")
+    sp.add_argument("--bundle", type=whole(0), metavar="SEED",
                     help="keep that seed's weights as the project's generator (default: the project is untouched "
                          "except for the repro record in metrics.json)")
-    sp.add_argument("--epochs", type=int)
-    sp.add_argument("--max-minutes", type=float, help="wall-clock budget per seed")
-    sp.add_argument("--lr", type=float)
-    sp.add_argument("--batch-size", type=int)
-    sp.add_argument("--eval-every", type=int)
-    sp.add_argument("--eval-users", type=int, help="validate on a seeded subset of users")
-    sp.add_argument("--patience", type=int)
-    sp.add_argument("--beam", type=int, default=20, help="beam of the test evaluation")
+    sp.add_argument("--epochs", type=whole(1, 100_000))
+    sp.add_argument("--max-minutes", type=real(0, 1e6, lo_open=True), help="wall-clock budget per seed")
+    sp.add_argument("--lr", type=real(0, 10, lo_open=True))
+    sp.add_argument("--batch-size", type=whole(1, 1 << 20))
+    sp.add_argument("--eval-every", type=whole(1, 100_000))
+    sp.add_argument("--eval-users", type=whole(1), help="validate on a seeded subset of users")
+    sp.add_argument("--patience", type=whole(1, 100_000))
+    sp.add_argument("--beam", type=whole(1, MAX_BEAM), default=20, help="beam of the test evaluation")
     sp.add_argument("--device", default="auto")
 
     sp = add_generator_command(sub, "compact",
                                "store a trained generator's weights in float16 (half the bytes) and re-evaluate it",
                                cmd_compact)
-    sp.add_argument("--beam", type=int, help="beam of the validation run (default: the one training validated with)")
+    sp.add_argument("--beam", type=whole(1, MAX_BEAM), help="beam of the validation run (default: the one training validated with)")
     sp.add_argument("--no-eval", action="store_true", help="skip the validation run of the rounded weights")
     sp.add_argument("--device", default="auto")

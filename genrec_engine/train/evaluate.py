@@ -15,6 +15,8 @@ from .metrics import summarize
 
 __all__ = ["RankedLists", "rank_lists", "rank_users", "evaluate", "item_counts"]
 
+_BEAM_ROWS = 20_480  # users x beams decoded at once (1,024 users at beam 20): bounds memory for wide beams
+
 
 def item_counts(split, n_items: int) -> np.ndarray:
     """int64 ``[n_items]``: how often each item occurs in the split's training sequences."""
@@ -66,6 +68,8 @@ def rank_lists(
     model.eval()
     ranked, invalid, scores, sids = [], [], [], []
     U = history.shape[0]
+    if not hasattr(model, "score_items"):  # beam search holds users x beams rows: keep them near 20k
+        batch_size = max(1, min(batch_size, _BEAM_ROWS // max(1, int(beam))))
     for s in range(0, U, batch_size):
         check_cancel(cancel)
         h = history[s : s + batch_size].to(device)

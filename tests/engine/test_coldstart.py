@@ -251,9 +251,10 @@ def test_cli_coldstart_eval(cold_project, capsys):
     assert code == 0, err
     obj = json.loads(out)
     assert obj["weight"] == 0.3 and obj["cold_cases"] + obj["warm_cases"] == 40
-    code = cli_main(["coldstart-eval", "--project", str(cold_project.path), "--weight", "2", "--json"])
+    with pytest.raises(SystemExit) as stop:  # refused while parsing, before any work
+        cli_main(["coldstart-eval", "--project", str(cold_project.path), "--weight", "2", "--json"])
     out, err = capsys.readouterr()
-    assert code == 1 and "weight" in err
+    assert stop.value.code == 2 and "argument --weight: 2 must be at most 1" in err
 
 
 def test_coldstart_eval_refuses_a_project_without_cold_items(tmp_path):
