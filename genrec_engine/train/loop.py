@@ -113,6 +113,10 @@ def fit(
     gen = torch.Generator().manual_seed(config.seed)
     H, Y = next_item_tensors(train_sequences, max_len)
     n = H.shape[0]
+    if n == 0:
+        raise ConfigError("nothing to train on: leave-one-out keeps each user's last two items for validation and "
+                          "test, so training needs users with at least 4 interactions (2 left to form a pair); "
+                          "every user here has 3 or fewer")
     model.to(device).train()
     net = model
     if world > 1:

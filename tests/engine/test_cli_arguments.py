@@ -100,3 +100,19 @@ def test_a_wide_beam_evaluates_in_smaller_batches():
     finally:
         decode.beam_search = old
     assert seen == [20]
+
+
+def test_a_dataset_of_three_interaction_users_is_refused_with_the_reason(tmp_path, capsys):
+    """Every user at the documented minimum (3 interactions) leaves nothing to train on after
+    leave-one-out: one line says so (it crashed in torch before)."""
+    from pathlib import Path
+
+    from genrec_engine.cli import main
+    from genrec_engine.testing import make_tiny_project
+
+    beauty = Path(__file__).resolve().parents[2] / "resources" / "datasets" / "beauty"
+    project = make_tiny_project(beauty, tmp_path, items=60, users=12, per_user=3)
+    code = main(["train", "--project", str(project), "--model", "sasrec", "--epochs", "1", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert "at least 4 interactions" in captured.err
