@@ -276,8 +276,10 @@ def test_bad_input_gives_one_line_naming_file_line_and_field(tiny, tmp_path, cap
     for path, expected in _bad_cases(proj, tmp_path)[:3]:  # without --json: the same one line
         code, out, err = _cli(capsys, "audit", "--project", str(tiny), "--generations", str(path))
         assert code == 1 and out == "" and err.startswith(f"genrec: error: {path}{expected}") and err.count("\n") == 1
-    code, _, err = _cli(capsys, "audit", "--project", str(tiny), "--generations", str(path), "--k", "0")
-    assert code == 1 and err == "genrec: error: k: 0 must be >= 1\n"
+    with pytest.raises(SystemExit) as stop:  # refused by the argument parser, before any work
+        _cli(capsys, "audit", "--project", str(tiny), "--generations", str(path), "--k", "0")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.endswith("error: argument -k/--k: 0 is too small (at least 1)\n")
     code, _, err = _cli(capsys, "audit", "--project", str(tmp_path / "nowhere"), "--generations", str(path))
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
 
