@@ -308,7 +308,13 @@ class MainWindow(QMainWindow):
         self.action_presenter.setShortcut(QKeySequence(Qt.Key.Key_F11))
         self.action_presenter.setStatusTip("Larger text for a projector; hides expert-only controls")
         self.action_presenter.toggled.connect(self._set_presenter_mode)
+        self.action_find = QAction("&Find in the SID tree…", self)
+        self.action_find.setShortcut(QKeySequence.StandardKey.Find)
+        self.action_find.setStatusTip("Search the SID tree by title word, item id or SID prefix")
+        self.action_find.triggered.connect(self.find_in_tree)
         view_menu = QMenu("&View", self)
+        view_menu.addAction(self.action_find)
+        view_menu.addSeparator()
         view_menu.addAction(self.action_presenter)
         help_action = next(a for a in self.menuBar().actions()
                            if a.menu() and self.action_about in a.menu().actions())
@@ -379,6 +385,11 @@ class MainWindow(QMainWindow):
                                               "Generations (*.jsonl *.json *.parquet);;All files (*)")
         if path:
             self.audit_generations(path)
+
+    def find_in_tree(self) -> None:
+        """Show the SID tree with the cursor in its search box (Ctrl+F)."""
+        self.tabs.setCurrentWidget(self.tree)
+        self.tree.focus_search()
 
     def audit_generations(self, path: str | os.PathLike) -> None:
         """Score a generations file against the open project in the Diagnostics panel and show it."""

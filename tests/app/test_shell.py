@@ -65,3 +65,17 @@ def test_save_as_copies_the_project_and_opens_the_copy(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=LOAD_MS)  # the panels' jobs on the copy
     shutil.rmtree(dest)
     assert str(dest.resolve()) not in window.recent_projects()  # vanished folders drop out
+
+
+def test_ctrl_f_opens_the_tree_search(window, qtbot):
+    from PySide6.QtGui import QKeySequence
+
+    assert window.action_find.shortcut() == QKeySequence(QKeySequence.StandardKey.Find)
+    window.show()
+    qtbot.waitExposed(window)
+    window.tabs.setCurrentWidget(window.overview)
+    window.tree._search_edit.setText("lipstick")
+    window.action_find.trigger()
+    assert window.tabs.currentWidget() is window.tree
+    qtbot.waitUntil(lambda: window.tree._search_edit.hasFocus(), timeout=5_000)
+    assert window.tree._search_edit.selectedText() == "lipstick"  # typing replaces the last search

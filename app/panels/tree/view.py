@@ -85,7 +85,7 @@ class TreePanel(QWidget):
     Built as ``TreePanel(view_model, selection, bridge)``. Follows the linked selection (source
     ``"tree"``): picking a node selects its prefix, picking a row of the items table selects that
     item; a selection made elsewhere expands the tree to the common prefix of the selected items.
-    Public: :meth:`page`, :meth:`select_prefix`, :meth:`selected_prefix`, :meth:`search`,
+    Public: :meth:`page`, :meth:`select_prefix`, :meth:`selected_prefix`, :meth:`search`, :meth:`focus_search`,
     :meth:`screenshot_ready`, the models ``tree_model`` and ``items_model``, the views ``tree`` and
     ``table``, the view-model ``state``.
     """
@@ -146,6 +146,11 @@ class TreePanel(QWidget):
         if not index.isValid() or not self.tree.selectionModel().isSelected(index):
             return None
         return self.tree_model.prefix(index)
+
+    def focus_search(self) -> None:
+        """Put the cursor in the search box, its text selected (Edit > Find, Ctrl+F)."""
+        self._search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self._search_edit.selectAll()
 
     def search(self, text: str | None = None) -> None:
         """Search for ``text`` (default: the search box); the result arrives via ``sig_search_finished``."""
