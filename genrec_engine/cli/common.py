@@ -9,7 +9,7 @@ from ..errors import GenrecError
 from ..fileio import json_default
 from ..generators import KINDS
 
-__all__ = ["Bar", "add_command", "add_generator_command", "command_line", "emit", "int_list", "write_out",
+__all__ = ["Bar", "add_command", "add_encoder_options", "fields_of", "add_generator_command", "command_line", "emit", "int_list", "write_out",
            "whole", "real", "json_object", "MAX_BEAM", "MAX_K"]
 
 MAX_BEAM = 1024  # beams per user; evaluation batches shrink as the beam grows, so memory stays bounded
@@ -50,6 +50,19 @@ def add_command(parent, name: str, help_: str, func):
     sp.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     sp.set_defaults(func=func)
     return sp
+
+
+def add_encoder_options(sp) -> None:
+    """``--encoder``, ``--embeddings`` and ``--fields``: how a command embeds the catalogue
+    (``genrec tokenize``, ``genrec sids import``); :func:`fields_of` reads ``--fields``."""
+    sp.add_argument("--encoder", choices=("minilm", "structured", "npy"), default="minilm")
+    sp.add_argument("--embeddings", help=".npy file of precomputed embeddings (with --encoder npy)")
+    sp.add_argument("--fields", default="title,brand,categories", help="item fields fed to the text encoder")
+
+
+def fields_of(args) -> tuple[str, ...]:
+    """The ``--fields`` option as a tuple of field names."""
+    return tuple(f.strip() for f in args.fields.split(",") if f.strip())
 
 
 def add_generator_command(parent, name: str, help_: str, func):

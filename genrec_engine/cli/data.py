@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import Bar, add_command, emit, real, whole
+from .common import Bar, add_command, add_encoder_options, emit, fields_of, real, whole
 
 
 def cmd_data_check(args) -> int:
@@ -83,7 +83,7 @@ def cmd_tokenize(args) -> int:
 
     config = _quantizer_config(args)
     dataset = load_dataset(args.data)
-    fields = tuple(f.strip() for f in args.fields.split(",") if f.strip())
+    fields = fields_of(args)
     t0 = time.perf_counter()
     cold = None
     if args.cold_holdout is not None:
@@ -131,9 +131,7 @@ def register(sub) -> None:
     sp.add_argument("--out", required=True, help="project folder to write")
     sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
     sp.add_argument("--seed", type=whole(0), default=0)
-    sp.add_argument("--encoder", choices=("minilm", "structured", "npy"), default="minilm")
-    sp.add_argument("--embeddings", help=".npy file of precomputed embeddings (with --encoder npy)")
-    sp.add_argument("--fields", default="title,brand,categories", help="item fields fed to the text encoder")
+    add_encoder_options(sp)
     sp.add_argument("--steps", type=whole(1, 10_000_000), help="optimiser steps for rqvae/vqvae")
     sp.add_argument("--latent-dim", type=whole(1, 65536), help="latent width for rqvae/vqvae")
     sp.add_argument("--balance-last-level", action="store_true", help="re-assign the last level to cut collisions")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import GenrecError
 from ..interop.importer import MANIFEST as MANIFEST_NAME
 from ..project import Project
-from .common import Bar, add_command, emit, int_list, whole
+from .common import Bar, add_command, add_encoder_options, emit, fields_of, int_list, whole
 
 
 def cmd_sids_show(args) -> int:
@@ -91,7 +91,7 @@ def cmd_sids_import(args) -> int:
     from ..interop import import_sids
 
     sizes = int_list(args.codebook_sizes, "--codebook-sizes") if args.codebook_sizes else None
-    fields = tuple(f.strip() for f in args.fields.split(",") if f.strip())
+    fields = fields_of(args)
     with Bar(not args.json, "import sids") as bar:
         res = import_sids(args.data, args.sids, args.out, fmt=args.format, codebook_sizes=sizes,
                           policy=args.collision_policy, encoder=args.encoder, fields=fields,
@@ -143,6 +143,4 @@ def register(sub) -> None:
                          "names the group of items sharing it")
     sp.add_argument("--out", required=True, help="project folder to write")
     sp.add_argument("--overwrite", action="store_true", help="replace a project already in --out")
-    sp.add_argument("--encoder", choices=("minilm", "structured", "npy"), default="minilm")
-    sp.add_argument("--embeddings", help=".npy file of precomputed embeddings (with --encoder npy)")
-    sp.add_argument("--fields", default="title,brand,categories", help="item fields fed to the text encoder")
+    add_encoder_options(sp)

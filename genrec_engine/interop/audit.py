@@ -383,6 +383,40 @@ def _level_drift(top1: list[tuple[int, ...] | None], target_sids: np.ndarray) ->
     } for level in range(depth)]
 
 
+def _read_and_target(project, generations, policy: str, split: str, cancel):
+    """What :func:`audit_generations` and :func:`audit_users` share: the checked arguments, the
+    generations read, the project's split and each row's target item index ``[rows]`` (the
+    row's ``target_item_id``, else the user's split target). Unknown users or items raise
+    DataValidationError naming every such row."""
+    from ..data import project_split
+
+    if policy not in POLICIES:
+        raise ConfigError(f"policy: {policy!r} is not one of {', '.join(POLICIES)}")
+    if split not in ("test", "valid"):
+        raise ConfigError(f"split: {split!r}: expected 'test' or 'valid'")
+    gen = generations if isinstance(generations, Generations) else read_generations(generations, cancel=cancel)
+    sp = project_split(project)
+    user_pos = {int(u): i for i, u in enumerate(np.asarray(sp.user_ids).tolist())}
+    item_pos = {int(t): i for i, t in enumerate(np.asarray(project.sids.item_ids).tolist())}
+    split_targets = np.asarray(sp.test_target if split == "test" else sp.valid_target, dtype=np.int64)
+    problems: list[Problem] = []
+    targets = np.zeros(len(gen.rows), dtype=np.int64)
+    for u, row in enumerate(gen.rows):
+        pos = user_pos.get(row.user_id)
+        if pos is None:
+            problems.append(Problem(gen.file, row.line, "user_id", f"user {row.user_id} is not in the project's dataset"))
+        elif row.target_item_id is None:
+            targets[u] = split_targets[pos]
+        elif row.target_item_id in item_pos:
+            targets[u] = item_pos[row.target_item_id]
+        else:
+            problems.append(Problem(gen.file, row.line, "target_item_id",
+                                    f"item {row.target_item_id} is not in the project's catalogue"))
+    if problems:
+        raise DataValidationError(problems)
+    return gen, sp, targets
+
+
 def audit_generations(
     project,
     generations: str | os.PathLike | Generations,
@@ -397,40 +431,14 @@ def audit_generations(
 
     Every row's user must be in the project's dataset and its ``target_item_id`` (if given) in its
     catalogue; otherwise one :class:`DataValidationError` names file, line and field."""
-    from ..data import project_split
     from ..train.evaluate import item_counts
     from ..train.metrics import ndcg_at_k, recall_at_k, summarize
 
     k = check_int("k", k, 1)
-    if policy not in POLICIES:
-        raise ConfigError(f"policy: {policy!r} is not one of {', '.join(POLICIES)}")
-    if split not in ("test", "valid"):
-        raise ConfigError(f"split: {split!r}: expected 'test' or 'valid'")
-    gen = generations if isinstance(generations, Generations) else read_generations(generations, cancel=cancel)
+    gen, sp, targets = _read_and_target(project, generations, policy, split, cancel)
     report(progress, 0.1, f"read {len(gen.rows)} rows")
-    sp = project_split(project)
     codes = np.asarray(project.sids.codes, dtype=np.int64)
     n_items = int(codes.shape[0])
-    user_pos = {int(u): i for i, u in enumerate(np.asarray(sp.user_ids).tolist())}
-    item_pos = {int(t): i for i, t in enumerate(np.asarray(project.sids.item_ids).tolist())}
-    split_targets = np.asarray(sp.test_target if split == "test" else sp.valid_target, dtype=np.int64)
-
-    problems: list[Problem] = []
-    targets = np.zeros(len(gen.rows), dtype=np.int64)
-    for u, row in enumerate(gen.rows):
-        pos = user_pos.get(row.user_id)
-        if pos is None:
-            problems.append(Problem(gen.file, row.line, "user_id", f"user {row.user_id} is not in the project's dataset"))
-            continue
-        if row.target_item_id is None:
-            targets[u] = split_targets[pos]
-        elif row.target_item_id in item_pos:
-            targets[u] = item_pos[row.target_item_id]
-        else:
-            problems.append(Problem(gen.file, row.line, "target_item_id",
-                                    f"item {row.target_item_id} is not in the project's catalogue"))
-    if problems:
-        raise DataValidationError(problems)
 
     resolver = SIDResolver(codes)
     item_lists: list[list[int]] = []
@@ -560,35 +568,10 @@ def audit_users(
     """Per-user figures of the audit :func:`audit_generations` makes with the same arguments
     (see :class:`AuditUsers`); the same checks raise the same errors."""
     from ..analysis.diagnostics import homogeneity_per_user
-    from ..data import project_split
 
     k = check_int("k", k, 1)
-    if policy not in POLICIES:
-        raise ConfigError(f"policy: {policy!r} is not one of {', '.join(POLICIES)}")
-    if split not in ("test", "valid"):
-        raise ConfigError(f"split: {split!r}: expected 'test' or 'valid'")
-    gen = generations if isinstance(generations, Generations) else read_generations(generations, cancel=cancel)
-    sp = project_split(project)
+    gen, _sp, targets = _read_and_target(project, generations, policy, split, cancel)
     codes = np.asarray(project.sids.codes, dtype=np.int64)
-    user_pos = {int(u): i for i, u in enumerate(np.asarray(sp.user_ids).tolist())}
-    item_pos = {int(t): i for i, t in enumerate(np.asarray(project.sids.item_ids).tolist())}
-    split_targets = np.asarray(sp.test_target if split == "test" else sp.valid_target, dtype=np.int64)
-    problems: list[Problem] = []
-    targets = np.zeros(len(gen.rows), dtype=np.int64)
-    for u, row in enumerate(gen.rows):
-        pos = user_pos.get(row.user_id)
-        if pos is None:
-            problems.append(Problem(gen.file, row.line, "user_id",
-                                    f"user {row.user_id} is not in the project's dataset"))
-        elif row.target_item_id is None:
-            targets[u] = split_targets[pos]
-        elif row.target_item_id in item_pos:
-            targets[u] = item_pos[row.target_item_id]
-        else:
-            problems.append(Problem(gen.file, row.line, "target_item_id",
-                                    f"item {row.target_item_id} is not in the project's catalogue"))
-    if problems:
-        raise DataValidationError(problems)
 
     resolver = SIDResolver(codes)
     U = len(gen.rows)

@@ -22,18 +22,21 @@ import torch
 from ..errors import ConfigError, GenrecError
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
 from .base import Quantizer
+from .rkmeans import ResidualKMeans
 
 __all__ = ["ImportedCodebooks", "agreement"]
 
 
-class ImportedCodebooks(Quantizer):
-    """Residual codebooks ``[K_l, d]`` derived from given codes. Call :meth:`fit_codes`, not ``fit``."""
+class ImportedCodebooks(ResidualKMeans):
+    """Residual codebooks ``[K_l, d]`` derived from given codes. Call :meth:`fit_codes`, not ``fit``.
+
+    Everything but the fit (identity latent, the codebooks, their safetensors state) is residual
+    k-means's; only where the codewords come from differs."""
 
     method = "imported"
 
     def __init__(self, config):
         super().__init__(config)
-        self._books: list[torch.Tensor] = []
         self._codes: np.ndarray | None = None
 
     def fit_codes(self, X, codes, *, progress: ProgressFn | None = None,
@@ -66,24 +69,6 @@ class ImportedCodebooks(Quantizer):
             r = r - C[c]
             report(progress, (l + 1) / len(sizes), f"level {l + 1}/{len(sizes)}")
         self._books = books
-
-    def _latent(self, X):
-        return X
-
-    def _decode(self, Zq):
-        return Zq
-
-    def _codebook_tensors(self):
-        return self._books
-
-    def state_tensors(self):
-        t = self._base_state()
-        t.update({f"codebook.{l}": C.detach().cpu().contiguous() for l, C in enumerate(self._books)})
-        return t
-
-    def load_state_tensors(self, tensors):
-        self._load_base_state(tensors)
-        self._books = [tensors[f"codebook.{l}"].to(self.device).float() for l in range(self.levels)]
 
 
 def agreement(q: Quantizer, X, codes) -> list[float]:

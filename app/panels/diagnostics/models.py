@@ -16,6 +16,19 @@ __all__ = ["DiagnosticsTableModel", "AuditUsersModel", "LevelDriftModel"]
 _MISSED_COLOUR = "#707070"
 
 
+def _reorder(model: RowTableModel, new: np.ndarray) -> None:
+    """Show ``model``'s rows in the order ``new`` (view row -> data row); selected (persistent)
+    indexes follow their rows."""
+    model.layoutAboutToBeChanged.emit()
+    old = model.persistentIndexList()
+    view_row = np.empty(len(new), dtype=np.int64)
+    view_row[new] = np.arange(len(new))
+    moved = [model.index(int(view_row[model.row(p.row())]), p.column()) for p in old]
+    model._rows = new.tolist()
+    model.changePersistentIndexList(old, moved)
+    model.layoutChanged.emit()
+
+
 class DiagnosticsTableModel(RowTableModel):
     """The users of a :class:`GenerationDiagnostics`; a row's data is its result row (an int).
 
@@ -78,14 +91,7 @@ class DiagnosticsTableModel(RowTableModel):
         if d is None or not 0 <= column < len(self.COLUMNS) or not self.rowCount():
             return
         new = state.row_order(d, column, order == Qt.SortOrder.DescendingOrder)
-        self.layoutAboutToBeChanged.emit()
-        old = self.persistentIndexList()
-        view_row = np.empty(len(new), dtype=np.int64)
-        view_row[new] = np.arange(len(new))
-        moved = [self.index(int(view_row[self.row(p.row())]), p.column()) for p in old]
-        self._rows = new.tolist()
-        self.changePersistentIndexList(old, moved)
-        self.layoutChanged.emit()
+        _reorder(self, new)
 
 
 class AuditUsersModel(RowTableModel):
@@ -140,14 +146,7 @@ class AuditUsersModel(RowTableModel):
         if self._result is None or not 0 <= column < len(self.COLUMNS) or not self.rowCount():
             return
         new = audits.row_order(self._result.users, column, order == Qt.SortOrder.DescendingOrder)
-        self.layoutAboutToBeChanged.emit()
-        old = self.persistentIndexList()
-        view_row = np.empty(len(new), dtype=np.int64)
-        view_row[new] = np.arange(len(new))
-        moved = [self.index(int(view_row[self.row(p.row())]), p.column()) for p in old]
-        self._rows = new.tolist()
-        self.changePersistentIndexList(old, moved)
-        self.layoutChanged.emit()
+        _reorder(self, new)
 
 
 class LevelDriftModel(RowTableModel):
