@@ -9,8 +9,9 @@ recbole   ``item_sids.json``: ``{"<item id>": [12, 7, 201]}``     item id
 recif     OpenOneRec ``sid2pid.json``: ``{"<packed>": [{"pid":   item id (``pid``); one SID may
           ..., "count": ...}, ...]}``, packed = mixed-radix        name several items
           ``c0*K1*K2 + c1*K2 + c2`` (K = 8192 in OpenOneRec)
-grid      ``N x L`` integer array, ``.npy`` or a ``.pt`` holding  catalogue row
-          one tensor (read with ``weights_only=True``)
+grid      ``N x L`` integer array, ``.npy`` (read and written)   catalogue row
+          or a ``.pt`` holding one tensor (read only,
+          ``torch.load(weights_only=True)``; never written)
 csv       ``item_id,c1,...,cL`` (``.csv``, ``.tsv`` or            item id
           ``.parquet``)
 strings   ``item_id,sid`` with ``sid`` like ``12-7-201``          item id
@@ -222,14 +223,12 @@ def _read_grid(out: ForeignSIDs, problems: list[Problem], _sizes) -> None:
         except (OSError, ValueError, EOFError) as exc:
             why = "not in .npy format, or it holds Python objects, which are refused" if "pickle" in str(exc) else str(exc).splitlines()[0][:160]
             raise ConfigError(f"{path}: not a readable .npy integer array ({why})") from None
-    else:
-        import pickle
-
+    else:  # .pt: read only, through torch's restricted loader (tensors and plain containers, no code)
         import torch
 
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        except Exception:  # noqa: BLE001 - the restricted loader raises several kinds on a foreign file
             raise ConfigError(f"{path}: not a tensor file that torch.load(weights_only=True) can read "
                               "(a .pt holding exactly one integer tensor is expected)") from None
         if not isinstance(obj, torch.Tensor):
@@ -436,15 +435,11 @@ def _write(table: SIDTable, fmt: str, path: Path, codes: np.ndarray, sizes: list
                 groups.setdefault(str(key), []).append({"pid": i, "count": 1})
             _dump_json(tmp, groups)
         elif fmt == "grid":
-            if suffix == ".pt":
-                import torch
-
-                torch.save(torch.as_tensor(codes, dtype=torch.int64), tmp)
-            elif suffix == ".npy":
-                with open(tmp, "wb") as fh:
-                    np.save(fh, codes.astype(np.int64), allow_pickle=False)
-            else:
-                raise ConfigError(f"{path}: a grid table is written as .npy or .pt")
+            if suffix != ".npy":  # .pt is read, never written: torch.save pickles
+                raise ConfigError(f"{path}: a grid table is written as .npy (a .pt file can be read, "
+                                  "but the explorer writes no pickled files)")
+            with open(tmp, "wb") as fh:
+                np.save(fh, codes.astype(np.int64), allow_pickle=False)
         else:
             frame = pd.DataFrame({"item_id": ids})
             if fmt == "csv":

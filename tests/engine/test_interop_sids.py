@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BEAUTY = ROOT / "resources" / "datasets" / "beauty"
 DEFAULT = ROOT / "resources" / "models" / "beauty-default"
 FILES = {"letter": ["t.index.json"], "recbole": ["item_sids.json"], "recif": ["sid2pid.json"],
-         "grid": ["codes.npy", "codes.pt"], "csv": ["t.csv", "t.parquet"], "strings": ["s.csv"]}
+         "grid": ["codes.npy"], "csv": ["t.csv", "t.parquet"], "strings": ["s.csv"]}
 
 
 def _roundtrip(table: SIDTable, fmt: str, path: Path, *, sizes=None, collision_level=None) -> SIDTable:
@@ -111,6 +111,22 @@ def test_csv_problems_name_the_line(tmp_path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_a_pt_grid_is_read_but_never_written(beauty_sids, tmp_path):
+    """Another pipeline's ``.pt`` (one tensor, as GRID writes it; the fixture is written here with
+    torch) is read through weights_only=True; exporting to ``.pt`` is refused (it would pickle)."""
+    import torch
+
+    torch.save(torch.as_tensor(beauty_sids.codes), tmp_path / "codes.pt")
+    foreign = read_sids(tmp_path / "codes.pt")
+    assert foreign.format == "grid"
+    back, _ = to_sid_table(foreign, beauty_sids.item_ids, codebook_sizes=list(beauty_sids.level_sizes),
+                           collision_level=True)
+    np.testing.assert_array_equal(back.codes, beauty_sids.codes)
+    with pytest.raises(ConfigError, match="written as .npy"):
+        write_sids(beauty_sids, "grid", tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()
 
 
 def test_recif_and_grid_refusals(tmp_path):
