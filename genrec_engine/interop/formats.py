@@ -408,19 +408,17 @@ def write_sids(table: SIDTable, fmt: str, path: str | os.PathLike) -> dict:
     path = Path(path)
     codes = table.public_codes()
     sizes = export_sizes(table)
-    ids = table.item_ids.tolist()
-    rows = codes.tolist()
-    suffix = path.suffix.lower()
     try:
-        _write(table, fmt, path, codes, sizes, ids, rows, suffix)
+        _write(fmt, path, codes, sizes, table.item_ids.tolist())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    return {"rows": len(rows), "levels": int(codes.shape[1]), "codebook_sizes": sizes,
+    return {"rows": len(codes), "levels": int(codes.shape[1]), "codebook_sizes": sizes,
             "collision_level": codes.shape[1] == table.depth, "sha256": file_sha256(path)}
 
 
-def _write(table: SIDTable, fmt: str, path: Path, codes: np.ndarray, sizes: list[int], ids: list, rows: list,
-           suffix: str) -> None:
+def _write(fmt: str, path: Path, codes: np.ndarray, sizes: list[int], ids: list) -> None:
+    """The body of :func:`write_sids`: ``codes [N, L']`` in catalogue order, ``ids`` their item ids."""
+    rows, suffix = codes.tolist(), path.suffix.lower()
     with atomic_path(path) as tmp:
         if fmt == "letter":
             _dump_json(tmp, {str(r): [f"<{level_letter(l)}_{c}>" for l, c in enumerate(row)]
