@@ -2,8 +2,12 @@
 
 The file format only; :mod:`genrec_engine.generators` knows where a project keeps its generators.
 
-Loading refuses a file of another format version, a truncated file, or one trained for a
-different SID table (item count or level sizes differ), each with a message that says which.
+Loading refuses, each with a message that names the file and what is wrong: a file of another
+format version; a truncated one; a header without its keys or with bad JSON; a file of another kind
+than asked for (renamed); one trained for a different SID table (item count or level sizes differ)
+or, when the header carries its ``trained_on`` fingerprint, on another catalogue split or SID
+table; a config whose weights would not match the tensors in the file (checked on PyTorch's
+"meta" device before anything is allocated); and non-finite weights.
 Weights may be stored in float16 (``storage="float16"``, half the bytes, for shipping); they are
 widened back to the model's float32 when loaded.
 """
@@ -53,9 +57,11 @@ def storage_state(model, storage: str = "float32") -> dict[str, torch.Tensor]:
     return out
 
 
-def save_generator(model, path: str | os.PathLike, extra: dict | None = None, *, storage: str = "float32") -> None:
+def save_generator(model, path: str | os.PathLike, extra: dict | None = None, *, storage: str = "float32",
+                   trained_on: dict | None = None) -> None:
     """Write ``model`` atomically: weights (floating point ones as ``storage``) plus its kind,
-    config, SID table shape and ``extra`` as JSON metadata."""
+    config, SID table shape, ``extra`` and ``trained_on`` (what it was trained on, see
+    :func:`genrec_engine.generators.provenance`) as JSON metadata."""
     state = storage_state(model, storage)
     meta = {
         "format": GENERATOR_FORMAT,
@@ -66,8 +72,13 @@ def save_generator(model, path: str | os.PathLike, extra: dict | None = None, *,
         "extra": json.dumps(extra or {}, sort_keys=True),
         "storage": storage,
     }
+    if trained_on:
+        meta["trained_on"] = json.dumps(trained_on, sort_keys=True)
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+        try:
+            save_file(state, str(tmp), metadata=meta)
+        except SafetensorError as exc:  # e.g. a full disk
+            raise OSError(0, f"could not write the checkpoint ({exc})", str(path)) from None
 
 
 def read_generator_meta(path: str | os.PathLike) -> dict:
@@ -83,16 +94,49 @@ def read_generator_meta(path: str | os.PathLike) -> dict:
         raise ProjectFormatError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
     if meta.get("format") != GENERATOR_FORMAT:
         raise ProjectFormatError(f"{path}: generator format {meta.get('format')!r}, expected {GENERATOR_FORMAT!r}")
-    meta["config"] = json.loads(meta["config"])
-    meta["level_sizes"] = json.loads(meta["level_sizes"])
-    meta["n_items"] = int(meta["n_items"])
-    meta["extra"] = json.loads(meta.get("extra", "{}"))
+    for key, default, kind in (("kind", None, str), ("config", None, dict), ("level_sizes", None, list),
+                               ("n_items", None, int), ("extra", "{}", dict), ("trained_on", "{}", dict)):
+        raw = meta.get(key, default)
+        if raw is None:
+            raise ProjectFormatError(f"{path} [{key}]: missing from the checkpoint's header")
+        try:
+            value = raw if kind is str else json.loads(raw)
+        except ValueError as exc:
+            raise ProjectFormatError(f"{path} [{key}]: not valid JSON ({exc})") from None
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ProjectFormatError(f"{path} [{key}]: expected {kind.__name__}, found {str(raw)[:40]!r}")
+        meta[key] = value
+    if any(not isinstance(k, int) or k < 1 for k in meta["level_sizes"]) or meta["n_items"] < 1:
+        raise ProjectFormatError(f"{path} [level_sizes]: not a list of positive sizes, or no items")
     meta.setdefault("storage", "float32")
     return meta
 
 
+def _check_shapes(path: Path, cls, config, sid_codes, level_sizes, kwargs) -> None:
+    """Build the model on PyTorch's "meta" device (no memory) and refuse a config whose weights
+    would not match the tensors stored in the file, before the real model is allocated."""
+    try:
+        with torch.device("meta"):
+            shell = cls(config, sid_codes, level_sizes, **kwargs)
+    except (ConfigError, ValueError, TypeError) as exc:
+        raise ProjectFormatError(f"{path} [config]: {exc}") from None
+    except Exception:  # noqa: BLE001 - a constructor that needs real data: fall back to the load-time check
+        return
+    expected = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            stored = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ProjectFormatError(f"{path}: unreadable weights: {exc}") from None
+    for k, shape in stored.items():
+        if k in expected and expected[k] != shape:
+            raise ProjectFormatError(f"{path} [config]: the config asks for {k} of shape {list(expected[k])}, the "
+                                     f"file holds {list(shape)}")
+
+
 def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, *, device: str | torch.device = "cpu",
-                   add_instruction: bool = False, extend: dict | None = None, **kwargs):
+                   add_instruction: bool = False, extend: dict | None = None, kind: str | None = None,
+                   trained_on: dict | None = None, **kwargs):
     """Rebuild a generator for the project's SID table ``sid_codes [N, D]`` and load its weights.
 
     ``add_instruction=True`` rebuilds it with an instruction token that the checkpoint lacks (its
@@ -100,12 +144,23 @@ def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, 
     ``extend`` switches on settings that add zero-initialised weights (the config class's
     ``ZERO_EXTENSIONS``, e.g. ``{"node_levels": 3}`` trie-node output vectors, TIGER's
     ``{"item_input": "codes+id"}``) in a generator saved without them, so it starts out giving
-    exactly the saved model's outputs."""
+    exactly the saved model's outputs.
+
+    ``kind``: the kind the caller expects (a file of another kind is refused); ``trained_on``:
+    the project's fingerprints (:func:`genrec_engine.generators.provenance`), compared with the
+    file's where it records them."""
     path = Path(path)
     meta = read_generator_meta(path)
     classes = generator_classes()
     if meta["kind"] not in classes:
-        raise ProjectFormatError(f"{path}: unknown generator kind {meta['kind']!r}")
+        raise ProjectFormatError(f"{path} [kind]: unknown generator kind {meta['kind']!r}")
+    if kind is not None and meta["kind"] != kind:
+        raise ProjectFormatError(f"{path} [kind]: holds a {meta['kind']} generator, not a {kind} one (renamed?)")
+    mine = meta["trained_on"]
+    for key, what in (("split_sha256", "catalogue and interactions"), ("sids_sha256", "SID table")):
+        if trained_on and mine.get(key) and trained_on.get(key) and mine[key] != trained_on[key]:
+            raise ProjectFormatError(f"{path} [trained_on.{key}]: trained on another {what} than this project's; "
+                                     "retrain it here with genrec train")
     if meta["n_items"] != len(sid_codes) or list(meta["level_sizes"]) != [int(k) for k in level_sizes]:
         raise ProjectFormatError(
             f"{path}: trained for {meta['n_items']} items with SID levels {meta['level_sizes']}, but the project has "
@@ -131,7 +186,12 @@ def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, 
             raise ProjectFormatError(f"{path}: the generator already has {name}={config[name]!r}")
         config[name] = value
         added.append(prefix)
-    model = cls(cls.config_class.from_dict(config), sid_codes, level_sizes, **kwargs)
+    try:
+        cfg = cls.config_class.from_dict(config)
+    except (TypeError, ValueError) as exc:
+        raise ProjectFormatError(f"{path} [config]: {exc}") from None
+    _check_shapes(path, cls, cfg, sid_codes, level_sizes, kwargs)
+    model = cls(cfg, sid_codes, level_sizes, **kwargs)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
@@ -147,5 +207,8 @@ def load_generator(path: str | os.PathLike, sid_codes: np.ndarray, level_sizes, 
             f"{path}: trained for a different SID table than the project's (the tokenizer was refit since); "
             "retrain with genrec train"
         )
+    for k, v in state.items():
+        if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+            raise ProjectFormatError(f"{path} [{k}]: holds NaN or infinite weights (a diverged run?); retrain it")
     model.to(device).eval()
     return model

@@ -1,18 +1,25 @@
 """A project folder: everything one tokenized catalogue needs, saved and loaded as a unit.
 
-Layout (all writes atomic; JSON + safetensors + Parquet + .npy, never pickle)::
+Layout (JSON + safetensors + Parquet + .npy, never pickle)::
 
-    project.json            format version, dataset reference, encoder, tokenizer config, diagnostics
+    project.json            format version, dataset reference, encoder, tokenizer config, diagnostics,
+                            and under "files" the size of every part below (written last)
     embeddings.npy          [N, d] float16 item embeddings (row i = item index i)
     tokenizer.safetensors   the fitted tokenizer (config in its metadata)
     sids.parquet            item_id, c0..cL: the SID table (collision level last)
     generator-<kind>.safetensors   trained generators, if any (see :mod:`genrec_engine.generators`)
+
+Every change is a transaction (:mod:`genrec_engine.txn`): a crash leaves the old files or the new
+ones, never a mix, and :meth:`Project.open` finishes or undoes what a crash interrupted. Opening
+checks ``project.json`` key by key (:func:`check_project_meta`) and the recorded sizes.
 
 The tokenizer is fitted on the float16-rounded embeddings, exactly what is saved, so loading the
 project and re-encoding gives bit-identical SIDs.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import threading
@@ -22,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset, load_dataset
+from .data import Dataset, dataset_fingerprint, load_dataset
 from .device import resolve_device
 from .embed import StructuredEncoder, TextEncoder, load_embeddings
 from .errors import ConfigError, ProjectFormatError
-from .fileio import atomic_path, read_json, write_json_atomic
+from .fileio import atomic_path, read_json
 from .generators import generator_path, load_project_generator
 from .jobs import CancelToken, ProgressFn, Stage, check_cancel, report
+from .txn import LOCK_NAME, describe_os_error, project_change, project_lock, recover, tracked
 from .quantize import (
     QuantizerConfig,
     SIDTable,
@@ -41,9 +49,11 @@ from .quantize import (
 )
 from .quantize.base import Quantizer
 
-__all__ = ["Project", "PROJECT_FORMAT", "tokenize_dataset", "compute_embeddings", "TokenizeResult"]
+__all__ = ["Project", "PROJECT_FORMAT", "tokenize_dataset", "compute_embeddings", "TokenizeResult", "check_project_meta",
+           "check_recorded_size"]
 
 PROJECT_FORMAT = "genrec-project/1"
+MIN_ITEMS = 2  # the smallest catalogue that can be tokenized (README "Dataset folders")
 _FILES = ("project.json", "embeddings.npy", "tokenizer.safetensors", "sids.parquet")
 
 
@@ -96,6 +106,7 @@ class Project:
         self._trie = None
         self._generators: dict[tuple[str, str], tuple[tuple, object]] = {}  # (kind, device) -> (file stamp, model)
         self._generators_lock = threading.Lock()
+        self.recovered: str | None = None  # what Project.open did to finish or undo an interrupted change
 
     # ---- paths and parts ----
     @property
@@ -118,6 +129,32 @@ class Project:
                 )
             self._dataset = ds
         return self._dataset
+
+    @property
+    def split_sha256(self) -> str:
+        """SHA-256 of the catalogue's interaction split (see :func:`~genrec_engine.data.dataset_fingerprint`):
+        recorded in project.json by ``genrec tokenize``; computed from the dataset (once) for
+        projects made before it was."""
+        known = self.meta.get("dataset", {}).get("split_sha256")
+        if not known:
+            if getattr(self, "_split_sha256", None) is None:
+                from .data import dataset_fingerprint
+
+                self._split_sha256 = dataset_fingerprint(self.dataset)["split_sha256"]
+            known = self._split_sha256
+        return known
+
+    @property
+    def sids_sha256(self) -> str:
+        """SHA-256 of the SID table (item ids, codes and level sizes)."""
+        if getattr(self, "_sids_sha256", None) is None:
+            import hashlib
+
+            h = hashlib.sha256(np.asarray(self.sids.item_ids, dtype="<i8").tobytes())
+            h.update(np.ascontiguousarray(self.sids.codes, dtype="<i8").tobytes())
+            h.update(",".join(map(str, self.sids.sizes)).encode())
+            self._sids_sha256 = h.hexdigest()
+        return self._sids_sha256
 
     def attach_dataset(self, dataset: Dataset) -> None:
         self._dataset = dataset
@@ -193,78 +230,179 @@ class Project:
 
     # ---- disk ----
     def save(self, path: str | os.PathLike | None = None, *, tokenizer: Quantizer | None = None) -> None:
-        """Write every part atomically (to ``path`` or the project's own folder)."""
+        """Write every part (to ``path`` or the project's own folder) as one transaction
+        (:func:`~genrec_engine.txn.project_change`): a crash leaves the old parts or the new ones,
+        never a mix. Generators and ``metrics.json`` already there are kept."""
         path = Path(path) if path is not None else self.path
-        path.mkdir(parents=True, exist_ok=True)
         meta = dict(self.meta)
         ds_path = self.dataset_path if "dataset" in self.meta else None
         if ds_path is not None:
             meta["dataset"] = dict(meta["dataset"], path=_relative(ds_path, path))
-        with atomic_path(path / "embeddings.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, self.embeddings.astype(np.float16), allow_pickle=False)
-        save_quantizer(tokenizer or self.tokenizer, path / "tokenizer.safetensors")
-        self.sids.save(path / "sids.parquet")
-        write_json_atomic(path / "project.json", meta)  # last: a folder with project.json is complete
-        self.path, self.meta = path, meta
+        with project_change(path, "save project") as change:
+            with atomic_path(change.path("embeddings.npy")) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, self.embeddings.astype(np.float16), allow_pickle=False)
+            save_quantizer(tokenizer or self.tokenizer, change.path("tokenizer.safetensors"))
+            self.sids.save(change.path("sids.parquet"))
+            change.meta = meta
+        self.path, self.meta = path, read_json(path / "project.json")
 
     def save_copy(self, dest: str | os.PathLike, *, progress: ProgressFn | None = None,
                   cancel: CancelToken | None = None) -> Path:
         """Write a complete copy of this project to ``dest`` ("Save as"): its parts, its trained
         generators, ``metrics.json`` and cached layouts. This object keeps pointing at its own
-        folder. Each file is written atomically; ``project.json`` goes last, so an interrupted copy
-        is never mistaken for a project. Refuses to copy a project onto itself."""
+        folder. The copy is built in a hidden sibling folder and renamed to ``dest`` at the end,
+        so an interrupted or cancelled copy leaves nothing at ``dest``. ``dest`` must not exist
+        or be an empty folder: an existing project (or anything else) there is never overwritten."""
         dest = Path(dest)
         if dest.resolve() == self.path.resolve():
             raise ConfigError(f"{dest}: that is the project's own folder; save it in place instead")
         if dest.exists() and not dest.is_dir():
             raise ConfigError(f"{dest}: exists and is not a folder")
+        if dest.is_dir() and any(dest.iterdir()):
+            what = "a project" if (dest / "project.json").is_file() else "files"
+            raise ConfigError(f"{dest}: already holds {what}; choose a new or empty folder")
         extras = sorted(
             f for f in self.path.iterdir()
             if f.is_file() and not f.name.endswith(".partial.safetensors") and not f.name.startswith(".")
             and (f.name == "metrics.json" or f.name.startswith(("generator-", "layout-")))
         )
         report(progress, 0.0, f"saving {dest.name}")
-        clone = Project(self.path, dict(self.meta), self.embeddings, self.sids)
-        clone._tokenizer, clone._dataset = self._tokenizer, self._dataset
-        for k, f in enumerate(extras):  # generators first: project.json (written by save) marks completion
-            check_cancel(cancel)
-            dest.mkdir(parents=True, exist_ok=True)
-            with atomic_path(dest / f.name) as tmp:
-                shutil.copyfile(f, tmp)
-            report(progress, 0.8 * (k + 1) / max(1, len(extras)), f"copied {f.name}")
-        check_cancel(cancel)
-        clone.save(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for old in dest.parent.glob(f".{dest.name}.saving-*"):  # copies a crash left behind
+            shutil.rmtree(old, ignore_errors=True)
+        work = dest.parent / f".{dest.name}.saving-{os.getpid()}"
+        try:
+            with project_lock(self.path, "save a copy", wait=10.0):  # no writer may change it meanwhile
+                work.mkdir()
+                for k, f in enumerate(extras):
+                    check_cancel(cancel)
+                    shutil.copyfile(f, work / f.name)
+                    report(progress, 0.8 * (k + 1) / max(1, len(extras)), f"copied {f.name}")
+                check_cancel(cancel)
+                clone = Project(self.path, dict(self.meta), self.embeddings, self.sids)
+                clone._tokenizer, clone._dataset = self._tokenizer, self._dataset
+                clone.save(work)
+            (work / LOCK_NAME).unlink(missing_ok=True)
+            if dest.is_dir():
+                dest.rmdir()  # empty, checked above; fails if something appeared meanwhile
+            os.replace(work, dest)
+        except OSError as exc:
+            raise ConfigError(f"could not save the copy: {describe_os_error(exc, dest)}") from None
+        finally:
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
         report(progress, 1.0, f"saved {dest}")
         return dest
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Project":
-        """Load a project folder, refusing wrong versions and damaged files with a clear message."""
+        """Load a project folder, refusing wrong versions and damaged files with a clear message.
+        A change that a crash interrupted is finished or undone first (:func:`~genrec_engine.txn.recover`);
+        :attr:`recovered` then says which."""
         path = Path(path)
+        recovered = recover(path) if path.is_dir() else None
         if not (path / "project.json").is_file():
             raise ProjectFormatError(f"{path}: not a GenRec project (no project.json)")
         try:
             meta = read_json(path / "project.json")
         except (ValueError, OSError) as exc:
             raise ProjectFormatError(f"{path / 'project.json'}: unreadable JSON: {exc}") from None
-        if meta.get("format") != PROJECT_FORMAT:
-            raise ProjectFormatError(
-                f"{path / 'project.json'}: format {meta.get('format')!r}, this version reads {PROJECT_FORMAT!r}"
-            )
+        check_project_meta(meta, path / "project.json")
         for f in _FILES[1:]:
             if not (path / f).is_file():
                 raise ProjectFormatError(f"{path / f}: missing from the project folder")
+        check_recorded_size(path, meta, _FILES[1:])
         try:
-            emb = np.load(path / "embeddings.npy", allow_pickle=False).astype(np.float32)
+            emb = np.load(path / "embeddings.npy", allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             raise ProjectFormatError(f"{path / 'embeddings.npy'}: unreadable (truncated?): {exc}") from None
+        if emb.ndim != 2 or emb.dtype.kind != "f":
+            raise ProjectFormatError(f"{path / 'embeddings.npy'}: expected a 2-D float array, found {emb.ndim}-D {emb.dtype}")
+        emb = emb.astype(np.float32)
         sids = SIDTable.load(path / "sids.parquet")
         if emb.shape[0] != sids.n_items:
             raise ProjectFormatError(
                 f"{path}: embeddings.npy has {emb.shape[0]} rows but sids.parquet {sids.n_items} items"
             )
-        return cls(path, meta, emb, sids)
+        project = cls(path, meta, emb, sids)
+        project.recovered = recovered
+        if recovered:
+            logging.getLogger("genrec_engine").warning("%s", recovered)
+        return project
+
+
+# key -> (types, required) of project.json; nested dicts checked by _META_NESTED
+_META_KEYS = {"format": (str, True), "dataset": (dict, True), "tokenizer": (dict, True), "name": (str, False),
+              "encoder": (dict, False), "diagnostics": (dict, False), "cold": (dict, False), "files": (dict, False),
+              "created": (str, False)}
+_META_NESTED = {"dataset": {"path": (str, True), "items": (int, False), "users": (int, False),
+                            "interactions": (int, False), "split_sha256": (str, False)},
+                "tokenizer": {"config": (dict, True)},
+                "cold": {"items": (list, False)}}
+
+
+def _type_name(types) -> str:
+    return {str: "text", dict: "an object", int: "an integer", list: "a list"}.get(types, str(types))
+
+
+def check_project_meta(meta, where: Path) -> None:
+    """Refuse a ``project.json`` whose keys are missing or of the wrong type, naming the key."""
+    if not isinstance(meta, dict):
+        raise ProjectFormatError(f"{where}: expected a JSON object, found {type(meta).__name__}")
+    if meta.get("format") != PROJECT_FORMAT:
+        raise ProjectFormatError(f"{where}: format {meta.get('format')!r}, this version reads {PROJECT_FORMAT!r}")
+
+    def check(obj: dict, spec: dict, prefix: str) -> None:
+        for key, (types, required) in spec.items():
+            if key not in obj:
+                if required:
+                    raise ProjectFormatError(f"{where} [{prefix}{key}]: missing")
+                continue
+            value = obj[key]
+            if not isinstance(value, types) or (types is int and isinstance(value, bool)):
+                raise ProjectFormatError(f"{where} [{prefix}{key}]: expected {_type_name(types)}, "
+                                         f"found {json.dumps(value)[:40]}")
+            if key in _META_NESTED and not prefix:
+                check(value, _META_NESTED[key], f"{key}.")
+
+    check(meta, _META_KEYS, "")
+    try:
+        QuantizerConfig.from_dict(meta["tokenizer"]["config"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ProjectFormatError(f"{where} [tokenizer.config]: {exc}") from None
+    items = meta.get("cold", {}).get("items", [])
+    if any(not isinstance(i, int) or isinstance(i, bool) for i in items):
+        raise ProjectFormatError(f"{where} [cold.items]: expected a list of item ids (integers)")
+    for name, rec in meta.get("files", {}).items():
+        if not tracked(name) or not isinstance(rec, dict) or not isinstance(rec.get("bytes"), int):
+            raise ProjectFormatError(f"{where} [files.{name}]: expected a project file with its \"bytes\"")
+
+
+def check_recorded_size(path: Path, meta: dict, names) -> None:
+    """Refuse a file whose size differs from the one ``project.json`` records (``"files"``):
+    changed outside genrec, or left behind by a version without transactions. Projects written
+    before sizes were recorded have no ``"files"`` and are not checked."""
+    files = meta.get("files")
+    if not files:
+        return
+    for name in names:
+        rec = files.get(name)
+        if rec is None:
+            if name in _FILES and (path / name).is_file():
+                raise ProjectFormatError(f"{path / name}: not recorded in project.json [files.{name}]")
+            if tracked(name) and (path / name).is_file():
+                raise ProjectFormatError(f"{path / name}: not recorded in project.json [files] and its header does not "
+                                         "say what it was trained on (copied or renamed into the folder by hand?); "
+                                         "retrain it, or add it with genrec_engine.generators.save_project_generator")
+            continue
+        try:
+            size = (path / name).stat().st_size
+        except OSError:
+            raise ProjectFormatError(f"{path / name}: recorded in project.json but missing") from None
+        if size != rec["bytes"]:
+            raise ProjectFormatError(f"{path / name}: {size} bytes, but project.json records {rec['bytes']} "
+                                     "(changed outside genrec?)")
 
 
 def _relative(target: Path, base: Path) -> str:
@@ -297,6 +435,9 @@ def tokenize_dataset(
     those items are held out of the tokenizer fit (they are still encoded, with the frozen
     tokenizer) and recorded in the project as cold items, which the trie leaves out.
     """
+    if dataset.n_items < MIN_ITEMS:
+        raise ConfigError(f"{dataset.path or 'the dataset'}: {dataset.n_items} item(s); semantic IDs need a catalogue "
+                          f"of at least {MIN_ITEMS} items")
     if embeddings is None:
         embeddings, enc_meta = compute_embeddings(
             dataset, encoder=encoder, fields=fields, embeddings_path=embeddings_path,
@@ -332,6 +473,7 @@ def tokenize_dataset(
             "items": dataset.n_items,
             "users": dataset.n_users,
             "interactions": dataset.n_interactions,
+            "split_sha256": dataset_fingerprint(dataset)["split_sha256"],
         },
         "encoder": enc_meta,
         "tokenizer": {"config": config.to_dict(), "file": "tokenizer.safetensors", "fit_seconds": round(seconds, 3)},

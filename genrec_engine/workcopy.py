@@ -17,7 +17,7 @@ from typing import Callable
 
 from .data import load_dataset
 from .errors import ConfigError
-from .fileio import write_json_atomic
+from .txn import project_change
 from .jobs import CancelToken, ProgressFn, Stage, check_cancel, report
 from .project import Project, tokenize_dataset
 from .quantize import QuantizerConfig, TokenizerDiagnostics
@@ -109,7 +109,8 @@ def retokenize_copy(
     res = tokenize_dataset(dataset, config, work_dir, embeddings=src.embeddings,
                            progress=Stage(progress, 0.02, 0.98), cancel=cancel)
     meta = dict(res.project.meta, name=src.name, encoder=src.meta.get("encoder", res.project.meta.get("encoder")))
-    write_json_atomic(work_dir / "project.json", meta)
+    with project_change(work_dir, "re-tokenize: name and encoder") as change:
+        change.meta = meta
     if on_diagnostics is not None:
         on_diagnostics(res.diagnostics)
     report(progress, 1.0, "re-tokenized")

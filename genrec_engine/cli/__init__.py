@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from .. import __version__
 from ..errors import Cancelled, DataValidationError, GenrecError
+from ..txn import describe_os_error
 from . import audit, bench, data, explore, sids, training
 
 __all__ = ["main", "build_parser"]
@@ -30,6 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _notes_to_stderr() -> None:
+    """The engine's notes (e.g. "finished an interrupted change" on opening a project) as
+    ``genrec: note: ...`` lines on stderr."""
+    log = logging.getLogger("genrec_engine")
+    if not any(getattr(h, "_genrec_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("genrec: note: %(message)s"))
+        handler._genrec_cli = True
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ``genrec`` command (``argv`` without the program name; default ``sys.argv``);
     returns the exit status."""
@@ -37,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     args.argv = argv  # recorded in metrics.json as the command that rebuilds a checkpoint
+    _notes_to_stderr()
     try:
         return int(args.func(args) or 0)
     except DataValidationError as exc:
@@ -47,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(exc)
     except KeyboardInterrupt:
         msg = "interrupted"
+    except OSError as exc:  # read-only folder, full disk, a path that cannot be encoded...
+        msg = describe_os_error(exc)
+    except UnicodeError as exc:
+        msg = f"a path or text cannot be encoded or decoded here: {exc}"
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps({"error": msg}) + "\n")
-    print(f"genrec: error: {msg}", file=sys.stderr)
+    enc = getattr(sys.stderr, "encoding", None) or "utf-8"
+    print(f"genrec: error: {msg}".encode(enc, "backslashreplace").decode(enc), file=sys.stderr)
     return 1

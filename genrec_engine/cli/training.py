@@ -53,6 +53,16 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     proj = Project.open(args.project)
+    if not args.no_record:  # the evaluation will be recorded: check that it can be, before it runs
+        from ..errors import GenrecError
+        from ..train import read_metrics
+        from ..txn import check_writable
+
+        try:
+            read_metrics(proj)
+            check_writable(proj.path)
+        except GenrecError as exc:
+            raise type(exc)(f"{exc} (or evaluate with --no-record)") from None
     ranked = []
     with Bar(not args.json, f"eval {args.model}") as bar:
         out = evaluate_generator(proj, args.model, split_name=args.split, beam=args.beam, constrained=not args.unconstrained,

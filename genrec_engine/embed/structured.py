@@ -44,8 +44,11 @@ class StructuredEncoder:
         df = np.asarray((M > 0).sum(0)).ravel()
         M = M @ sp.diags(np.log((1 + M.shape[0]) / (1 + df)) + 1).astype(np.float32)
         report(progress, 0.5, f"{len(vocab)} structured features")
-        k = max(1, min(self.dim, M.shape[1] - 1, M.shape[0] - 1))
-        Z = TruncatedSVD(n_components=k, random_state=self.seed).fit_transform(M).astype(np.float32)
+        if min(M.shape) < 2:  # one item or one feature (e.g. no brand or categories at all): nothing to reduce
+            Z = M.toarray().astype(np.float32)[:, : self.dim]
+        else:
+            k = max(1, min(self.dim, M.shape[1] - 1, M.shape[0] - 1))
+            Z = TruncatedSVD(n_components=k, random_state=self.seed).fit_transform(M).astype(np.float32)
         if Z.shape[1] < self.dim:
             Z = np.pad(Z, ((0, 0), (0, self.dim - Z.shape[1])))
         Z /= np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-8)

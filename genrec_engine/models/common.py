@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -19,11 +20,42 @@ def check_positive(cfg, *names: str) -> None:
             raise ConfigError(f"{n}={v!r}: must be a positive integer")
 
 
+# the range a numeric setting may take (inclusive; floats may not reach an open end marked by None)
+FIELD_BOUNDS = {
+    "d_model": (1, 4096), "n_layers": (1, 64), "n_enc_layers": (1, 64), "n_dec_layers": (1, 64),
+    "n_heads": (1, 64), "d_ff": (1, 65536), "max_len": (1, 4096), "max_items": (1, 4096), "node_levels": (0, 16),
+    "dropout": (0.0, 0.99), "aln_weight": (0.0, 1000.0), "instruct_weight": (0.0, 1000.0),
+}
+
+
 def config_from_dict(cls, d: dict):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
+    """Build config dataclass ``cls`` from ``d``: unknown fields, values of the wrong type (an
+    integer field given text, a float, or a bool) and numbers outside :data:`FIELD_BOUNDS` are
+    refused with ConfigError naming the field, before any model is sized from them."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{cls.__name__}: expected a JSON object of settings, found {type(d).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    for name, value in d.items():
+        default = fields[name].default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            raise ConfigError(f"{name}: {value!r} is not {type(default).__name__ if default is not None else 'valid'}")
+        if name in FIELD_BOUNDS and not isinstance(value, bool) and isinstance(value, (int, float)):
+            lo, hi = FIELD_BOUNDS[name]
+            if not lo <= value <= hi:
+                raise ConfigError(f"{name}: {value} is outside {lo}..{hi}")
     return cls(**d)
 
 
@@ -103,9 +135,11 @@ class TrieNodeVectors(nn.ParameterList):
             raise ConfigError(f"node_levels={node_levels!r}: must be an integer from 0 to {depth - 1} (the SID depth - 1)")
         self.level_sizes = tuple(int(k) for k in level_sizes)
         self.node_start = depth - node_levels
-        codes = sids.cpu().numpy()
+        codes = np.asarray(sids.cpu().numpy() if isinstance(sids, torch.Tensor) else sids, dtype=np.int64)
         for l in range(self.node_start, depth):
-            parent = self.prefix_key(sids[:, :l].cpu()).numpy()
+            parent = np.zeros(len(codes), dtype=np.int64)  # prefix_key in NumPy (the table may be on "meta")
+            for j in range(l):
+                parent = parent * self.level_sizes[j] + codes[:, j]
             pairs = np.unique(np.stack([parent, codes[:, l]], 1), axis=0)  # sorted by parent, then token
             keys, first, counts = np.unique(pairs[:, 0], return_index=True, return_counts=True)
             slot = np.arange(len(pairs)) - np.repeat(first, counts)
@@ -115,9 +149,9 @@ class TrieNodeVectors(nn.ParameterList):
             toks[row, slot] = pairs[:, 1]
             rows[row, slot] = np.arange(len(pairs))
             j = l - self.node_start
-            self.register_buffer(f"parent{j}", torch.from_numpy(keys).to(sids.device), persistent=False)
-            self.register_buffer(f"tok{j}", torch.from_numpy(toks).to(sids.device), persistent=False)
-            self.register_buffer(f"row{j}", torch.from_numpy(rows).to(sids.device), persistent=False)
+            self.register_buffer(f"parent{j}", torch.tensor(keys), persistent=False)
+            self.register_buffer(f"tok{j}", torch.tensor(toks), persistent=False)
+            self.register_buffer(f"row{j}", torch.tensor(rows), persistent=False)
             self.append(nn.Parameter(torch.zeros(len(pairs), d)))
 
     def prefix_key(self, prefix: torch.Tensor) -> torch.Tensor:

@@ -102,7 +102,7 @@ class RAN(nn.Module):
         )
         self.backbone = CausalBackbone(d, config.n_layers, config.n_heads, config.max_len, config.dropout)
         self.instruct = InstructionProjector(d) if config.instruction else None
-        self.nodes = TrieNodeVectors(self.sids, self.level_sizes, config.node_levels, d)
+        self.nodes = TrieNodeVectors(np.asarray(sid_codes), self.level_sizes, config.node_levels, d)
         nn.init.normal_(self.uid.weight, std=d**-0.5)
         with torch.no_grad():
             self.uid.weight[0].zero_()

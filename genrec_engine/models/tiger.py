@@ -236,7 +236,7 @@ class TIGER(nn.Module):
         )
         self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.heads = nn.ModuleList([nn.Linear(d, k) for k in self.level_sizes])
-        self.nodes = TrieNodeVectors(self.sids, self.level_sizes, config.node_levels, d)
+        self.nodes = TrieNodeVectors(np.asarray(sid_codes), self.level_sizes, config.node_levels, d)
         self.item_emb = None
         if config.item_input == "codes+id":  # row 0 = padding; all zero at the start
             self.item_emb = nn.Embedding(self.n_items + 1, d, padding_idx=0)

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
@@ -50,9 +51,22 @@ def load_quantizer(path: str | os.PathLike, *, device: str | None = None) -> Qua
         raise ProjectFormatError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
     if meta.get("format") != TOKENIZER_FORMAT:
         raise ProjectFormatError(f"{path}: tokenizer format {meta.get('format')!r}, expected {TOKENIZER_FORMAT!r}")
-    cfg = json.loads(meta["config"])
-    if device is not None:
-        cfg["device"] = device
-    q = build_quantizer(QuantizerConfig.from_dict(cfg))
-    q.load_state_tensors(tensors)
+    if "config" not in meta:
+        raise ProjectFormatError(f"{path} [config]: missing from the tokenizer's header")
+    try:
+        cfg = json.loads(meta["config"])
+        if not isinstance(cfg, dict):
+            raise ValueError(f"expected an object, found {type(cfg).__name__}")
+        if device is not None:
+            cfg["device"] = device
+        q = build_quantizer(QuantizerConfig.from_dict(cfg))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ProjectFormatError(f"{path} [config]: {exc}") from None
+    try:
+        q.load_state_tensors(tensors)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise ProjectFormatError(f"{path}: the weights do not fit the tokenizer's config ({str(exc)[:200]})") from None
+    for name, t in tensors.items():
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            raise ProjectFormatError(f"{path} [{name}]: holds NaN or infinite values")
     return q

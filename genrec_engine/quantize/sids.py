@@ -200,8 +200,11 @@ class SIDTable:
         except (OSError, pa.ArrowInvalid) as exc:
             raise ProjectFormatError(f"{path}: unreadable SID table (truncated or corrupt?): {exc}") from None
         meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-        if "codebook_size" not in meta:
-            raise ProjectFormatError(f"{path}: SID table lacks its codebook_size metadata")
+        for key in ("codebook_size", "levels"):
+            if key not in meta:
+                raise ProjectFormatError(f"{path}: SID table lacks its {key} metadata")
+            if not meta[key].isdigit() or int(meta[key]) < 1:
+                raise ProjectFormatError(f"{path} [{key}]: {meta[key]!r} is not a positive integer")
         df = table.to_pandas()
         depth = int(meta["levels"]) + 1
         missing = [f"c{l}" for l in range(depth) if f"c{l}" not in df]

@@ -13,9 +13,10 @@ import torch
 from ..checkpoint import read_generator_meta, save_generator, storage_state
 from ..data import project_split
 from ..device import resolve_device
-from ..errors import ConfigError
+from ..errors import ConfigError, ProjectFormatError
 from ..fileio import read_json, write_json_atomic
-from ..generators import generator_path, model_class, new_generator
+from ..generators import generator_path, model_class, new_generator, provenance
+from ..txn import check_space, check_writable, project_change, project_lock
 from ..jobs import CancelToken, ProgressFn, Stage, report
 from ..protocol import generator_variant
 from .evaluate import evaluate, item_counts
@@ -23,7 +24,7 @@ from .instruct import GroundingSampler, build_vocab
 from .loop import TrainConfig, TrainResult, ddp_context, fit
 
 __all__ = ["train_generator", "evaluate_generator", "compact_generator", "record_evaluation", "latest_evaluation",
-           "EVALUATIONS_KEPT"]
+           "EVALUATIONS_KEPT", "read_metrics", "commit_generator", "preflight"]
 
 EVALUATIONS_KEPT = 20  # evaluations kept per generator in metrics.json, newest last
 
@@ -35,6 +36,50 @@ def _project_eval(model, project, split, split_name: str, **kw) -> dict:
     return evaluate(model, split, split_name, trie=project.trie, sids=project.sids.codes, n_items=n,
                     max_len=model.config.max_len, item_embeddings=project.embeddings,
                     item_counts=item_counts(split, n), **kw)
+
+
+def read_metrics(project) -> dict:
+    """The project's ``metrics.json`` (``{}`` when there is none); a damaged one is refused with
+    a message naming it, before any work that would end by rewriting it."""
+    path = Path(project.path) / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        metrics = read_json(path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise ProjectFormatError(f"{path}: unreadable JSON ({exc}); repair or remove it") from None
+    if not isinstance(metrics, dict):
+        raise ProjectFormatError(f"{path}: expected an object of generator records, found {type(metrics).__name__}")
+    for key, rec in metrics.items():
+        if not isinstance(rec, dict):
+            raise ProjectFormatError(f"{path} [{key}]: expected a generator record (an object)")
+    return metrics
+
+
+def preflight(project, model=None) -> None:
+    """What a run will need at its end, checked before it starts: ``metrics.json`` readable, the
+    folder writable and room for the checkpoint (three times the model's float32 size, staged
+    and written, plus slack)."""
+    read_metrics(project)
+    check_writable(project.path)
+    params = sum(p.numel() for p in model.parameters()) if model is not None else 0
+    check_space(project.path, 3 * 4 * params + 16 * 2**20)
+
+
+def commit_generator(project, what: str, *, kind: str, model=None, extra: dict | None = None, storage: str = "float32",
+                     update=None, trained_on: dict | None = None) -> None:
+    """One transaction (:func:`~genrec_engine.txn.project_change`): the ``kind`` checkpoint of
+    ``model`` (if given) and ``metrics.json`` changed by ``update(metrics)`` (if given) land
+    together or not at all. ``project.meta`` is refreshed (its recorded file sizes)."""
+    with project_change(project.path, what) as change:
+        if model is not None:
+            save_generator(model, change.path(generator_path(project, kind).name), extra=extra, storage=storage,
+                           trained_on=trained_on if trained_on is not None else provenance(project, kind))
+        if update is not None:
+            metrics = read_metrics(project)
+            update(metrics)
+            write_json_atomic(change.path("metrics.json"), metrics)
+    project.meta = read_json(Path(project.path) / "project.json")
 
 
 def _grounding_sampler(project, split, cfg, tcfg: TrainConfig, *, progress=None, cancel=None):
@@ -75,7 +120,25 @@ def train_generator(
     starting weights are not a candidate (they cannot follow an instruction); and/or settings
     that add zero-initialised weights (the config's ``ZERO_EXTENSIONS``: ``{"node_levels": n}``
     trie-node output vectors, TIGER's ``{"item_input": "codes+id"}``) to a generator saved without.
-    ``return_model``: return ``(record, model)`` (the trained model on the CPU) instead."""
+    ``return_model``: return ``(record, model)`` (the trained model on the CPU) instead.
+
+    With ``save`` the project's writer lock is held for the whole run (a second ``genrec train``
+    on the project is refused at once), and what the end needs (metrics.json readable, the folder
+    writable, space) is checked first; the checkpoint and its record are written as one
+    transaction."""
+    if save and ddp_context()[0] == 0:
+        with project_lock(project.path, f"genrec train --model {kind}"):
+            preflight(project)
+            return _train(project, kind, model_config=model_config, train_config=train_config, device=device,
+                          progress=progress, cancel=cancel, on_epoch=on_epoch, save=save, command=command,
+                          resume=resume, return_model=return_model)
+    return _train(project, kind, model_config=model_config, train_config=train_config, device=device,
+                  progress=progress, cancel=cancel, on_epoch=on_epoch, save=save, command=command, resume=resume,
+                  return_model=return_model)
+
+
+def _train(project, kind, *, model_config, train_config, device, progress, cancel, on_epoch, save, command, resume,
+           return_model):
     cls = model_class(kind)
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
@@ -101,8 +164,7 @@ def train_generator(
         if weight is not None:
             model.config = dataclasses.replace(model.config, instruct_weight=float(weight))
         cfg = model.config
-        path = Path(project.path) / "metrics.json"
-        old = (read_json(path) if path.is_file() else {}).get(kind, {})
+        old = read_metrics(project).get(kind, {})
         earlier = old.get("resumed", []) + [{k: old[k] for k in ("model_config", "best_epoch", "stopped", "train_seconds", "command",
                                                                    "train_config", "valid", "test", "compacted") if k in old}]
         evaluations = old.get("evaluations", [])
@@ -154,12 +216,9 @@ def train_generator(
         record["evaluations_of_earlier_weights"] = evaluations
     model.cpu()
     if save and rank == 0:
-        save_generator(model, generator_path(project, kind), extra={"best_epoch": result.best_epoch})
+        commit_generator(project, f"genrec train --model {kind}", kind=kind, model=model,
+                         extra={"best_epoch": result.best_epoch}, update=lambda metrics: metrics.__setitem__(kind, record))
         partial.unlink(missing_ok=True)
-        path = Path(project.path) / "metrics.json"
-        metrics = read_json(path) if path.is_file() else {}
-        metrics[kind] = record
-        write_json_atomic(path, metrics)
     report(progress, 1.0, "done")
     return (record, model) if return_model else record
 
@@ -187,11 +246,13 @@ def record_evaluation(project, kind: str, out: dict, *, command: str | None = No
     }
     if command:
         entry["command"] = command
-    path = Path(project.path) / "metrics.json"
-    metrics = read_json(path) if path.is_file() else {}
-    record = metrics.setdefault(kind, {"model": kind})
-    record["evaluations"] = (record.get("evaluations", []) + [entry])[-EVALUATIONS_KEPT:]
-    write_json_atomic(path, metrics)
+
+    def add(metrics):
+        record = metrics.setdefault(kind, {"model": kind})
+        record["evaluations"] = (record.get("evaluations", []) + [entry])[-EVALUATIONS_KEPT:]
+
+    with project_lock(project.path, "genrec eval (recording)", wait=30.0):
+        commit_generator(project, "genrec eval", kind=kind, update=add)
     return entry
 
 
@@ -273,7 +334,15 @@ def compact_generator(
     test stays for ``genrec eval``), so ``metrics.json`` records what the compaction cost; a
     cancel there leaves every file as it was. Returns ``{"model", "storage", "bytes_before",
     "bytes_after", "max_abs_change", "storage_before", "valid" (if evaluated), "valid_before"
-    (the training record's, if any)}``; a generator already stored as ``storage`` is left untouched."""
+    (the training record's, if any)}``; a generator already stored as ``storage`` is left untouched.
+    Holds the project's writer lock; the checkpoint and its record change as one transaction."""
+    with project_lock(project.path, f"genrec compact --model {kind}"):
+        preflight(project)
+        return _compact(project, kind, storage=storage, validate=validate, beam=beam, device=device, command=command,
+                        progress=progress, cancel=cancel)
+
+
+def _compact(project, kind, *, storage, validate, beam, device, command, progress, cancel) -> dict:
     path = generator_path(project, kind)
     meta = read_generator_meta(path)
     size = path.stat().st_size
@@ -286,9 +355,7 @@ def compact_generator(
     model.load_state_dict(storage_state(model, storage))  # the weights as they will be stored
     out["max_abs_change"] = max((float((model.state_dict()[k] - v).abs().max()) for k, v in before.items()
                                  if v.is_floating_point() and v.numel()), default=0.0)
-    mpath = Path(project.path) / "metrics.json"
-    metrics = read_json(mpath) if mpath.is_file() else {}
-    record = metrics.get(kind, {})
+    record = read_metrics(project).get(kind, {})
     if validate:
         b = beam or record.get("train_config", {}).get("eval_beam", 20)
         model.to(dev).eval()
@@ -296,14 +363,18 @@ def compact_generator(
                                      progress=progress, cancel=cancel)
         if "valid" in record:
             out["valid_before"] = record["valid"]
-    save_generator(model.cpu(), path, extra=meta["extra"], storage=storage)
-    out["bytes_after"] = path.stat().st_size
-    if record:
-        entry = {k: v for k, v in out.items() if k not in ("model", "valid_before", "storage_before")}
-        if command:
-            entry["command"] = command
-        record["compacted"] = entry
-        metrics[kind] = record
-        write_json_atomic(mpath, metrics)
+    with project_change(project.path, f"genrec compact --model {kind}") as change:
+        staged = change.path(path.name)
+        save_generator(model.cpu(), staged, extra=meta["extra"], storage=storage,
+                       trained_on=meta["trained_on"] or provenance(project, kind))
+        out["bytes_after"] = staged.stat().st_size
+        metrics = read_metrics(project)
+        if kind in metrics:
+            entry = {k: v for k, v in out.items() if k not in ("model", "valid_before", "storage_before")}
+            if command:
+                entry["command"] = command
+            metrics[kind]["compacted"] = entry
+            write_json_atomic(change.path("metrics.json"), metrics)
+    project.meta = read_json(Path(project.path) / "project.json")
     report(progress, 1.0, "done")
     return out

@@ -82,9 +82,13 @@ def rank_lists(
                 rows = np.repeat(np.arange(len(ex)), [len(e) for e in ex])
                 cols = np.concatenate([np.asarray(e, dtype=np.int64) for e in ex]) if len(rows) else rows
                 sc[torch.as_tensor(rows, device=sc.device), torch.as_tensor(cols, device=sc.device)] = float("-inf")
-            top = torch.topk(sc, k, dim=1)
-            ranked.append(top.indices.cpu())
-            scores.append(top.values.float().cpu())
+            top = torch.topk(sc, min(k, sc.shape[1]), dim=1)
+            idx, val = top.indices.cpu(), top.values.float().cpu()
+            if idx.shape[1] < k:  # a catalogue smaller than k: pad like a short beam (-1, -inf)
+                idx = torch.nn.functional.pad(idx, (0, k - idx.shape[1]), value=-1)
+                val = torch.nn.functional.pad(val, (0, k - val.shape[1]), value=float("-inf"))
+            ranked.append(idx)
+            scores.append(val)
             invalid.append(torch.zeros(len(h), dtype=torch.long))
         else:
             res = beam_search(model, h, trie=trie, beam=beam, k=k, constrained=constrained,

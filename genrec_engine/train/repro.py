@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import save_generator
 from ..data import project_split
 from ..device import resolve_device
 from ..errors import ConfigError
-from ..fileio import read_json, write_json_atomic
-from ..generators import generator_path
 from ..jobs import CancelToken, ProgressFn, Stage, check_cancel, report
 from ..protocol import protocol_card
-from .api import EVALUATIONS_KEPT, _project_eval, train_generator
+from ..txn import project_lock
+from .api import EVALUATIONS_KEPT, _project_eval, commit_generator, preflight, train_generator
 from .loop import TrainConfig
 
 __all__ = ["repro", "REPORTED"]
@@ -54,9 +51,20 @@ def repro(
     """Train ``kind`` under ``seeds`` seeds (``train_config.seed`` + 0, 1, ...), evaluate each on
     test at the end (history kept and excluded) and return ``{"model", "seeds", "runs", "mean",
     "sd", "excluding_history": {"mean", "sd"}, "protocol", ...}``; also appended to ``metrics.json``.
-    ``bundle_seed``: that run's weights and record become the project's ``kind`` generator."""
+    ``bundle_seed``: that run's weights and record become the project's ``kind`` generator.
+    Holds the project's writer lock for the whole run; the record (and bundled weights) land as
+    one transaction."""
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds {seeds!r}: must be a positive integer")
+    with project_lock(project.path, f"genrec repro --model {kind}"):
+        preflight(project)
+        return _repro(project, kind, seeds=seeds, model_config=model_config, train_config=train_config,
+                      bundle_seed=bundle_seed, beam=beam, device=device, command=command, progress=progress,
+                      cancel=cancel)
+
+
+def _repro(project, kind, *, seeds, model_config, train_config, bundle_seed, beam, device, command, progress,
+           cancel) -> dict:
     tcfg = train_config or TrainConfig()
     seed_list = [tcfg.seed + i for i in range(seeds)]
     if bundle_seed is not None and bundle_seed not in seed_list:
@@ -103,20 +111,23 @@ def repro(
         out["excluding_history"]["mean"][key], out["excluding_history"]["sd"][key] = m, sd
     if command:
         out["command"] = command
-    path = Path(project.path) / "metrics.json"
-    metrics = read_json(path) if path.is_file() else {}
-    entry = metrics.get(kind, {"model": kind})
+    bundled = None
     if bundle_seed is not None:
-        seed, record, model = next(t for t in trained if t[0] == bundle_seed)
-        save_generator(model, generator_path(project, kind), extra={"best_epoch": record["best_epoch"]})
+        seed, record, bundled = next(t for t in trained if t[0] == bundle_seed)
         run = next(r for r in runs if r["seed"] == bundle_seed)
         evaluation = {"date": out["date"], "split": "test", "users": "all", "beam": beam, "constrained": True,
                       "figures": run["test"], "excluding_history": run["test_excluding_history"],
                       "protocol": out["protocol"], "command": command or "genrec repro"}
-        entry = {**record, "evaluations": [evaluation][-EVALUATIONS_KEPT:], "repro": entry.get("repro", [])}
         out["bundled_seed"] = bundle_seed
-    entry["repro"] = entry.get("repro", []) + [{k: v for k, v in out.items() if k != "model"}]
-    metrics[kind] = entry
-    write_json_atomic(path, metrics)
+
+    def add(metrics):
+        entry = metrics.get(kind, {"model": kind})
+        if bundled is not None:
+            entry = {**record, "evaluations": [evaluation][-EVALUATIONS_KEPT:], "repro": entry.get("repro", [])}
+        entry["repro"] = entry.get("repro", []) + [{k: v for k, v in out.items() if k != "model"}]
+        metrics[kind] = entry
+
+    commit_generator(project, "genrec repro", kind=kind, model=bundled,
+                     extra={"best_epoch": record["best_epoch"]} if bundled is not None else None, update=add)
     report(progress, 1.0, "done")
     return out

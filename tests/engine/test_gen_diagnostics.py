@@ -17,8 +17,8 @@ from genrec_engine import (
     Cancelled, CancelToken, ConfigError, GenerationDiagnostics, Project, generation_diagnostics, homogeneity_per_user,
     load_project_generator,
 )
-from genrec_engine.checkpoint import save_generator
 from genrec_engine.coldstart import project_split
+from genrec_engine.generators import save_project_generator
 from genrec_engine.decode import beam_search
 from genrec_engine.models import RAN, RANConfig, pad_histories
 from genrec_engine.train.metrics import homogeneity_at_k, invalid_rate
@@ -37,7 +37,7 @@ def tiny(tmp_path_factory) -> Project:
     torch.manual_seed(0)
     ran = RAN(RANConfig(d_model=16, n_layers=1, n_heads=1, max_len=8, dropout=0.0), project.sids.codes,
               project.sids.level_sizes).eval()
-    save_generator(ran, Path(path) / "generator-ran.safetensors")
+    save_project_generator(Project.open(path), "ran", ran)
     return Project.open(path)
 
 

@@ -15,7 +15,7 @@ import torch
 from genrec_engine import (
     ConfigError, ItemFilter, Project, Recommendation, load_project_generator, recommend, recommend_indices,
 )
-from genrec_engine.checkpoint import save_generator
+from genrec_engine.generators import save_project_generator
 from genrec_engine.data import leave_one_out
 from genrec_engine.decode import BeamStep, beam_search, sample
 from genrec_engine.models import RAN, RANConfig, pad_histories
@@ -47,7 +47,7 @@ def tiny(tmp_path_factory) -> Project:
     torch.manual_seed(0)
     ran = RAN(RANConfig(d_model=16, n_layers=1, n_heads=1, max_len=8, dropout=0.0), project.sids.codes,
               project.sids.level_sizes)
-    save_generator(ran, Path(path) / "generator-ran.safetensors")
+    save_project_generator(Project.open(path), "ran", ran)
     return Project.open(path)
 
 
@@ -106,7 +106,7 @@ def test_project_generator_reloads_a_rewritten_file(tiny):
     first = tiny.generator("ran")
     path = Path(tiny.path) / "generator-ran.safetensors"
     st = path.stat()
-    save_generator(first, path)
+    save_project_generator(tiny, "ran", first)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a different stamp even on coarse clocks
     assert tiny.generator("ran") is not first
 
