@@ -488,8 +488,10 @@ class MainWindow(QMainWindow):
 
     def _on_project_loaded(self, result: ProjectSnapshot) -> None:
         self.view_model.set_snapshot(result)
+        note = result.project.recovered  # a change a crash interrupted was finished or undone on open
         self.statusBar().showMessage(
-            f"Opened {result.name}: {result.diagnostics.items:,} items", _STATUS_MESSAGE_MS
+            f"Opened {result.name}: {result.diagnostics.items:,} items" + (f" ({note})" if note else ""),
+            _STATUS_MESSAGE_MS * (3 if note else 1)
         )
         self._remember_recent(result.path)
         if not self._warmed_up:  # torch's first optimiser imports ~800 modules: do it now, off the GUI thread

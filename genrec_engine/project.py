@@ -36,7 +36,7 @@ from .errors import ConfigError, ProjectFormatError
 from .fileio import atomic_path, read_json
 from .generators import generator_path, load_project_generator
 from .jobs import CancelToken, ProgressFn, Stage, check_cancel, report
-from .txn import LOCK_NAME, describe_os_error, project_change, project_lock, recover, tracked
+from .txn import JOURNAL_NAME, LOCK_NAME, describe_os_error, project_change, recover, tracked
 from .quantize import (
     QuantizerConfig,
     SIDTable,
@@ -272,17 +272,21 @@ class Project:
         for old in dest.parent.glob(f".{dest.name}.saving-*"):  # copies a crash left behind
             shutil.rmtree(old, ignore_errors=True)
         work = dest.parent / f".{dest.name}.saving-{os.getpid()}"
+        watched = [*extras, self.path / "project.json"]
+        before = _stamps(watched)
         try:
-            with project_lock(self.path, "save a copy", wait=10.0):  # no writer may change it meanwhile
-                work.mkdir()
-                for k, f in enumerate(extras):
-                    check_cancel(cancel)
-                    shutil.copyfile(f, work / f.name)
-                    report(progress, 0.8 * (k + 1) / max(1, len(extras)), f"copied {f.name}")
+            work.mkdir()
+            for k, f in enumerate(extras):
                 check_cancel(cancel)
-                clone = Project(self.path, dict(self.meta), self.embeddings, self.sids)
-                clone._tokenizer, clone._dataset = self._tokenizer, self._dataset
-                clone.save(work)
+                shutil.copyfile(f, work / f.name)
+                report(progress, 0.8 * (k + 1) / max(1, len(extras)), f"copied {f.name}")
+            check_cancel(cancel)
+            clone = Project(self.path, dict(self.meta), self.embeddings, self.sids)
+            clone._tokenizer, clone._dataset = self._tokenizer, self._dataset
+            clone.save(work)
+            # a reader takes no lock (the source may be read-only): check that no writer changed it meanwhile
+            if _stamps(watched) != before or (self.path / JOURNAL_NAME).exists():
+                raise ConfigError(f"{self.path}: changed by another program while being copied; save again")
             (work / LOCK_NAME).unlink(missing_ok=True)
             if dest.is_dir():
                 dest.rmdir()  # empty, checked above; fails if something appeared meanwhile
@@ -403,6 +407,18 @@ def check_recorded_size(path: Path, meta: dict, names) -> None:
         if size != rec["bytes"]:
             raise ProjectFormatError(f"{path / name}: {size} bytes, but project.json records {rec['bytes']} "
                                      "(changed outside genrec?)")
+
+
+def _stamps(files) -> list:
+    """(inode, size, mtime) of each file, None for a missing one: a change shows as a difference."""
+    out = []
+    for f in files:
+        try:
+            st = Path(f).stat()
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return out
 
 
 def _relative(target: Path, base: Path) -> str:

@@ -67,6 +67,34 @@ def test_save_as_copies_the_project_and_opens_the_copy(window, qtbot, tmp_path):
     assert str(dest.resolve()) not in window.recent_projects()  # vanished folders drop out
 
 
+def test_save_as_refuses_a_folder_holding_a_project_and_a_recovery_is_shown(window, qtbot, tmp_path):
+    """Save as never overwrites another project; opening a project whose last change was cut off
+    by a crash says in the status bar what was done about it."""
+    original = window.snapshot.path
+    dest = tmp_path / "copy"
+    job = window.save_project_as(dest)
+    qtbot.waitUntil(lambda: job.finished, timeout=LOAD_MS)
+    qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=LOAD_MS)
+    other = tmp_path / "other"
+    shutil.copytree(dest, other)
+    before = {f.name: f.read_bytes() for f in other.iterdir() if f.is_file()}
+    job = window.save_project_as(other)  # the open copy, onto a folder that holds a project
+    qtbot.waitUntil(lambda: job.finished, timeout=LOAD_MS)
+    assert job.error is not None and "already holds a project" in str(job.error)
+    assert {f.name: f.read_bytes() for f in other.iterdir() if f.is_file()} == before
+    stage = dest / ".genrec-stage-cut"
+    stage.mkdir()
+    (stage / ".what").write_text("genrec train --model ran")
+    (stage / "metrics.json").write_text("{}")
+    window.open_project(dest)
+    with qtbot.waitSignal(window.sig_project_loaded, timeout=LOAD_MS):
+        pass
+    assert "discarded an interrupted change (genrec train --model ran)" in window.statusBar().currentMessage()
+    assert not stage.exists() and (dest / "metrics.json").read_bytes() == before["metrics.json"]
+    assert original.is_dir()
+    qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=LOAD_MS)
+
+
 def test_ctrl_f_opens_the_tree_search(window, qtbot):
     from PySide6.QtGui import QKeySequence
 

@@ -296,3 +296,22 @@ def test_recover_discards_a_stage_without_journal_and_finishes_one_with(base, tm
     msg = txn.recover(p)
     assert "discarded" in msg and "genrec train" in msg
     assert _state(p) == old and not _leftovers(p)
+
+
+def test_save_as_notices_a_writer_that_changed_the_source_meanwhile(base, tmp_path, monkeypatch):
+    """Save as takes no lock on its source (it may be read-only): it checks that nothing changed."""
+    import genrec_engine.project as project_mod
+    from genrec_engine.errors import ConfigError
+
+    p = _copy(base, tmp_path / "a")
+    real = shutil.copyfile
+
+    def copy_then_change(src, dst, *a, **kw):
+        out = real(src, dst, *a, **kw)
+        (p / "metrics.json").write_text("{}")  # another process records something mid-copy
+        return out
+
+    monkeypatch.setattr(project_mod.shutil, "copyfile", copy_then_change)
+    with pytest.raises(ConfigError, match="changed by another program while being copied"):
+        Project.open(p).save_copy(tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()

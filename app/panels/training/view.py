@@ -209,7 +209,8 @@ class TrainingPanel(QWidget):
         if not self.state.can_save() or self.busy():
             return None
         if dest is None:
-            dest = QFileDialog.getExistingDirectory(self, "Save project as (choose or create an empty folder)")
+            # a new folder name (or an empty folder): an existing project is never overwritten
+            dest, _ = QFileDialog.getSaveFileName(self, "Save the project as a new folder")
             if not dest:
                 return None
         return self._start("save", save_job, str(self.state.work_dir), str(dest), name="save project as",
