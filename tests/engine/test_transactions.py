@@ -315,3 +315,37 @@ def test_save_as_notices_a_writer_that_changed_the_source_meanwhile(base, tmp_pa
     with pytest.raises(ConfigError, match="changed by another program while being copied"):
         Project.open(p).save_copy(tmp_path / "copy")
     assert not (tmp_path / "copy").exists()
+
+
+def test_a_crash_at_any_boundary_of_save_as_leaves_no_destination_or_a_whole_one(base, tmp_path, monkeypatch):
+    p = _copy(base, tmp_path / "src")
+    old = _state(p)
+    k = 0
+    while True:
+        k += 1
+        dest = tmp_path / f"dest{k}"
+        seen = {"n": 0}
+
+        def crash(label, k=k, seen=seen):
+            seen["n"] += 1
+            if seen["n"] == k:
+                raise _Crash(label)
+
+        monkeypatch.setattr(txn, "_crash_point", crash)
+        try:
+            Project.open(p).save_copy(dest)
+            done = True
+        except _Crash:
+            done = False
+        monkeypatch.setattr(txn, "_crash_point", lambda label: None)
+        assert _state(p) == old  # the source is only read
+        if done:
+            assert Project.open(dest).generator("ran") is not None
+            break
+        assert not dest.exists()  # the copy lives in a hidden sibling until it is whole
+        assert k < 30
+    # what a killed Save as leaves (its hidden sibling) is cleared by the next one onto that name
+    (tmp_path / ".dest1.saving-99999").mkdir()
+    (tmp_path / ".dest1.saving-99999" / "embeddings.npy").write_bytes(b"half")
+    Project.open(p).save_copy(tmp_path / "dest1")
+    assert not [x for x in tmp_path.iterdir() if x.name.startswith(".dest1.saving")]
