@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["sid_text", "elide", "percent", "ERROR_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES"]
+__all__ = ["sid_text", "elide", "percent", "ERROR_COLOUR", "MUTED_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES"]
 
 ERROR_COLOUR = "#b3261e"  # readable red on light and dark backgrounds
+MUTED_COLOUR = "#8a8a8a"  # values that carry no signal, on light and dark backgrounds
 
 # how every panel names the generator kinds: short (combo boxes, messages) and long (training, diagnostics)
 GENERATOR_LABELS = {"ran": "RAN", "tiger": "TIGER-style", "sasrec": "SASRec"}

@@ -110,7 +110,9 @@ def test_selected_item_weights_equal_engine_values(qtbot, loaded, snapshot, ran)
         assert model.data(model.index(l, 2), Qt.ItemDataRole.UserRole) == lw.content_argmax
         assert model.data(model.index(l, 3), Qt.ItemDataRole.UserRole) == lw.collaborative_argmax
         assert model.data(model.index(l, 4), Qt.ItemDataRole.UserRole) == pytest.approx(lw.js, abs=1e-6)
-        assert model.data(model.index(l, 5), Qt.ItemDataRole.UserRole) == lw.moved
+        assert model.data(model.index(l, 5), Qt.ItemDataRole.UserRole) == (lw.moved and lw.signal)
+        if not lw.signal:
+            assert model.data(model.index(l, 5)) == "no signal" and "no signal" in panel.plots[l].title.text
         assert model.data(model.index(l, 4)) == f"{lw.js:.3f}"
         # the bars, read back from the plot items, are the two weight vectors
         plot = panel.plots[l]
@@ -153,9 +155,10 @@ def test_ranking_sorted_by_divergence_and_click_selects(qtbot, loaded, snapshot,
         for l in range(D):
             idx = model.index(r, 2 + l)
             assert model.data(idx, Qt.ItemDataRole.UserRole) == pytest.approx(float(ranking["js"][item, l]))
-            assert model.data(idx, RankingModel.MOVED_ROLE) == bool(ranking["moved"][item, l])
+            flagged = bool(ranking["moved"][item, l] and ranking["signal"][item, l])  # a move needs signal
+            assert model.data(idx, RankingModel.MOVED_ROLE) == flagged
             assert model.data(idx).startswith(f"{ranking['js'][item, l]:.2f}")
-            assert model.data(idx).endswith("*") == bool(ranking["moved"][item, l])
+            assert model.data(idx).endswith("*") == flagged
 
     # clicking a row selects that item for every panel, with this panel as the source
     row = 3

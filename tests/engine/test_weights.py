@@ -48,6 +48,7 @@ def test_ranking_matches_single_item_weights(project_and_ran):
             assert lw.content.sum() == pytest.approx(1.0, abs=1e-4) and lw.collaborative.sum() == pytest.approx(1.0, abs=1e-4)
             assert rank["js"][i, lw.level] == pytest.approx(lw.js, abs=1e-5)
             assert rank["moved"][i, lw.level] == lw.moved
+            assert rank["signal"][i, lw.level] == lw.signal
         # the collision level has no content model: a one-hot of the item's collision code
         assert levels[-1].content[levels[-1].code] == 1.0 and levels[-1].content.sum() == 1.0
 
@@ -58,3 +59,37 @@ def test_ranking_cancels(project_and_ran):
     token.cancel()
     with pytest.raises(Cancelled):
         divergence_ranking(project, ran, cancel=token)
+
+
+def test_near_uniform_pairs_carry_no_signal():
+    from genrec_engine.analysis.weights import FLAT_ENTROPY, LevelWeights, normalized_entropy
+
+    K = 256
+    flat = np.full((1, K), 1 / K)
+    almost = flat + np.linspace(-1e-4, 1e-4, K)[None]  # argmax at the last code, a hair above uniform
+    peaked = np.full((1, K), 0.1 / (K - 1))
+    peaked[0, 3] = 0.9
+    assert normalized_entropy(flat)[0] == pytest.approx(1.0) and normalized_entropy(peaked)[0] < 0.5
+    assert normalized_entropy(almost)[0] >= FLAT_ENTROPY
+
+    def level(c, r):
+        from genrec_engine.analysis.weights import js_divergence
+
+        return LevelWeights(0, 3, c[0], r[0], float(js_divergence(c, r)[0]), int(c.argmax()), int(r.argmax()),
+                            float(normalized_entropy(c)[0]), float(normalized_entropy(r)[0]))
+
+    both_flat = level(flat, almost)
+    assert both_flat.moved and not both_flat.signal and both_flat.verdict == "no signal"
+    assert level(peaked, almost).signal and level(peaked, almost).verdict == "moved"
+    assert level(peaked, peaked).verdict == "kept"
+
+
+def test_on_the_bundled_ran_the_first_level_mostly_carries_no_signal(project_and_ran):
+    """The reported case: the top codeword 'moved' at level 1 for most items while both
+    distributions are near uniform. Now those comparisons say they carry no signal."""
+    project, ran = project_and_ran
+    rank = divergence_ranking(project, ran)
+    N = project.sids.n_items
+    assert rank["moved"][:, 0].sum() > N / 2  # the raw argmax differs for most items...
+    assert (rank["moved"][:, 0] & rank["signal"][:, 0]).sum() < N / 100  # ...but almost never with signal
+    assert rank["signal"][:, 1:].mean() > 0.9  # deeper levels, where the RAN is peaked, keep their signal

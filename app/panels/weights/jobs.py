@@ -47,14 +47,21 @@ class Ranking:
     """Every item's divergence between content and collaborative weights, ``N`` items, ``D`` levels."""
 
     js: np.ndarray  # [N, D] float32: Jensen-Shannon divergence per level, bits
-    moved: np.ndarray  # [N, D] bool: the top codeword differs at that level
+    moved: np.ndarray  # [N, D] bool: the top codeword differs at that level and the comparison has signal
     mean: np.ndarray  # [N] float32: mean JS over the D levels
     order: np.ndarray  # [N] int64: item indices by mean JS, largest first (ties: lower index first)
+    signal: np.ndarray | None = None  # [N, D] bool: False where both distributions are near uniform
 
     @property
     def moved_any(self) -> int:
-        """How many items moved their top codeword at some level."""
+        """How many items moved their top codeword at some level (where the comparison has signal)."""
         return int(self.moved.any(1).sum())
+
+    def no_signal_by_level(self) -> np.ndarray:
+        """[D] how many items' comparisons carry no signal at each level."""
+        if self.signal is None:
+            return np.zeros(self.js.shape[1] if self.js.ndim == 2 else 0, dtype=np.int64)
+        return (~self.signal).sum(0)
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,9 @@ def compute_ranking(project, ran, *, progress: ProgressFn | None = None, cancel:
     rank = divergence_ranking(project, ran, progress=progress, cancel=cancel)
     js = np.asarray(rank["js"], dtype=np.float32)
     mean = js.mean(1) if js.size else np.zeros(len(js), dtype=np.float32)
-    return Ranking(js, np.asarray(rank["moved"], dtype=bool), mean, np.argsort(-mean, kind="stable").astype(np.int64))
+    signal = np.asarray(rank.get("signal", np.ones_like(rank["moved"])), dtype=bool)
+    moved = np.asarray(rank["moved"], dtype=bool) & signal  # a move between two near-flat distributions is noise
+    return Ranking(js, moved, mean, np.argsort(-mean, kind="stable").astype(np.int64), signal)
 
 
 def compute_item_weights(project, ran, item: int, compare: int | None = None, tiger=None, *,

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor
 
 from genrec_engine import LevelWeights
 
-from ...widgets import ERROR_COLOUR, Column, RowTableModel
+from ...widgets import ERROR_COLOUR, MUTED_COLOUR, Column, RowTableModel
 from .state import level_name
 
 __all__ = ["RankingModel", "LevelWeightsModel", "ranking_columns", "LEVEL_COLUMNS"]
@@ -55,14 +55,18 @@ class RankingModel(RowTableModel):
         self._ids = np.zeros(0, dtype=np.int64)  # [N] catalogue item ids
         self._js = np.zeros((0, 0), dtype=np.float32)  # [N, D] bits
         self._moved = np.zeros((0, 0), dtype=bool)  # [N, D]
+        self._signal = np.zeros((0, 0), dtype=bool)  # [N, D]: False = both distributions near uniform
+        self._grey = QColor(MUTED_COLOUR)
         self._mean = np.zeros(0, dtype=np.float32)  # [N]
         self._row_of = np.zeros(0, dtype=np.int64)  # [N] item index -> row
         self._red = QColor(ERROR_COLOUR)
 
     # ---- public ----
-    def set_ranking(self, titles, item_ids, js: np.ndarray, moved: np.ndarray, order: np.ndarray | None = None) -> None:
+    def set_ranking(self, titles, item_ids, js: np.ndarray, moved: np.ndarray, order: np.ndarray | None = None,
+                    signal: np.ndarray | None = None) -> None:
         """Show a new ranking (``js``/``moved`` ``[N, D]``) in ``order`` (default: by mean JS,
-        largest first)."""
+        largest first). ``signal`` ``[N, D]``: False where both distributions are near uniform
+        (those cells are greyed and say so)."""
         js = np.asarray(js, dtype=np.float32)
         mean = js.mean(1) if js.size else np.zeros(len(js), dtype=np.float32)
         if order is None:
@@ -72,6 +76,7 @@ class RankingModel(RowTableModel):
         self._titles = np.asarray([str(t) for t in titles], dtype=object)
         self._ids = np.asarray(item_ids)
         self._js, self._moved, self._mean = js, np.asarray(moved, dtype=bool), mean
+        self._signal = np.ones_like(self._moved) if signal is None else np.asarray(signal, dtype=bool)
         self._set_order(np.asarray(order, dtype=np.int64))
         self.endResetModel()
 
@@ -111,12 +116,16 @@ class RankingModel(RowTableModel):
             return moved if col >= 2 else None
         if role == _USER:
             return self.sort_key(row, col)
+        flat = col >= 2 and not bool(self._signal[item, col - 2])
         if role == _FOREGROUND and moved:
             return self._red
+        if role == _FOREGROUND and flat:
+            return self._grey
         if role == _TIP:
             if col == 0:
                 return f"{self._titles[item]}\nitem id {self._ids[item]} (index {item})"
-            return self.COLUMNS[col].tooltip + ("\n* the top codeword moved at this level." if moved else "")
+            return self.COLUMNS[col].tooltip + ("\n* the top codeword moved at this level." if moved else "") + (
+                "\nGrey: no signal, both weight distributions are near uniform here." if flat else "")
         return None
 
     def sort_key(self, row: int, col: int):
@@ -158,7 +167,8 @@ LEVEL_COLUMNS = (
     Column("Content", "Top codeword: the one the tokenizer's content weights favour most."),
     Column("Collab.", "Top codeword: the one the RAN's collaborative weights favour most."),
     Column("JS (bits)", "Jensen-Shannon divergence between the two weight vectors: 0 = identical, 1 = disjoint."),
-    Column("Moved?", "Yes when the collaborative weights' most likely codeword differs from the content's."),
+    Column("Moved?", "Yes when the collaborative weights' most likely codeword differs from the content's; "
+                     "'no signal' when both distributions are near uniform (their top codewords mean little)."),
     Column("vs compared", "JS divergence between this item's and the compared item's collaborative weights."),
 )
 
@@ -186,14 +196,14 @@ class LevelWeightsModel(RowTableModel):
             return level_name(lw.level, self.rowCount())
         if col == 6:
             return None if self._compare_js is None else float(self._compare_js[lw.level])
-        return (None, lw.code, lw.content_argmax, lw.collaborative_argmax, lw.js, lw.moved)[col]
+        return (None, lw.code, lw.content_argmax, lw.collaborative_argmax, lw.js, lw.moved and lw.signal)[col]
 
     def display(self, row: int, col: int) -> str:
         value = self.value(row, col)
         if col == 4:
             return f"{value:.3f}"
         if col == 5:
-            return "yes" if value else "no"
+            return "yes" if value else ("no signal" if not self.row(row).signal else "no")
         if col == 6:
             return "–" if value is None else f"{value:.3f}"
         return str(value)

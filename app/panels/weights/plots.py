@@ -115,8 +115,12 @@ class LevelPlot(pg.GraphicsLayoutWidget):
         self.top.setYRange(0, 1.08 * float(max(lw.content.max(), 1e-3)), padding=0)
         self.bottom.setYRange(0, 1.08 * bottom, padding=0)
         name = "Collision level" if lw.level == self._depth - 1 else f"Level {lw.level + 1}"
-        moved = "top codeword moved" if lw.moved else "top codeword kept"
-        self.title.setText(f"{name}: code {lw.code} · JS {lw.js:.2f} bits · {moved}")
+        if not lw.signal:
+            verdict = (f"no signal: both near uniform (normalized entropy {lw.content_entropy:.2f} / "
+                       f"{lw.collaborative_entropy:.2f})")
+        else:
+            verdict = "top codeword moved" if lw.moved else "top codeword kept"
+        self.title.setText(f"{name}: code {lw.code} · JS {lw.js:.2f} bits · {verdict}")
 
     def clear_weights(self) -> None:
         zeros = np.zeros(self.n_codes)

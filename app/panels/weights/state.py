@@ -153,8 +153,13 @@ class WeightsState:
         """The ranking arrived. Returns the item to show when nothing was picked yet (the most
         divergent one, shown without selecting it for the other panels), else None."""
         self.ranking = ranking
+        flat = ranking.no_signal_by_level()
+        depth = len(flat)
+        flat_txt = "; ".join(f"{level_name(l, depth)}: {int(n):,}" for l, n in enumerate(flat) if n)
         self.ranking_status = (f"{self.project.sids.n_items:,} items; the top codeword moved at some level for "
-                               f"{ranking.moved_any:,} of them.")
+                               f"{ranking.moved_any:,} of them (counted only where the comparison has signal)."
+                               + (f" No signal (both weight distributions near uniform) at {flat_txt} items."
+                                  if flat_txt else ""))
         if self.item is None and len(ranking.order):
             return int(ranking.order[0])
         return None
@@ -168,10 +173,12 @@ class WeightsState:
         self.shown = weights
         project = self.project
         item, levels = weights.item, weights.levels
-        moved = [level_name(lw.level, len(levels)) for lw in levels if lw.moved]
+        moved = [level_name(lw.level, len(levels)) for lw in levels if lw.moved and lw.signal]
+        flat = [level_name(lw.level, len(levels)) for lw in levels if not lw.signal]
         status = (f"Item id {project.sids.item_ids[item]} · SID {sid_text(project.sids.sid(item))} · mean JS "
                   f"{np.mean([lw.js for lw in levels]):.3f} bits · top codeword moved at "
-                  f"{', '.join(moved) if moved else 'no level'}")
+                  f"{', '.join(moved) if moved else 'no level'}"
+                  + (f" · no signal at {', '.join(flat)} (both near uniform)" if flat else ""))
         if self.auto_item:
             status += " · shown because it tops the divergence ranking"
         self.item_status = status

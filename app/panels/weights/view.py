@@ -365,7 +365,7 @@ class WeightsPanel(QWidget):
         state = self.state
         top = state.set_ranking(ranking)
         self.ranking_model.set_ranking(state.ranking_titles(), state.project.sids.item_ids, ranking.js,
-                                       ranking.moved, ranking.order)
+                                       ranking.moved, ranking.order, ranking.signal)
         self._ranking_view.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)
         self._fit_ranking_columns()
         self._show_texts()
