@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton
+from PySide6.QtWidgets import QFileDialog, QLabel, QListWidget, QPushButton
 
 from app.bridge import EngineBridge
 from app.panels import ProjectViewModel
@@ -286,6 +286,31 @@ def test_search_by_title_cycles_through_matches(panel, snapshot, qtbot):
     panel.search()  # Enter again: the next match, no new job
     assert panel.items_model.items().tolist() == [expected[1]]
     assert _text(panel, "treeSearchStatus").startswith("Match 2 of")
+
+
+def test_many_matches_are_listed_and_a_row_shows_its_item(panel, snapshot, qtbot):
+    titles = snapshot.project.dataset.catalogue.items["title"]
+    expected = np.flatnonzero(titles.str.contains("nail lacquer", case=False, regex=False).to_numpy())
+    _search(panel, qtbot, "nail lacquer")
+    rows = panel.search_results()
+    assert len(rows) == min(len(expected), panel.state.RESULTS_SHOWN) + (len(expected) > panel.state.RESULTS_SHOWN)
+    assert rows[0].startswith(titles.iloc[expected[0]][:20])
+    results = panel.findChild(QListWidget, "treeSearchResults")
+    results.itemClicked.emit(results.item(3))  # a click on the fourth match shows it
+    assert panel.items_model.item_at(panel.table.currentIndex().row()) == expected[3]
+    assert _selection(panel).current.items == (int(expected[3]),)
+    assert _text(panel, "treeSearchStatus").startswith(f"Match 4 of {len(expected):,}")
+
+
+def test_a_bare_number_offers_the_sid_prefix_too(panel, snapshot, qtbot):
+    sids = snapshot.project.sids
+    code = next(c for c in range(sids.level_sizes[0]) if c in set(sids.item_ids.tolist()))
+    status = _search(panel, qtbot, str(code))
+    assert status.startswith(f"Item {code}") and f"type {code}- for the node" in status
+    results = panel.findChild(QListWidget, "treeSearchResults")
+    assert results.item(0).text().startswith(f"SID prefix {code}")
+    results.itemClicked.emit(results.item(0))
+    assert panel.selected_prefix() == (code,)
 
 
 def test_search_by_prefix(panel, snapshot, qtbot):

@@ -145,6 +145,21 @@ def test_search_items_finds_ids_titles_and_prefixes():
     assert run(search_items, ids, titles, " ").message.startswith("Type a title")
 
 
+def test_a_bare_number_is_an_item_id_and_also_offers_the_prefix_and_lab_items_are_found():
+    ids = np.array([10, 20, 30], dtype=np.int64)
+    titles = np.array(["Red nail polish", "Blue shampoo", "Nail file 20"], dtype=object)
+    run = EngineBridge.run_sync
+    both = run(search_items, ids, titles, "20", 256)
+    assert both.items == (1,) and both.prefix_too == (20,)  # item id 20, and the node 20 offered
+    only_prefix = run(search_items, ids, titles, "99", 256)  # no such item or title: the node
+    assert (only_prefix.kind, only_prefix.prefix) == ("prefix", (99,))
+    assert run(search_items, ids, titles, "300", 256).kind == "none"  # beyond the first level: nothing
+    assert run(search_items, ids, titles, "id:20", 256).prefix_too is None  # id: means the id only
+    lab = (np.array([3, 4], dtype=np.int64), np.array(["Glitter nail topcoat", "Soap"], dtype=object))
+    found = run(search_items, ids, titles, "nail", 256, lab)
+    assert found.items == (0, 2, 3)  # catalogue matches first, then the typed-in item
+
+
 # ------------------------------------------------------------------------------------ panel state
 
 
@@ -208,7 +223,7 @@ def test_search_hits_cycle_with_the_same_text(state, snapshot):
     state.take_search(result)
     item, code = state.current_hit()
     assert item == result.items[0] and code == snapshot.project.sids.sid(item)
-    assert state.hit_status().startswith(f"Match 1 of {len(result.items):,} — Enter for the next:")
+    assert state.hit_status().startswith(f"Match 1 of {len(result.items):,} (listed below; Enter for the next):")
     assert not state.next_hit("other text")
     assert state.next_hit("nail lacquer") and state.current_hit()[0] == result.items[1]
     one = EngineBridge.run_sync(search_items, *state.search_args(str(int(snapshot.project.sids.item_ids[7]))))

@@ -192,6 +192,7 @@ class SearchResult:
     items: tuple[int, ...]
     prefix: tuple[int, ...] | None
     message: str  # one line for the user when nothing was found
+    prefix_too: tuple[int, ...] | None = None  # a bare number that is also a first-level SID code
 
 
 _PREFIX_RE = re.compile(r"^\d+(\s*[-,]\s*\d+)*\s*[-,]?$")
@@ -223,33 +224,49 @@ def parse_query(query: str) -> tuple[str, object]:
     return "title", text
 
 
-def search_items(item_ids: np.ndarray, titles: np.ndarray, query: str, *, progress=None, cancel=None) -> SearchResult:
+def search_items(item_ids: np.ndarray, titles: np.ndarray, query: str, first_level_size: int = 0,
+                 lab_items: tuple[np.ndarray, np.ndarray] | None = None, *, progress=None, cancel=None) -> SearchResult:
     """Find ``query`` (see :func:`parse_query`) among the items: an engine-style job, Qt-free.
 
-    ``item_ids`` int64 ``[N]`` and ``titles`` object ``[N]`` are read-only snapshots. A bare number
-    that is no item id is searched in the titles instead. Title matches are case-insensitive
-    substrings, in item-index order.
+    ``item_ids`` int64 ``[N]`` and ``titles`` object ``[N]`` are read-only snapshots;
+    ``lab_items``: the cold-start lab's typed-in items (indices ``>= N`` and their titles), found
+    by title too. A bare number is an item id; when it is also a code of the first SID level
+    (``< first_level_size``) the result says so in ``prefix_too``; when it is no item id it is
+    searched in the titles instead. Title matches are case-insensitive substrings, catalogue
+    items in index order, then lab items.
     """
     kind, value = parse_query(query)
     if kind == "empty":
         return SearchResult(query, "none", (), None, "Type a title, an item id or a SID prefix.")
     if kind == "prefix":
         return SearchResult(query, "prefix", (), tuple(value), "")  # type: ignore[arg-type]
+    prefix_too = None
     if kind == "id":
+        bare = not query.strip().lower().startswith("id:")
+        if bare and 0 <= int(value) < first_level_size:  # type: ignore[call-overload]
+            prefix_too = (int(value),)  # type: ignore[call-overload]
         hits = np.flatnonzero(np.asarray(item_ids) == int(value))  # type: ignore[call-overload]
         if hits.size:
-            return SearchResult(query, "id", (int(hits[0]),), None, "")
-        if query.strip().lower().startswith("id:"):
+            return SearchResult(query, "id", (int(hits[0]),), None, "", prefix_too)
+        if not bare:
             return SearchResult(query, "none", (), None, f"No match: no item has id {value}.")
         value = str(value)  # a bare number: look in the titles too
     if cancel is not None:
         cancel.raise_if_cancelled()
     needle = str(value).strip()
-    found = pd.Series(titles, dtype=object).str.contains(needle, case=False, regex=False, na=False).to_numpy()
-    hits = np.flatnonzero(found)
-    if not hits.size:
+
+    def contains(texts) -> np.ndarray:
+        return pd.Series(texts, dtype=object).str.contains(needle, case=False, regex=False, na=False).to_numpy()
+
+    hits = [int(i) for i in np.flatnonzero(contains(titles))]
+    if lab_items is not None and len(lab_items[0]):
+        idx, lab_titles = lab_items
+        hits += [int(i) for i in np.asarray(idx)[contains(lab_titles)]]
+    if not hits:
+        if prefix_too is not None:  # no item, no title: the number can only mean the SID prefix
+            return SearchResult(query, "prefix", (), prefix_too, "")
         return SearchResult(query, "none", (), None, f"No match: no item id, SID prefix or title contains '{needle}'.")
-    return SearchResult(query, "title", tuple(int(i) for i in hits), None, "")
+    return SearchResult(query, "title", tuple(hits), None, "", prefix_too)
 
 
 # ------------------------------------------------------------------------------------ panel state
@@ -299,6 +316,7 @@ class TreeState:
         self.hits: tuple[int, ...] = ()
         self.hit_pos = 0
         self.hits_query = ""
+        self.prefix_too: tuple[int, ...] | None = None  # the SID-prefix reading of the last bare number
         self.new_items: dict[int, LabItem] = {}
         self.export_for: ProjectSnapshot | None = None
 
@@ -308,6 +326,7 @@ class TreeState:
         self.snapshot = snapshot
         self.table_prefix = None
         self.hits, self.hit_pos, self.hits_query = (), 0, ""
+        self.prefix_too = None
         self.new_items = {}
         self.export_for = None
 
@@ -396,12 +415,16 @@ class TreeState:
         return SelectionEvent((int(item),), self.table_prefix, SOURCE)
 
     # ---- search ----
-    def search_args(self, query: str) -> tuple[np.ndarray, np.ndarray, str] | None:
-        """The arguments of :func:`search_items` for ``query`` (snapshots of the item ids and titles)."""
+    def search_args(self, query: str) -> tuple | None:
+        """The arguments of :func:`search_items` for ``query`` (snapshots of the item ids, titles,
+        the first level's size and the lab's typed-in items)."""
         if self.snapshot is None:
             return None
         catalogue = self.snapshot.project.dataset.catalogue
-        return self.snapshot.project.sids.item_ids, catalogue.items["title"].to_numpy(), query
+        lab = (np.asarray(list(self.new_items), dtype=np.int64),
+               np.asarray([item.title for item in self.new_items.values()], dtype=object))
+        return (self.snapshot.project.sids.item_ids, catalogue.items["title"].to_numpy(), query,
+                int(self.snapshot.project.sids.level_sizes[0]), lab)
 
     def next_hit(self, query: str) -> bool:
         """Searching the same text again steps to the next title match (True); otherwise a new search is due."""
@@ -413,21 +436,46 @@ class TreeState:
     def take_search(self, result: SearchResult) -> None:
         """A search result arrived: its matches (if any) replace the last ones."""
         self.hits, self.hit_pos, self.hits_query = (), 0, ""
+        self.prefix_too = result.prefix_too
         if result.kind in ("id", "title"):
             self.hits, self.hits_query = result.items, result.query
+
+    def sid_of(self, item: int) -> tuple[int, ...]:
+        """The full SID of a catalogue item or of a typed-in lab item."""
+        lab = self.new_items.get(int(item))
+        if lab is not None:
+            return tuple(int(t) for t in lab.sid)
+        return tuple(int(t) for t in self.snapshot.project.sids.codes[item])
 
     def current_hit(self) -> tuple[int, tuple[int, ...]]:
         """The match to show: its item and full SID."""
         item = self.hits[self.hit_pos]
-        return item, tuple(int(t) for t in self.snapshot.project.sids.codes[item])
+        return item, self.sid_of(item)
 
     def hit_status(self) -> str:
         """The status line of the shown match."""
         item = self.hits[self.hit_pos]
-        short = elide(self.snapshot.project.dataset.catalogue.title(item), 48)
+        short = elide(self.title(item), 48)
+        also = (f" — {self.prefix_too[0]} is also a SID prefix: type {self.prefix_too[0]}- for the node"
+                if self.prefix_too else "")
         if len(self.hits) > 1:
-            return f"Match {self.hit_pos + 1} of {len(self.hits):,} — Enter for the next: {short}"
-        return f"Item {int(self.snapshot.project.sids.item_ids[item])}: {short}"
+            return f"Match {self.hit_pos + 1} of {len(self.hits):,} (listed below; Enter for the next): {short}{also}"
+        name = f"Item {int(self.snapshot.project.sids.item_ids[item])}" if self.is_catalogue_item(item) else "New item"
+        return f"{name}: {short}{also}"
+
+    RESULTS_SHOWN = 500  # rows of the result list; the status line gives the full count
+
+    def result_rows(self) -> list[tuple[str, str, object]]:
+        """The result list of the last search: ``(text, "prefix" | "hit", prefix or hit position)``,
+        the SID-prefix reading of a bare number first, then up to :data:`RESULTS_SHOWN` matches."""
+        rows: list[tuple[str, str, object]] = []
+        if self.prefix_too:
+            rows.append((f"SID prefix {prefix_text(self.prefix_too)} (the node)", "prefix", self.prefix_too))
+        for pos, item in enumerate(self.hits[: self.RESULTS_SHOWN]):
+            rows.append((f"{elide(self.title(item), 70)}  ·  {sid_text(self.sid_of(item))}", "hit", pos))
+        if len(self.hits) > self.RESULTS_SHOWN:
+            rows.append((f"… and {len(self.hits) - self.RESULTS_SHOWN:,} more: refine the search", "more", None))
+        return rows
 
     @staticmethod
     def prefix_status(prefix: tuple[int, ...], found: bool) -> str:

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSizePolicy,
     QTableView,
@@ -165,6 +167,7 @@ class TreePanel(QWidget):
         self._stats.setToolTip(_STATS_TIP)
         page, lay = page_column(rich_label(_INTRO), self._stats)
         lay.addLayout(self._build_search_row())
+        lay.addWidget(self._build_results())
         split = splitter(self._build_tree(), self._build_items_side(), stretch=(1, 1), sizes=(590, 650))
         split.setChildrenCollapsible(False)
         lay.addWidget(split, 1)
@@ -174,7 +177,11 @@ class TreePanel(QWidget):
         row = QHBoxLayout()
         self._search_edit = QLineEdit()
         self._search_edit.setPlaceholderText(
-            "Search: a title word, an item id (123 or id:123) or a SID prefix (12-48 or 12,48)")
+            "Search: a title word, an item id (123 or id:123) or a SID prefix (12-48, 12,48; 12- for one level)")
+        self._search_edit.setToolTip(
+            "A bare number is an item id (and, when it is also a first-level code, the node is offered in the "
+            "list); 12- or sid:12 is the SID prefix 12; other text matches titles, typed-in lab items included. "
+            "Enter again steps to the next match.")
         self._search_edit.setClearButtonEnabled(True)
         self._search_edit.returnPressed.connect(self._on_search)
         button = QPushButton("Find")
@@ -263,6 +270,8 @@ class TreePanel(QWidget):
         self.state.set_project(snapshot)
         self._search.cancel()  # a search of the old project is stale (an export still writes its file)
         self._search_status.setText("")
+        self._results.clear()
+        self._results.setVisible(False)
         self._export_status.setText("")
         self._ready = False
         self._syncing = True
@@ -395,6 +404,7 @@ class TreePanel(QWidget):
 
     def _on_search_result(self, result: SearchResult) -> None:
         self.state.take_search(result)
+        self._fill_results()
         if result.kind == "none":
             self._set_search_status(result.message, error=True)
         elif result.kind == "prefix":
@@ -408,13 +418,54 @@ class TreePanel(QWidget):
         self._set_search_status(f"Search failed: {message}", error=True)
         self.sig_search_finished.emit(self._search_status.text())
 
+    def _build_results(self) -> QListWidget:
+        """Every match of the last search (and the SID-prefix reading of a bare number): click or
+        Enter on a row shows it."""
+        self._results = QListWidget()
+        self._results.setObjectName("treeSearchResults")
+        self._results.setMaximumHeight(130)
+        self._results.setVisible(False)
+        self._results.itemActivated.connect(self._on_result_row)
+        self._results.itemClicked.connect(self._on_result_row)
+        return self._results
+
+    def search_results(self) -> list[str]:
+        """The rows of the result list (empty when it is hidden)."""
+        if not self._results.isVisibleTo(self):
+            return []
+        return [self._results.item(i).text() for i in range(self._results.count())]
+
+    def _fill_results(self) -> None:
+        self._results.clear()
+        rows = self.state.result_rows()
+        for text, kind, payload in rows:
+            entry = QListWidgetItem(text)
+            entry.setData(Qt.ItemDataRole.UserRole, (kind, payload))
+            if kind == "more":
+                entry.setFlags(Qt.ItemFlag.NoItemFlags)
+            self._results.addItem(entry)
+        self._results.setVisible(len(rows) > 1)
+
+    @Slot(QListWidgetItem)
+    def _on_result_row(self, entry: QListWidgetItem) -> None:
+        kind, payload = entry.data(Qt.ItemDataRole.UserRole)
+        if kind == "prefix":
+            found = self.select_prefix(tuple(payload))
+            self._set_search_status(self.state.prefix_status(tuple(payload), found), error=not found)
+        elif kind == "hit":
+            self.state.hit_pos = int(payload)
+            self._show_hit()
+
     def _show_hit(self) -> None:
         item, code = self.state.current_hit()
         if not self.select_prefix(code):
             self._set_search_status(f"Item {item} is not in the tree.", error=True)
             return
-        self.table.selectRow(0)
+        rows = [r for r in range(self.items_model.rowCount()) if self.items_model.item_at(r) == item]
+        self.table.selectRow(rows[0] if rows else 0)  # the match itself, not only its node
         self._set_search_status(self.state.hit_status())
+        if self._results.isVisible():
+            self._results.setCurrentRow(self.state.hit_pos + (1 if self.state.prefix_too else 0))
 
     def _set_search_status(self, text: str, *, error: bool = False) -> None:
         _set_status(self._search_status, text, error=error, bold=True)
