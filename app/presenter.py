@@ -87,8 +87,9 @@ class PresenterMode(QObject):
         self._hidden_tabs: list[tuple[QTabWidget, QWidget]] = []
         self._text_items: list[tuple[object, QFont]] = []  # graphics text items and their fonts
         self._labels: list[tuple[pg.LabelItem, dict]] = []  # pyqtgraph LabelItems and their opts
-        # axes: tick font, label style, fixed width and height (px; None: automatic)
-        self._axes: list[tuple[pg.AxisItem, QFont | None, dict, int | None, int | None]] = []
+        # axes: tick font, label style, fixed width and height (px; None: automatic), and the
+        # largest tick text size pyqtgraph has seen (it only grows it, so it must be put back)
+        self._axes: list[tuple[pg.AxisItem, QFont | None, dict, int | None, int | None, tuple[int, int]]] = []
         self._seen_items: set[int] = set()  # ids of graphics items already scaled
         root.installEventFilter(self)  # closing the root puts the application font back
 
@@ -181,10 +182,11 @@ class PresenterMode(QObject):
             elif isinstance(it, pg.AxisItem):
                 tick = it.style.get("tickFont")
                 self._axes.append((it, QFont(tick) if tick is not None else None, dict(it.labelStyle),
-                                   it.fixedWidth, it.fixedHeight))
-                if it.fixedWidth is not None:  # a panel's fixed axis size would clip the larger text
+                                   it.fixedWidth, it.fixedHeight, (it.textWidth, it.textHeight)))
+                # a panel's fixed axis size would clip the larger text
+                if it.fixedWidth is not None and it.orientation in ("left", "right"):
                     it.setWidth(round(it.fixedWidth * self.scale))
-                if it.fixedHeight is not None:
+                if it.fixedHeight is not None and it.orientation in ("top", "bottom"):
                     it.setHeight(round(it.fixedHeight * self.scale))
                 base = tick if tick is not None else (self._app_font or QApplication.font())
                 it.setTickFont(scaled_font(base, self.scale))
@@ -209,10 +211,17 @@ class PresenterMode(QObject):
             if shiboken6.isValid(label):
                 label.opts = dict(opts)
                 label.setText(label.text)  # the current text, in the original style
-        for axis, tick, style, width, height in self._axes:
+        for axis, tick, style, width, height, text_size in self._axes:
             if shiboken6.isValid(axis):
-                axis.setWidth(width)
-                axis.setHeight(height)
+                # the scaled ticks grew pyqtgraph's remembered text size: without this the axes
+                # keep their presenter-mode width and squash the plots until a restart
+                axis.textWidth, axis.textHeight = text_size
+                # only the dimension that holds the tick text: pyqtgraph's setWidth(None) on a
+                # bottom axis pins it to the tick-text width (a 50 px axis under a wide plot)
+                if axis.orientation in ("left", "right"):
+                    axis.setWidth(width)
+                else:
+                    axis.setHeight(height)
                 axis.setTickFont(tick)
                 axis.labelStyle = dict(style)
                 axis._updateLabel()  # noqa: SLF001
@@ -276,9 +285,14 @@ def _reanchor(items) -> None:
 
 
 def _tab_of(w: QWidget) -> QTabWidget | None:
-    """The tab widget whose page ``w`` is, if any (a page's parent is the tab widget's stack)."""
-    stack = w.parentWidget()
-    tab = stack.parentWidget() if isinstance(stack, QStackedWidget) else None
+    """The tab widget whose page ``w`` is, if any: a page's parent is the tab widget's stack, or
+    (:class:`~app.widgets.tabs.PanelTabs`) a scroll area's viewport inside it."""
+    up = w.parentWidget()
+    for _ in range(3):  # the stack, or viewport -> scroll area -> stack
+        if up is None or isinstance(up, QStackedWidget):
+            break
+        up = up.parentWidget()
+    tab = up.parentWidget() if isinstance(up, QStackedWidget) else None
     return tab if isinstance(tab, QTabWidget) and tab.indexOf(w) >= 0 else None
 
 

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QTabWidget,
     QWidget,
 )
 
@@ -44,6 +43,7 @@ from .panels.training import TrainingPanel
 from .panels.tree import TreePanel
 from .panels.weights import WeightsPanel
 from .presenter import PresenterMode
+from .widgets.tabs import PanelTabs
 from .selection import Selection
 
 __all__ = ["MainWindow"]
@@ -51,7 +51,6 @@ __all__ = ["MainWindow"]
 _STATUS_MESSAGE_MS = 8000
 _RECENT_KEY = "recent_projects"
 _RECENT_MAX = 8
-_PRESENTER_KEY = "view/presenter_mode"
 
 
 def check_dataset_job(path, *, progress=None, cancel=None):
@@ -127,7 +126,7 @@ class MainWindow(QMainWindow):
 
         # panels
         self.overview = OverviewPanel(self.view_model)
-        self.tabs = QTabWidget()
+        self.tabs = PanelTabs()  # each page scrolls rather than growing the window past the screen
         self.tabs.setDocumentMode(True)
         self.tree = TreePanel(self.view_model, self.selection, self.bridge)
         self.map = MapPanel(self.view_model, self.selection, self.bridge)
@@ -300,7 +299,7 @@ class MainWindow(QMainWindow):
         ask_export_image(panel, "png", parent=self, name=f"genrec-{name}")
 
     def _build_view_menu(self) -> None:
-        """View > Presenter mode (F11): larger fonts, expert controls hidden; remembered in QSettings."""
+        """View > Presenter mode (F11): larger fonts, expert controls hidden; off at every launch."""
         self.presenter = PresenterMode(self)
         self.device_label.setProperty("expert", True)  # technical detail, not for an audience
         self.action_presenter = QAction("&Presenter mode", self)
@@ -321,13 +320,12 @@ class MainWindow(QMainWindow):
         self.menuBar().insertMenu(help_action, view_menu)  # before Help
         self.tabs.currentChanged.connect(lambda _i: self.presenter.refresh())  # panels built since
         self.sig_project_loaded.connect(lambda _s: self.presenter.refresh())
-        if str(self.settings.value(_PRESENTER_KEY, False)).lower() in ("true", "1"):
-            self.action_presenter.setChecked(True)
 
     @Slot(bool)
     def _set_presenter_mode(self, on: bool) -> None:
+        """Not remembered: every launch starts in the normal view (a presentation is an occasion,
+        and the next user of the machine should not find giant type)."""
         self.presenter.set_enabled(on)
-        self.settings.setValue(_PRESENTER_KEY, bool(on))
 
     def _show_progress(self, visible: bool) -> None:
         self.progress_bar.setVisible(visible)

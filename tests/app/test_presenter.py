@@ -180,7 +180,7 @@ def test_scaled_font_handles_point_and_pixel_fonts():
     assert scaled_font(g, 1.6).pixelSize() == 16
 
 
-def test_the_window_view_menu_toggles_and_remembers_presenter_mode(qtbot, tmp_path):
+def test_the_window_view_menu_toggles_presenter_mode_and_a_launch_starts_without_it(qtbot, tmp_path):
     from app.window import MainWindow
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
@@ -196,17 +196,62 @@ def test_the_window_view_menu_toggles_and_remembers_presenter_mode(qtbot, tmp_pa
     action.trigger()
     assert window.presenter.enabled and window.device_label.isHidden()
     assert QApplication.instance().font().pointSizeF() == pytest.approx(base * SCALE, rel=0.02)
-    assert settings.value("view/presenter_mode") in (True, "true")
     window.close()  # closing puts the application font back
     assert QApplication.instance().font().pointSizeF() == pytest.approx(base)
 
-    again = MainWindow(None, dialogs=False, settings=settings)  # the next start remembers it
+    again = MainWindow(None, dialogs=False, settings=settings)  # the next start: the normal view
     qtbot.addWidget(again)
     try:
-        assert again.action_presenter.isChecked() and again.presenter.enabled
+        assert not again.action_presenter.isChecked() and not again.presenter.enabled
         assert all(p.findChild(ExportInstaller, "gx_export_installer") is not None for p in again.panels.values())
         again.action_presenter.trigger()
-        assert not again.presenter.enabled and settings.value("view/presenter_mode") in (False, "false")
+        assert again.presenter.enabled
     finally:
         again.presenter.set_enabled(False)
         again.close()
+
+
+def test_switching_off_gives_every_axis_its_own_size_back(qtbot, demo):
+    """After presenter mode, no bottom axis may be pinned to the tick-text width (a 50 px axis
+    under a wide plot) and no left axis keep its presenter-mode width."""
+    w, mode = demo
+    axes = [it for v in w.findChildren(pg.GraphicsView) for it in v.scene().items() if isinstance(it, pg.AxisItem)]
+    assert axes
+
+    def sizes():
+        return [(a.orientation, a.minimumWidth(), a.maximumWidth(), a.minimumHeight(), a.maximumHeight(),
+                 a.textWidth, a.textHeight) for a in axes]
+
+    before = sizes()
+    mode.set_enabled(True)
+    assert sizes() != before
+    mode.set_enabled(False)
+    assert sizes() == before
+
+
+def test_presenter_mode_never_grows_the_window_past_1280_px(qtbot, tmp_path):
+    from PySide6.QtWidgets import QApplication as App
+
+    from app.window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(dialogs=False, settings=settings)  # the bundled project
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitUntil(lambda: window.snapshot is not None, timeout=60_000)
+    try:
+        window.action_presenter.trigger()
+        for panel in window.panels.values():  # every page, laid out in the larger type
+            window.tabs.setCurrentWidget(panel)
+            App.processEvents()
+            assert window.tabs.currentWidget() is panel
+            assert window.width() == 1280, type(panel).__name__
+        window.action_presenter.trigger()
+        App.processEvents()
+        assert window.width() == 1280
+    finally:
+        window.presenter.set_enabled(False)
+        window.bridge.cancel_all()
+        window.bridge.wait_all(30_000)
+        window.close()
