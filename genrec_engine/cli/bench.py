@@ -1,4 +1,4 @@
-"""``genrec bench tokenize|decode|train|gui-stall``: benchmark figures as JSON."""
+"""``genrec bench tokenize|decode|train|gui-stall|startup``: benchmark figures as JSON."""
 from __future__ import annotations
 
 import json
@@ -55,6 +55,31 @@ def cmd_bench_gui_stall(args) -> int:
     return 0
 
 
+def cmd_bench_startup(args) -> int:
+    """Launches the app ``--runs`` times in fresh child interpreters (``python -m app.startup``) and
+    reports the median time to a shown window and to a loaded project."""
+    import statistics
+    import subprocess
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    runs = []
+    for _ in range(args.runs):
+        cmd = [sys.executable, "-m", "app.startup", "--since", repr(time.time())]
+        if args.project:
+            cmd.append(str(args.project))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise GenrecError(f"python -m app.startup failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    obj = {"runs": runs, "project": runs[0]["project"], "cpu_count": os.cpu_count()}
+    for key in ("imports_s", "window_s", "loaded_s"):
+        obj[key] = round(statistics.median(r[key] for r in runs), 3)
+    write_out(args, obj)
+    print(json.dumps(obj))
+    return 0
+
+
 def register(sub) -> None:
     """Add the bench commands to ``sub``."""
     from ..quantize import METHODS
@@ -76,6 +101,12 @@ def register(sub) -> None:
     sp.add_argument("--seconds", type=real(0, 86400, lo_open=True), default=30.0, help="training time budget to measure (default 30)")
     sp.add_argument("--idle-seconds", type=real(0, 86400), default=60.0, help="idle time to measure (default 60)")
     sp.add_argument("--kind", default="ran", choices=("sasrec", "ran", "tiger"))
+    sp.add_argument("--project", help="project folder (default: the bundled one)")
+    sp.add_argument("--out", help="also write the JSON to this file")
+
+    sp = add_command(bench, "startup", "seconds from launch to a shown window and to a loaded project (median)",
+                     cmd_bench_startup)
+    sp.add_argument("--runs", type=whole(1, 100), default=3, help="launches, each in a fresh process (default 3)")
     sp.add_argument("--project", help="project folder (default: the bundled one)")
     sp.add_argument("--out", help="also write the JSON to this file")
 

@@ -6,11 +6,14 @@ SVD reduces it to ``dim`` dimensions; rows are L2-normalised.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
-from sklearn.decomposition import TruncatedSVD
 
 from ..jobs import report
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["StructuredEncoder"]
 
@@ -21,7 +24,7 @@ class StructuredEncoder:
     def __init__(self, *, dim: int = 64, seed: int = 0):
         self.dim, self.seed = dim, seed
 
-    def features(self, catalogue) -> tuple[sp.csr_matrix, list[str]]:
+    def features(self, catalogue) -> tuple["sp.csr_matrix", list[str]]:
         """Sparse multi-hot ``[N, V]`` and the vocabulary (``brand=X``, ``cat=A > B``)."""
         vocab: dict[str, int] = {}
         rows, cols = [], []
@@ -36,10 +39,15 @@ class StructuredEncoder:
             for f in sorted(feats):  # set order varies with the hash seed; the vocabulary must not
                 rows.append(i)
                 cols.append(vocab.setdefault(f, len(vocab)))
+        import scipy.sparse as sp
+
         M = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(catalogue), max(1, len(vocab))))
         return M, list(vocab)
 
     def encode(self, catalogue, *, progress=None, cancel=None, **_) -> np.ndarray:
+        import scipy.sparse as sp
+        from sklearn.decomposition import TruncatedSVD  # imported here: ~1.2 s the app's start need not pay
+
         M, vocab = self.features(catalogue)
         df = np.asarray((M > 0).sum(0)).ravel()
         M = M @ sp.diags(np.log((1 + M.shape[0]) / (1 + df)) + 1).astype(np.float32)

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scipy.optimize import linear_sum_assignment
 
 from ..errors import ConfigError, ProjectFormatError
 from ..fileio import atomic_path
@@ -72,6 +71,8 @@ def balance_last_level(codes: np.ndarray, last_dist: np.ndarray) -> np.ndarray:
         members = np.flatnonzero(group == g)
         reps = -(-len(members) // K)
         cost = np.tile(last_dist[members], (1, reps))  # column j -> codeword j % K
+        from scipy.optimize import linear_sum_assignment  # only when balancing: scipy is slow to import
+
         rows, cols = linear_sum_assignment(cost)
         codes[members[rows], -1] = cols % K
     return codes
