@@ -34,3 +34,16 @@ def test_import_linter_contracts_are_kept():
     proc = subprocess.run([cmd], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "broken" in proc.stdout and "0 broken" in proc.stdout
+
+
+def test_engine_import_leaves_the_slow_optional_libraries_for_later():
+    """scikit-learn and SciPy's optimiser take ~1.2 s to import: the app's start-up must not pay
+    for them (the structured encoder and last-level balancing import them when they run)."""
+    code = (
+        "import json, sys\n"
+        "import genrec_engine, genrec_engine.cli, genrec_engine.project\n"
+        "print(json.dumps(sorted(m for m in ('sklearn', 'scipy.optimize', 'scipy.stats') if m in sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
