@@ -120,6 +120,49 @@ def test_a_project_opens_a_demo_user_decoded_like_the_engine(loaded, snapshot, u
         qtmodeltester.check(model)
 
 
+def test_the_beam_tree_puts_children_beside_their_parent_and_says_what_a_prefix_is(qtbot, loaded, snapshot):
+    panel = loaded[0]
+    nodes, rows = panel.tree.nodes(), panel.tree.node_rows()
+    by_parent: dict = {}
+    for n in nodes:
+        if n.prefix:
+            by_parent.setdefault(n.prefix[:-1], []).append(rows[n.prefix])
+    for parent, kids in by_parent.items():
+        kids = sorted(kids)
+        assert kids == [kids[0] + i for i in range(len(kids))] or len(kids) == 1 or \
+            all(b > a for a, b in zip(kids, kids[1:]))  # contiguous block, in order
+        assert kids[0] <= rows[parent] <= kids[-1]  # the parent sits beside its children
+    # no two edges cross: along each column, the parents' order is their children's order
+    for level in range(1, max(n.level for n in nodes) + 1):
+        col = sorted((n for n in nodes if n.level == level), key=lambda n: rows[n.prefix])
+        parent_rows = [rows[n.prefix[:-1]] for n in col]
+        assert parent_rows == sorted(parent_rows)
+    # a node says what its prefix stands for
+    kept = next(n for n in nodes if n.level == 1 and n.kind == "kept")
+    meaning = panel.tree.meaning(kept.prefix)
+    items = snapshot.project.sids.items_with_prefix(kept.prefix)
+    assert meaning.count == len(items) > 0 and meaning.category and meaning.example
+    popularity = snapshot.popularity[items]
+    assert meaning.example == snapshot.project.dataset.catalogue.title(int(items[int(popularity.argmax())]))
+    # a click selects the prefix: highlighted here, sent to the other panels, named in the status
+    with qtbot.waitSignal(panel.tree.sig_prefix_clicked, timeout=5000):
+        panel.tree.mousePressEvent(_click_at(panel.tree, kept.prefix))
+    assert panel.tree.selected_prefix() == kept.prefix
+    assert loaded[2].current.prefix == kept.prefix  # the linked selection
+    assert f"Selected prefix {kept.prefix[0]}" in _text(panel, "status")
+
+
+def _click_at(tree, prefix):
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+
+    row = tree.node_rows()[prefix]
+    scene_pt = QPointF(len(prefix) * tree.COL_W + 10, tree.TOP + row * tree.ROW_H + tree.NODE_H / 2)
+    view_pt = QPointF(tree.mapFromScene(scene_pt))
+    return QMouseEvent(QEvent.Type.MouseButtonPress, view_pt, view_pt, Qt.MouseButton.LeftButton,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+
+
 def test_open_user_shows_that_users_history_at_the_start(qtbot, loaded, snapshot, users):
     panel = loaded[0]
     u = 123 if panel.state.user != 123 else 124
@@ -283,6 +326,10 @@ def test_constrained_decodes_show_no_invalid_sid(qtbot, loaded, snapshot, users,
     n_bad = sum(1 for row in panel.results_model.rows() if row[1] == "(no item has this SID)")
     assert n_bad == int(ref.invalid[0]) == st.result.invalid
     assert _text(panel, "invalid_label") == f"Invalid SIDs (name no item): {n_bad} of {len(panel.results_model.rows())}"
+    # the beam tree marks the prefixes no item has
+    off = [n for n in panel.tree.nodes() if n.prefix and panel.tree.meaning(n.prefix).count == 0]
+    assert bool(off) == (n_bad > 0)
+    assert all(not snapshot.project.sids.items_with_prefix(n.prefix).size for n in off)
     _decode(qtbot, panel, lambda: _w(panel, "constrained").setChecked(True))
     assert all(row[2] in real for row in panel.results_model.rows())
 

@@ -22,6 +22,7 @@ from ...widgets import sid_text
 from .jobs import KIND_LABELS, KINDS, TOP_K, Decoded, DecodeRequest, DecodeView, LoadedGenerator, Move, OpenedProject
 
 __all__ = [
+    "tree_rows", "PrefixMeaning", "prefix_meaning",
     "MODE_LABELS",
     "MAX_PRUNED_SHOWN",
     "Options",
@@ -400,6 +401,97 @@ def tree_columns(records: Sequence[StepRecord], target_sid: tuple[int, ...] | No
                      f"{prefix[-1]}  {sc:.2f}" + (f" ×{n}" if n > 1 else ""))
             for prefix, sc, kind, n in nodes])
     return columns
+
+
+def tree_rows(columns: list[list[TreeNode]]) -> dict[tuple[int, ...], float]:
+    """The row (y in node heights) of every node of :func:`tree_columns` for a left-to-right tree
+    whose edges never cross: nodes without drawn children get the next free row in depth-first
+    order (each parent's children in their column order: kept by score, then pruned), and a node
+    with children sits on its first (best) child's row. So every node's children are beside it in
+    one contiguous block, and the best path is one straight row at the top."""
+    children: dict[tuple[int, ...], list[TreeNode]] = {}
+    for column in columns[1:]:
+        for node in column:
+            children.setdefault(node.prefix[:-1], []).append(node)
+    rows: dict[tuple[int, ...], float] = {}
+    free = 0
+
+    def place(node: TreeNode) -> None:
+        nonlocal free
+        kids = children.get(node.prefix, []) if node.kind != "pruned" else []
+        if not kids:
+            rows[node.prefix] = float(free)
+            free += 1
+            return
+        for kid in kids:
+            place(kid)
+        rows[node.prefix] = rows[kids[0].prefix]
+
+    if columns and columns[0]:
+        place(columns[0][0])
+    for column in columns:  # anything not under the root (none in a decode; kept for safety)
+        for node in column:
+            if node.prefix not in rows:
+                rows[node.prefix] = float(free)
+                free += 1
+    return rows
+
+
+@dataclass(frozen=True)
+class PrefixMeaning:
+    """What a SID prefix stands for in the catalogue: the live items under it, their most common
+    leaf category and brand (with their shares), and the most popular item's title. ``count`` 0:
+    no item has this prefix (unconstrained decoding left the trie)."""
+
+    count: int
+    category: str = ""
+    category_share: float = 0.0
+    brand: str = ""
+    brand_share: float = 0.0
+    example: str = ""
+
+    def label(self) -> str:
+        """A few characters for the node: the dominant category, or "no item"."""
+        return self.category or ("no item" if self.count == 0 else "")
+
+    def tooltip(self) -> str:
+        if self.count == 0:
+            return "no item has this prefix: the decode left the trie here (unconstrained)"
+        lines = [f"{self.count:,} item{'s' if self.count != 1 else ''} under this prefix"]
+        if self.category:
+            lines.append(f"mostly {self.category} ({self.category_share:.0%})")
+        if self.brand:
+            lines.append(f"top brand {self.brand} ({self.brand_share:.0%})")
+        if self.example:
+            lines.append(f"most popular: {self.example}")
+        return "\n".join(lines)
+
+
+def prefix_meaning(project, popularity, prefix: tuple[int, ...]) -> PrefixMeaning:
+    """:class:`PrefixMeaning` of ``prefix`` from the project's trie (live items only) and
+    catalogue; ``popularity`` ``[N]``: interactions per item (for the example title)."""
+    import numpy as np
+
+    trie = project.trie
+    node = trie.lookup(prefix) if len(prefix) <= trie.depth else -1
+    if node < 0:
+        return PrefixMeaning(0)
+    items = trie.items_under(len(prefix), node)
+    if not len(items):
+        return PrefixMeaning(0)
+    frame = project.dataset.catalogue.items
+    cats = frame["categories"].iloc[items].astype(str).map(
+        lambda c: c.split("|", 1)[0].rsplit(">", 1)[-1].strip())
+    brands = frame["brand"].iloc[items].astype(str)
+
+    def top(values) -> tuple[str, float]:
+        counts = values[values != ""].value_counts()
+        return (str(counts.index[0]), float(counts.iloc[0]) / len(values)) if len(counts) else ("", 0.0)
+
+    cat, cat_share = top(cats)
+    brand, brand_share = top(brands)
+    best = int(items[int(np.argmax(np.asarray(popularity)[items]))]) if popularity is not None else int(items[0])
+    return PrefixMeaning(len(items), cat, cat_share, brand, brand_share, project.dataset.catalogue.title(best))
 
 
 def candidate_rows(record: StepRecord | None, sampling: bool = False) -> list[tuple]:

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...bridge import JobScope
-from ...widgets import centred_column, error_label
+from ...widgets import centred_column, error_label, sid_text
 from ...widgets.layouts import lay_out
 from .. import ProjectSnapshot, ProjectViewModel
 from .controls import OptionsBar
@@ -68,6 +68,8 @@ from .state import (
     candidate_rows,
     result_rows,
     tree_columns,
+    PrefixMeaning,
+    prefix_meaning,
 )
 from .tree import BeamTreeView
 
@@ -78,8 +80,11 @@ SOURCE = "stepper"
 
 _HEADER = (
     "Watch a generator decode one user's next item, one SID level at a time. Each column of the tree is a "
-    "level: a node is a prefix with its token and cumulative log-prob; greyed nodes are candidates the beam "
-    "dropped, the <span style='color:#1e8a3a'><b>green</b></span> outline follows the user's true next item. "
+    "level: a node is a prefix with its token, cumulative log-prob and its items' main category (hover for the "
+    "item count, brand and most popular title), beside its children, the best path along the top; greyed nodes "
+    "are candidates the beam dropped, <span style='color:#b3261e'>red dashed</span> ones prefixes no item has, "
+    "the <span style='color:#1e8a3a'><b>green</b></span> outline follows the user's true next item; click a node "
+    "to select its prefix in the other panels. "
     "Select a candidate and press <b>Force</b> to see what the model finds down that branch instead."
 )
 _EMPTY_TEXT = "<p>Open a project with <b>File › Open project…</b> to step through its generators' decoding.</p>"
@@ -313,6 +318,7 @@ class StepperPanel(QWidget):
         self.history_model.set_rows([])
         self.candidates_model.set_rows([])
         self.results_model.set_rows([])
+        self.tree.set_describer(None if snapshot is None else _describer(snapshot))
         self.tree.show_columns([], 0)
         if snapshot is None:
             self._completions = {}
@@ -541,3 +547,20 @@ class StepperPanel(QWidget):
     def _on_prefix_clicked(self, prefix: tuple[int, ...]) -> None:
         if prefix:
             self._selection.select_prefix(prefix, SOURCE)
+            if self.state.project is not None:
+                meaning = self.tree.meaning(prefix)
+                what = f": {meaning.tooltip().splitlines()[0]}" if meaning is not None else ""
+                self._status.setText(f"Selected prefix {sid_text(prefix)}{what} (also in the SID tree and the map)")
+
+
+def _describer(snapshot: ProjectSnapshot):
+    """``prefix -> PrefixMeaning`` for the project of ``snapshot``, remembered per prefix (the tree
+    is redrawn at every step; a prefix's meaning does not change while the project is open)."""
+    memo: dict[tuple[int, ...], PrefixMeaning] = {}
+
+    def describe(prefix: tuple[int, ...]) -> PrefixMeaning:
+        if prefix not in memo:
+            memo[prefix] = prefix_meaning(snapshot.project, snapshot.popularity, tuple(prefix))
+        return memo[prefix]
+
+    return describe
