@@ -13,6 +13,11 @@ the project folder as ``layout-<space>.npy`` [N, 2] float32 with a JSON sidecar
 UMAP parameters). A cache whose fingerprint no longer matches (new embeddings, retrained RAN,
 other parameters) is recomputed. Both files are written atomically; a read-only project folder
 just means no cache.
+
+``cache="user"`` (what the app asks for) never writes into the project folder: a layout computed
+there goes to the user's cache (``$GENREC_CACHE_DIR`` or ``~/.cache/genrec-explorer``, under
+``layouts/``, named by its fingerprint), so opening a project, the bundled one included, leaves
+its files as they were. Reading looks in the project folder first, then in the user's cache.
 """
 from __future__ import annotations
 
@@ -103,6 +108,13 @@ def _cache_paths(folder: Path, space: str) -> tuple[Path, Path]:
     return folder / f"layout-{space}.npy", folder / f"layout-{space}.json"
 
 
+def _user_folder(fingerprint: str) -> Path:
+    """Where ``cache="user"`` keeps a layout: one folder per fingerprint under the user's cache."""
+    from ..embed.cache import cache_dir
+
+    return cache_dir().parent / "layouts" / fingerprint[:32]
+
+
 def _read_cache(folder: Path, space: str, fingerprint: str, n: int) -> np.ndarray | None:
     npy, side = _cache_paths(folder, space)
     if not (npy.is_file() and side.is_file()):
@@ -139,8 +151,11 @@ def item_layout(
     cancel: CancelToken | None = None,
     seed: int = 0,
     n_neighbors: int = 15,
+    cache: str = "project",
 ) -> np.ndarray:
-    """A 2-D UMAP layout of every item, ``[N, 2]`` float32 (row = item index), cached in the project.
+    """A 2-D UMAP layout of every item, ``[N, 2]`` float32 (row = item index), cached in the project
+    (``cache="project"``, what ``genrec layout`` does) or in the user's cache (``cache="user"``,
+    the app: it never writes into a project folder; see the module docstring).
 
     ``project`` needs ``.path`` (the cache folder) and, for the content space, ``.embeddings``.
     ``matrix`` is the input if the caller already has it (from :func:`layout_matrix`); otherwise
@@ -149,6 +164,8 @@ def item_layout(
     and ``cancel`` is checked before and after the fit (raising ``Cancelled``).
     """
     _check_space(space)
+    if cache not in ("project", "user"):
+        raise ConfigError(f"cache={cache!r}: expected 'project' or 'user'")
     if int(n_neighbors) < 2:
         raise ConfigError(f"n_neighbors={n_neighbors}: must be >= 2")
     check_cancel(cancel)
@@ -160,15 +177,16 @@ def item_layout(
         raise ConfigError(f"the {space} matrix has shape {matrix.shape}: expected [N, d] with N >= 1")
     fingerprint = layout_fingerprint(matrix, space=space, seed=seed, n_neighbors=n_neighbors)
     folder = Path(project.path)
-    cached = _read_cache(folder, space, fingerprint, matrix.shape[0])
-    if cached is not None:
-        report(progress, 1.0, f"{space} layout loaded from cache")
-        return cached
+    for where in (folder, _user_folder(fingerprint)) if cache == "user" else (folder,):
+        cached = _read_cache(where, space, fingerprint, matrix.shape[0])
+        if cached is not None:
+            report(progress, 1.0, f"{space} layout loaded from cache")
+            return cached
     check_cancel(cancel)
     report(progress, 0.05, f"computing UMAP of {matrix.shape[0]:,} items ({space} space)…")
     layout = _fit_umap(matrix, seed=seed, n_neighbors=n_neighbors)
     check_cancel(cancel)
-    _write_cache(folder, space, fingerprint, layout,
+    _write_cache(folder if cache == "project" else _user_folder(fingerprint), space, fingerprint, layout,
                  {"algorithm": _ALGORITHM, "space": space, "seed": int(seed), "n_neighbors": int(n_neighbors),
                   "min_dist": _MIN_DIST, "n_items": int(matrix.shape[0])})
     report(progress, 1.0, f"{space} layout ready")

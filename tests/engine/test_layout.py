@@ -72,6 +72,26 @@ def test_cache_is_written_and_reused(tmp_path, counting_fit, monkeypatch):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
 
 
+def test_the_user_cache_never_writes_into_the_project(tmp_path, counting_fit, monkeypatch):
+    """What the app asks for: a project folder (the bundled one included) is only read."""
+    monkeypatch.setenv("GENREC_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "project"
+    folder.mkdir()
+    proj = FakeProject(folder, _clusters())
+    first = item_layout(proj, "content", cache="user")
+    assert list(folder.iterdir()) == []  # nothing written into the project
+    assert len(list((tmp_path / "cache" / "layouts").glob("*/layout-content.npy"))) == 1
+    np.testing.assert_array_equal(item_layout(proj, "content", cache="user"), first)
+    assert len(counting_fit) == 1  # the second call read the user's cache
+    # a cache the project ships (genrec layout) is used as it is
+    item_layout(FakeProject(folder, proj.embeddings), "content", seed=5)  # writes the project's own cache
+    n = len(counting_fit)
+    item_layout(proj, "content", seed=5, cache="user")
+    assert len(counting_fit) == n
+    with pytest.raises(ConfigError, match="cache="):
+        item_layout(proj, "content", cache="elsewhere")
+
+
 def test_changed_matrix_or_parameters_invalidate_the_cache(tmp_path, counting_fit):
     x = _clusters()
     proj = FakeProject(tmp_path, x)

@@ -8,6 +8,8 @@ Labels tests read have object names (``mapSelection``, ``mapStatus``, ``mapMessa
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
@@ -77,10 +79,11 @@ class MapPanel(QWidget):
     """The scatter shows the points of a layout (emitted each time a layout is shown)."""
 
     def __init__(self, view_model: ProjectViewModel, selection: Selection, bridge: EngineBridge,
-                 parent: QWidget | None = None, *, layout_fn=item_layout):
+                 parent: QWidget | None = None, *, layout_fn=None):
         super().__init__(parent)
         self._vm, self._selection = view_model, selection
-        self._layout_fn = layout_fn
+        # the app never writes into a project folder (the bundled one included): its caches go to the user's
+        self._layout_fn = layout_fn or functools.partial(item_layout, cache="user")
         self._layout = JobScope(bridge)
         self.state = MapState()
         self._hover_scene: QPointF | None = None
