@@ -57,9 +57,11 @@ class ProblemTableModel(RowTableModel):
 class ProblemsDialog(QDialog):
     """Shows every problem a dataset folder has. Non-blocking: open it with :meth:`open`."""
 
-    def __init__(self, folder: str | Path, problems: list[Problem], parent: QWidget | None = None):
+    def __init__(self, folder: str | Path, problems: list[Problem], parent: QWidget | None = None, *,
+                 on_drop_short_users=None):
         super().__init__(parent)
         errors = sum(p.severity == "error" for p in problems)
+        short = [p for p in problems if p.severity == "error" and "are needed (min_user_interactions)" in p.message]
         warnings = len(problems) - errors
         self.setWindowTitle("Problems in the dataset")
         self.resize(900, 420)
@@ -81,6 +83,16 @@ class ProblemsDialog(QDialog):
         header.setStretchLastSection(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        #: shown when the only errors are users with too few interactions: load without them instead
+        self.drop_button = None
+        if short and len(short) == errors and on_drop_short_users is not None:
+            more = " (at least)" if len(short) >= 1000 else ""
+            self.summary.setText(self.summary.text() + f"<br>All {len(short):,}{more} errors are users with too few "
+                                 "interactions: you can leave those users out and go on.")
+            self.drop_button = buttons.addButton("Drop these users and continue",
+                                                 QDialogButtonBox.ButtonRole.AcceptRole)
+            self.drop_button.setObjectName("dropShortUsers")
+            self.drop_button.clicked.connect(lambda: (self.accept(), on_drop_short_users()))
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(self.table)

@@ -53,18 +53,22 @@ _RECENT_KEY = "recent_projects"
 _RECENT_MAX = 8
 
 
-def check_dataset_job(path, *, progress=None, cancel=None):
-    """Engine job: validate a dataset folder; returns ``(folder, dataset | None, problems)``."""
+def check_dataset_job(path, short_users: str = "error", *, progress=None, cancel=None):
+    """Engine job: validate a dataset folder; returns ``(folder, dataset | None, problems)``
+    (``short_users="drop"``: users with too few interactions are left out, see ``check_dataset``)."""
     if progress is not None:
         progress(0.0, f"checking {Path(path).name}")
-    dataset, problems = genrec_engine.check_dataset(path)
+    dataset, problems = genrec_engine.check_dataset(path, short_users=short_users)
     return Path(path), dataset, problems
 
 
 def new_project_job(dataset, out, *, progress=None, cancel=None):
-    """Engine job: tokenize ``dataset`` with the default tokenizer (residual k-means, 3 x 256)
-    into the project folder ``out``; returns ``out``."""
-    config = genrec_engine.QuantizerConfig(method="rkmeans", levels=3, codebook_size=256, device="auto")
+    """Engine job: tokenize ``dataset`` with the default tokenizer (residual k-means, 3 levels,
+    the codebook size :func:`genrec_engine.suggest_codebook_size` gives for its item count: 256
+    from 4,096 items on, fewer for small catalogues so no codeword is left dead) into the project
+    folder ``out``; returns ``out``."""
+    k = genrec_engine.suggest_codebook_size(dataset.n_items)
+    config = genrec_engine.QuantizerConfig(method="rkmeans", levels=3, codebook_size=k, device="auto")
     genrec_engine.tokenize_dataset(dataset, config, out, progress=progress, cancel=cancel)
     return Path(out)
 
@@ -188,12 +192,15 @@ class MainWindow(QMainWindow):
         job.sig_result.connect(on_result)
         return job
 
-    def open_dataset(self, folder: str | os.PathLike) -> Job:
+    def open_dataset(self, folder: str | os.PathLike, *, drop_short_users: bool = False) -> Job:
         """Validate a dataset folder in the background. Problems are listed in a dialog and the open
-        project stays; a valid dataset is tokenized into a new project folder the user picks."""
+        project stays (when the only errors are users with too few interactions, the dialog offers
+        to drop them: ``drop_short_users``); a valid dataset is tokenized into a new project folder
+        the user picks, with a codebook size fitted to its item count."""
         folder = Path(folder).expanduser()
         self.statusBar().showMessage(f"Checking {folder} …")
-        return self._submit_own(check_dataset_job, folder, name=f"Checking {folder.name}", on_result=self._on_dataset_checked)
+        return self._submit_own(check_dataset_job, folder, "drop" if drop_short_users else "error",
+                                name=f"Checking {folder.name}", on_result=self._on_dataset_checked)
 
     def save_project_as(self, dest: str | os.PathLike) -> Job | None:
         """Copy the open project (parts, generators, metrics) to ``dest`` in the background, then open the copy."""
@@ -423,12 +430,16 @@ class MainWindow(QMainWindow):
             out, _ = QFileDialog.getSaveFileName(self, "Create a project folder for this dataset", default)
         if not out:
             return
+        k = genrec_engine.suggest_codebook_size(dataset.n_items)
+        self.statusBar().showMessage(f"Tokenizing {folder.name}: {dataset.n_items:,} items, 3 levels of {k} codewords "
+                                     "(sized to the catalogue)")
         self._submit_own(new_project_job, dataset, Path(out), name=f"Tokenizing {folder.name}", on_result=self.open_project)
 
     def _show_problems(self, folder: Path, problems) -> None:
         if self.problems_dialog is not None:
             self.problems_dialog.close()
-        self.problems_dialog = ProblemsDialog(folder, problems, self)
+        self.problems_dialog = ProblemsDialog(
+            folder, problems, self, on_drop_short_users=lambda: self.open_dataset(folder, drop_short_users=True))
         if self.dialogs:
             self.problems_dialog.open()
 

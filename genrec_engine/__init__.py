@@ -30,6 +30,7 @@ from .train import (TrainConfig, evaluate_generator, instruct_eval, latest_evalu
 from .quantize import (
     METHODS,
     QuantizerConfig,
+    suggest_codebook_size,
     SIDTable,
     TokenizerDiagnostics,
     build_quantizer,
@@ -54,7 +55,7 @@ __all__ = [
     "EXPORT_FORMATS", "SubtreeExport", "export_subtree", "subtree_graph", "subtree_items",
     "warm_up_training", "make_working_copy", "retokenize_copy", "save_working_copy", "train_copy",
     "PROJECT_FORMAT", "Project", "TokenizeResult", "compute_embeddings", "tokenize_dataset",
-    "METHODS", "QuantizerConfig", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
+    "METHODS", "QuantizerConfig", "suggest_codebook_size", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
     "load_quantizer", "save_quantizer",
     "KINDS", "load_project_generator", "RECOMMEND_MODES", "Recommendation", "recommend", "recommend_indices",
     "TrainConfig", "evaluate_generator", "train_generator", "latest_evaluation", "generator_variant", "protocol_card",

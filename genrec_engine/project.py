@@ -121,7 +121,7 @@ class Project:
     @property
     def dataset(self) -> Dataset:
         if self._dataset is None:
-            ds = load_dataset(self.dataset_path)
+            ds = load_dataset(self.dataset_path, short_users=self.meta["dataset"].get("short_users", "error"))
             if len(ds.catalogue) != self.sids.n_items or not np.array_equal(ds.catalogue.item_ids, self.sids.item_ids):
                 raise ProjectFormatError(
                     f"{self.dataset_path}: the dataset's items no longer match the project's SID table "
@@ -341,7 +341,8 @@ _META_KEYS = {"format": (str, True), "dataset": (dict, True), "tokenizer": (dict
               "encoder": (dict, False), "diagnostics": (dict, False), "cold": (dict, False), "files": (dict, False),
               "created": (str, False)}
 _META_NESTED = {"dataset": {"path": (str, True), "items": (int, False), "users": (int, False),
-                            "interactions": (int, False), "split_sha256": (str, False)},
+                            "interactions": (int, False), "split_sha256": (str, False),
+                            "short_users": (str, False)},
                 "tokenizer": {"config": (dict, True)},
                 "cold": {"items": (list, False)}}
 
@@ -490,6 +491,7 @@ def tokenize_dataset(
             "users": dataset.n_users,
             "interactions": dataset.n_interactions,
             "split_sha256": dataset_fingerprint(dataset)["split_sha256"],
+            **({"short_users": "drop"} if getattr(dataset, "short_users", "error") == "drop" else {}),
         },
         "encoder": enc_meta,
         "tokenizer": {"config": config.to_dict(), "file": "tokenizer.safetensors", "fit_seconds": round(seconds, 3)},

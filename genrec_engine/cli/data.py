@@ -63,9 +63,12 @@ def cmd_data_import_letter(args) -> int:
     return 0
 
 
-def _quantizer_config(args):
-    from ..quantize import QuantizerConfig
+def _quantizer_config(args, n_items: int | None = None):
+    from ..quantize import QuantizerConfig, suggest_codebook_size
 
+    if args.codebook_size is None:  # auto: from the catalogue's size (256 from 4,096 items on)
+        args.codebook_size = suggest_codebook_size(n_items or 0)
+        args.codebook_size_auto = True
     kw = dict(method=args.method, levels=args.levels, codebook_size=args.codebook_size, seed=args.seed,
               device=args.device, balance_last_level=args.balance_last_level)
     if args.steps is not None:
@@ -81,8 +84,8 @@ def cmd_tokenize(args) -> int:
     from ..data import load_dataset
     from ..project import tokenize_dataset
 
-    config = _quantizer_config(args)
-    dataset = load_dataset(args.data)
+    dataset = load_dataset(args.data, short_users="drop" if args.drop_short_users else "error")
+    config = _quantizer_config(args, dataset.n_items)
     fields = fields_of(args)
     t0 = time.perf_counter()
     cold = None
@@ -94,9 +97,13 @@ def cmd_tokenize(args) -> int:
     with Bar(not args.json, f"tokenize {args.method}") as bar:
         res = tokenize_dataset(dataset, config, args.out, encoder=args.encoder, fields=fields,
                                embeddings_path=args.embeddings, cold=cold, progress=bar)
-    obj = {**res.summary(), "total_seconds": round(time.perf_counter() - t0, 2), "project": str(args.out)}
+    obj = {**res.summary(), "total_seconds": round(time.perf_counter() - t0, 2), "project": str(args.out),
+           "codebook_size": config.codebook_size,
+           "codebook_size_from": "catalogue size" if getattr(args, "codebook_size_auto", False) else "--codebook-size"}
     s = res.summary()
-    human = (
+    auto = (f"  codebook size {config.codebook_size}, chosen for {dataset.n_items:,} items (at least 16 per codeword; "
+            "--codebook-size sets it)\n" if getattr(args, "codebook_size_auto", False) else "")
+    human = auto + (
         f"{args.out}: {s['items']:,} items, {s['unique_sids']:,} unique SIDs, collision rate {s['collision_rate']:.3f} "
         f"(max depth {s['max_collision_depth']})\n"
         f"  utilization per level {s['utilization']}, perplexity {s['perplexity']}\n"
@@ -127,7 +134,12 @@ def register(sub) -> None:
     sp.add_argument("--data", required=True, help="dataset folder")
     sp.add_argument("--method", choices=METHODS, default="rkmeans")
     sp.add_argument("--levels", type=whole(1, 8), default=3)
-    sp.add_argument("--codebook-size", type=whole(2, 65536), default=256)
+    sp.add_argument("--drop-short-users", action="store_true",
+                    help="leave out users with fewer than 3 interactions (one warning counts them; the project "
+                         "remembers it) instead of refusing the dataset")
+    sp.add_argument("--codebook-size", type=whole(2, 65536), default=None,
+                    help="codewords per level (default: from the catalogue's size, 256 from 4,096 items on, "
+                         "at least 16 items per codeword below)")
     sp.add_argument("--out", required=True, help="project folder to write")
     sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
     sp.add_argument("--seed", type=whole(0), default=0)

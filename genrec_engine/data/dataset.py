@@ -96,6 +96,7 @@ class Dataset:
     interactions: Interactions
     path: Path | None = None
     warnings: list[Problem] = field(default_factory=list)
+    short_users: str = "error"  # "drop": users below the minimum were left out when it was loaded
 
     @property
     def n_users(self) -> int:
@@ -114,12 +115,20 @@ class Dataset:
         return self.interactions.sequences()
 
 
-def check_dataset(path, *, min_user_interactions: int = 3) -> tuple[Dataset | None, list[Problem]]:
+SHORT_USERS = ("error", "drop")
+
+
+def check_dataset(path, *, min_user_interactions: int = 3,
+                  short_users: str = "error") -> tuple[Dataset | None, list[Problem]]:
     """Load and validate the dataset folder ``path``; never raises for problems in the data.
 
     Returns the dataset (None when any problem is an error) and every problem found, errors and
-    warnings, in the order found (file by file, family by family).
+    warnings, in the order found (file by file, family by family). ``short_users="drop"`` leaves
+    out the users with fewer than ``min_user_interactions`` interactions (one warning counts
+    them; the dataset remembers it in ``short_users``) instead of an error per user.
     """
+    if short_users not in SHORT_USERS:
+        raise ConfigError(f"short_users={short_users!r}: expected one of {', '.join(SHORT_USERS)}")
     if isinstance(min_user_interactions, bool) or not isinstance(min_user_interactions, (int, np.integer)) \
             or min_user_interactions < 0:
         raise ConfigError(f"min_user_interactions must be an integer >= 0, not {min_user_interactions!r}")
@@ -144,7 +153,7 @@ def check_dataset(path, *, min_user_interactions: int = 3) -> tuple[Dataset | No
         raw = read_table(interactions_path, log)
         if raw is not None:
             result = validate_interactions(raw, items, items_name, log,
-                                           min_user_interactions=int(min_user_interactions))
+                                           min_user_interactions=int(min_user_interactions), short_users=short_users)
 
     if log.has_errors or items is None or result is None:
         return None, log.problems
@@ -154,17 +163,18 @@ def check_dataset(path, *, min_user_interactions: int = 3) -> tuple[Dataset | No
         interactions=Interactions(frame, order_by),
         path=folder,
         warnings=[p for p in log.problems if p.severity != "error"],
+        short_users=short_users,
     )
     return dataset, log.problems
 
 
-def load_dataset(path, *, min_user_interactions: int = 3) -> Dataset:
-    """Load and validate the dataset folder ``path``.
+def load_dataset(path, *, min_user_interactions: int = 3, short_users: str = "error") -> Dataset:
+    """Load and validate the dataset folder ``path`` (``short_users``: see :func:`check_dataset`).
 
     Raises one :class:`DataValidationError` carrying every problem (warnings too) when any
     problem is an error; warnings alone end up in ``Dataset.warnings``.
     """
-    dataset, problems = check_dataset(path, min_user_interactions=min_user_interactions)
+    dataset, problems = check_dataset(path, min_user_interactions=min_user_interactions, short_users=short_users)
     if dataset is None:
         raise DataValidationError(problems)
     return dataset

@@ -176,8 +176,12 @@ def validate_interactions(
     log: ProblemLog,
     *,
     min_user_interactions: int,
+    short_users: str = "error",
 ) -> tuple[pd.DataFrame, str] | None:
     """Clean interactions sorted by user_id, then chronologically; and the order key used.
+
+    ``short_users``: users with fewer than ``min_user_interactions`` rows are an error per user
+    (``"error"``), or are left out with one warning that counts them (``"drop"``).
 
     Columns: user_id, item_id, item_index (int64; -1 when ``items`` is None) and ``timestamp``
     or ``position`` (int64) when the file has it. The key is "timestamp", "position" or "file".
@@ -219,7 +223,10 @@ def validate_interactions(
     if min_user_interactions > 1 and users_ok.any():
         # count every row with a valid user id, so that a row already reported for another
         # reason does not also make its user look short
-        _report_short_users(table, users[users_ok], table.lines[users_ok], min_user_interactions, log)
+        if short_users == "drop":
+            ok &= ~_drop_short_users(table, users, users_ok, min_user_interactions, log)
+        else:
+            _report_short_users(table, users[users_ok], table.lines[users_ok], min_user_interactions, log)
 
     rows = np.flatnonzero(ok)
     users, item_ids, item_index = users[rows], item_ids[rows], item_index[rows]
@@ -237,6 +244,21 @@ def validate_interactions(
     return clean, order_by
 
 
+def _drop_short_users(table: RawTable, users: np.ndarray, users_ok: np.ndarray, min_user_interactions: int,
+                      log: ProblemLog) -> np.ndarray:
+    """Rows of users with fewer than ``min_user_interactions`` rows (bool per row), reported as one
+    warning that counts them."""
+    counts = pd.Series(users[users_ok]).value_counts()
+    short = counts.index[counts < min_user_interactions].to_numpy()
+    drop = users_ok & np.isin(users, short)
+    if len(short):
+        first = int(table.lines[np.flatnonzero(drop)[0]])
+        log.add(table.file, first, "user_id",
+                f"dropped {len(short):,} user(s) with fewer than {min_user_interactions} interactions "
+                f"({int(drop.sum()):,} rows, the first here) as asked (short_users=drop)", severity="warning")
+    return drop
+
+
 def _report_short_users(table: RawTable, users: np.ndarray, lines: np.ndarray,
                         min_user_interactions: int, log: ProblemLog) -> None:
     """One error per user with fewer than ``min_user_interactions`` rows, at its first line."""
@@ -252,7 +274,8 @@ def _report_short_users(table: RawTable, users: np.ndarray, lines: np.ndarray,
         def short_message(k: int) -> str:
             n = int(short_counts[k])
             return (f"user {int(short_users[k])} has {n} interaction{'s' if n != 1 else ''}; "
-                    f"at least {min_user_interactions} are needed (min_user_interactions)")
+                    f"at least {min_user_interactions} are needed (min_user_interactions), or drop such "
+                    "users (--drop-short-users; the app offers it)")
 
         log.add_many(table.file, short_lines, "user_id", short_message,
                      what="users with too few interactions")

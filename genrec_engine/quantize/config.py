@@ -6,7 +6,21 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 
-__all__ = ["QuantizerConfig", "METHODS", "IMPORTED"]
+__all__ = ["QuantizerConfig", "METHODS", "IMPORTED", "suggest_codebook_size", "ITEMS_PER_CODEWORD"]
+
+ITEMS_PER_CODEWORD = 16  # k-means wants many items per centroid; fewer leave codewords dead
+
+
+def suggest_codebook_size(n_items: int, *, largest: int = 256) -> int:
+    """A codebook size K for a catalogue of ``n_items``: the largest power of two with at least
+    :data:`ITEMS_PER_CODEWORD` items per codeword, from 4 to ``largest`` (256, the usual K). Every
+    level is fitted on all items' residuals, so K far above N / 16 leaves codewords dead: 300 items
+    with K = 256 left 175 of 256 unused at level 2; the suggestion for them is 16. From 4,096 items
+    on it is 256."""
+    k = 4
+    while k * 2 <= largest and k * 2 * ITEMS_PER_CODEWORD <= max(int(n_items), 0):
+        k *= 2
+    return k
 
 METHODS = ("rkmeans", "rqvae", "vqvae", "gaoq")  # tokenizers that are fitted from embeddings
 IMPORTED = "imported"  # codebooks derived from a foreign SID table (see quantize/imported.py)

@@ -107,3 +107,28 @@ def test_ctrl_f_opens_the_tree_search(window, qtbot):
     assert window.tabs.currentWidget() is window.tree
     qtbot.waitUntil(lambda: window.tree._search_edit.hasFocus(), timeout=5_000)
     assert window.tree._search_edit.selectedText() == "lipstick"  # typing replaces the last search
+
+
+def test_users_with_too_few_interactions_can_be_dropped_from_the_problems_dialog(window, qtbot, tmp_path):
+    import numpy as np
+    from PySide6.QtWidgets import QPushButton
+
+    folder = tmp_path / "extract"
+    folder.mkdir()
+    items = "".join(f"{i},Item {i},Brand{i % 5},Beauty > Cat{i % 4}\n" for i in range(1, 201))
+    (folder / "items.csv").write_text("item_id,title,brand,categories\n" + items)
+    rng = np.random.default_rng(1)
+    rows = [f"{u},{i}\n" for u in range(1, 61) for i in rng.choice(np.arange(1, 201), 5, replace=False)]
+    (folder / "interactions.csv").write_text("user_id,item_id\n" + "".join(rows) + "99,1\n98,2\n98,3\n")
+    job = window.open_dataset(folder)
+    qtbot.waitUntil(lambda: window.problems_dialog is not None and job.finished, timeout=LOAD_MS)
+    dialog = window.problems_dialog
+    assert "too few interactions" in dialog.summary.text()
+    button = dialog.findChild(QPushButton, "dropShortUsers")
+    assert button is not None
+    with qtbot.waitSignal(window.sig_project_loaded, timeout=120_000) as blocker:
+        button.click()  # checks again without those users, tokenizes into <folder>-project, opens it
+    project = blocker.args[0].project
+    assert project.meta["dataset"]["short_users"] == "drop" and project.dataset.n_users == 60
+    assert project.sids.sizes[0] == 8  # 200 items: a codebook sized to the catalogue, not 256
+    qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=120_000)

@@ -280,3 +280,32 @@ def test_minimal_catalogues_train_or_are_refused_with_the_reason(tmp_path, capsy
     assert _run(capsys, *tok)[0] == 0
     code, msg = _run(capsys, "train", "--project", str(p), "--model", "ran", *SMALL)
     assert code == 1 and "at least 4" in msg, msg
+
+
+def test_short_users_can_be_dropped_and_small_catalogues_get_a_fitting_codebook(tmp_path, capsys):
+    from genrec_engine import Project, check_dataset, suggest_codebook_size
+
+    assert [suggest_codebook_size(n) for n in (10, 300, 2000, 4096, 12_101, 10**6)] == [4, 16, 64, 256, 256, 256]
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    items = "".join(f"{i},Item number {i},Brand{i % 7},Beauty > Cat{i % 5}\n" for i in range(1, 301))
+    (ds / "items.csv").write_text("item_id,title,brand,categories\n" + items)
+    rng = np.random.default_rng(0)
+    rows = [f"{u},{i}\n" for u in range(1, 81) for i in rng.choice(np.arange(1, 301), 5, replace=False)]
+    rows += ["900,1\n", "900,2\n", "901,3\n"]  # two users below the minimum of 3
+    (ds / "interactions.csv").write_text("user_id,item_id\n" + "".join(rows))
+    dataset, problems = check_dataset(ds)
+    errors = [p for p in problems if p.severity == "error"]
+    assert dataset is None and len(errors) == 2 and all("--drop-short-users" in p.message for p in errors)
+    dataset, problems = check_dataset(ds, short_users="drop")
+    assert dataset is not None and dataset.n_users == 80 and dataset.short_users == "drop"
+    assert [p.severity for p in problems] == ["warning"] and "dropped 2 user(s)" in problems[0].message
+    code, msg = _run(capsys, "tokenize", "--data", str(ds), "--out", str(tmp_path / "p"), "--encoder", "structured")
+    assert code == 1 and "--drop-short-users" in msg
+    assert cli_main(["tokenize", "--data", str(ds), "--out", str(tmp_path / "p"), "--encoder", "structured",
+                     "--drop-short-users", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["codebook_size"] == 16 and out["codebook_size_from"] == "catalogue size"
+    project = Project.open(tmp_path / "p")
+    assert project.meta["dataset"]["short_users"] == "drop" and project.dataset.n_users == 80  # reloads without error
+    assert project.sids.sizes[:3] == (16, 16, 16)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from genrec_engine import TokenizerDiagnostics
+from genrec_engine import TokenizerDiagnostics, suggest_codebook_size
 
 from ...model import ProjectSnapshot
 
@@ -126,6 +126,11 @@ def plain_words(diag: TokenizerDiagnostics, k: int, collision_size: int) -> str:
                f"All codewords ({' / '.join(f'{kl:,}' for kl in sizes)}) are in use at every level.")
     else:
         use = "Unused codewords: " + ", ".join(f"{d:,} of {kl:,} at level {lv}" for lv, d, kl in dead) + "."
+        suggested = suggest_codebook_size(diag.items)
+        if suggested < max(sizes):
+            use += (f" For {diag.items:,} items a codebook of {suggested} per level (at least 16 items per codeword) "
+                    f"would leave few dead: retokenize with K = {suggested} (Training panel, or "
+                    f"genrec tokenize --codebook-size {suggested}).")
     spread = ", ".join(f"{100 * s.perplexity / kl:.0f} %" for s, kl in zip(levels, sizes))
     spread = f"Items spread over an effective {spread} of the codewords at {_levels_text(1, n_levels)} (perplexity ÷ K)."
     bits = math.log2(max(sizes) if sizes else k)
