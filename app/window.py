@@ -263,6 +263,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.action_quit)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self.action_shortcuts = QAction("&Keyboard shortcuts", self)
+        self.action_shortcuts.setShortcut(QKeySequence(Qt.Key.Key_F1))
+        self.action_shortcuts.triggered.connect(self._show_shortcuts)
+        help_menu.addAction(self.action_shortcuts)
         self.action_about = QAction("&About GenRec Explorer", self)
         self.action_about.setMenuRole(QAction.MenuRole.AboutRole)
         self.action_about.triggered.connect(self._show_about)
@@ -442,6 +446,36 @@ class MainWindow(QMainWindow):
             folder, problems, self, on_drop_short_users=lambda: self.open_dataset(folder, drop_short_users=True))
         if self.dialogs:
             self.problems_dialog.open()
+
+    def shortcuts_html(self) -> str:
+        """Every keyboard shortcut of the window and its panels, as an HTML table (Help > Keyboard shortcuts)."""
+        from .panels.stepper.view import MOVE_SHORTCUTS
+
+        def keys(action) -> str:
+            return action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+
+        rows = [(keys(a), a.text().replace("&", "").rstrip("…")) for a in
+                (self.action_open, self.action_save_as, self.action_find, self.action_presenter, self.action_quit,
+                 self.action_shortcuts)]
+        names = {"step": "Beam stepper: step one level", "back": "Beam stepper: back one level",
+                 "run": "Beam stepper: run to the end", "reset": "Beam stepper: reset"}
+        rows += [(" or ".join(k), names[n]) for n, k in MOVE_SHORTCUTS.items()]
+        rows += [("Enter", "SID tree search: the next match (all matches are listed under the box)"),
+                 ("Down, Enter", "Playground: add the highlighted suggestion to the history"),
+                 ("right-click", "Tables, trees and plots: export CSV, PNG or SVG, or copy to the clipboard")]
+        body = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{what}</td></tr>" for k, what in rows)
+        return f"<table cellspacing='4'>{body}</table>"
+
+    @Slot()
+    def _show_shortcuts(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(self.shortcuts_html())
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        if self.dialogs:
+            box.open()
+        self.shortcuts_box = box
 
     @Slot()
     def _show_about(self) -> None:

@@ -132,3 +132,11 @@ def test_users_with_too_few_interactions_can_be_dropped_from_the_problems_dialog
     assert project.meta["dataset"]["short_users"] == "drop" and project.dataset.n_users == 60
     assert project.sids.sizes[0] == 8  # 200 items: a codebook sized to the catalogue, not 256
     qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=120_000)
+
+
+def test_help_lists_the_keyboard_shortcuts(window):
+    assert window.action_shortcuts.shortcut().toString() == "F1"
+    window.action_shortcuts.trigger()
+    text = window.shortcuts_box.text()
+    for key in ("F10", "Shift+F10", "F5", "Ctrl+Home", "F11", "Ctrl+F", "Enter"):
+        assert key in text, key

@@ -424,3 +424,29 @@ def test_a_missing_generator_is_explained(qtbot, tmp_path):
     qtbot.waitUntil(lambda: "genrec train" in _error(panel) and bridge.running() == 0, timeout=WAIT_MS)
     assert panel.state.view is None and not _w(panel, "step").isEnabled()
     bridge.wait_all()
+
+
+def test_keyboard_stepping_like_a_debugger(qtbot, loaded):
+    """F10 steps, Shift+F10 goes back, F5 runs to the end, Ctrl+Home resets (the buttons' tooltips say so)."""
+    panel = loaded[0]
+    _move(qtbot, panel, panel.reset)
+    assert len(panel.state.view.records) == 0
+    panel.show()
+    panel.setFocus()
+
+    def press(key, modifier=Qt.KeyboardModifier.NoModifier):
+        with qtbot.waitSignal(panel.sig_moved, timeout=WAIT_MS):
+            qtbot.keyClick(panel, key, modifier)
+        qtbot.waitUntil(lambda: not panel.busy(), timeout=WAIT_MS)
+
+    press(Qt.Key.Key_F10)
+    assert len(panel.state.view.records) == 1
+    press(Qt.Key.Key_F10)
+    assert len(panel.state.view.records) == 2
+    press(Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
+    assert len(panel.state.view.records) == 1
+    press(Qt.Key.Key_F5)
+    assert panel.state.view.done
+    press(Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
+    assert len(panel.state.view.records) == 0
+    assert "(F10 or Ctrl+Right)" in _w(panel, "step").toolTip()

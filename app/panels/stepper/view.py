@@ -24,6 +24,7 @@ import functools
 
 import numpy as np
 from PySide6.QtCore import QModelIndex, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCompleter,
     QLabel,
@@ -94,6 +95,9 @@ _MOVE_BUTTONS = (
     ("step", "Step ▶", "Decode the next SID level."),
     ("run", "Run to end ▶▶", "Decode the remaining levels."),
 )
+#: keyboard stepping, as in a debugger (active while the stepper's tab is shown)
+MOVE_SHORTCUTS = {"step": ("F10", "Ctrl+Right"), "back": ("Shift+F10", "Ctrl+Left"), "run": ("F5", "Ctrl+End"),
+                  "reset": ("Ctrl+Home",)}
 
 
 class StepperPanel(QWidget):
@@ -255,8 +259,12 @@ class StepperPanel(QWidget):
     def _button(self, name: str, text: str, tip: str, slot) -> QPushButton:
         b = QPushButton(text)
         b.setObjectName(name)
-        b.setToolTip(tip)
+        keys = MOVE_SHORTCUTS.get(name, ())
+        b.setToolTip(tip + (f" ({' or '.join(keys)})" if keys else ""))
         b.clicked.connect(lambda _checked=False: slot())
+        for key in keys:  # a disabled button ignores click(): the shortcut does nothing then either
+            shortcut = QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(b.click)
         self._buttons[name] = b
         return b
 
