@@ -112,12 +112,30 @@ def test_empty_state_then_project_shows_every_item(qtbot, snapshot, pca):
 
 def test_colour_level_combo_follows_the_codes(panel_env, snapshot):
     panel, *_ = panel_env
-    assert panel.colour_combo.count() == snapshot.project.sids.levels + 1
+    assert panel.colour_combo.count() == snapshot.project.sids.levels + 1 + 3  # + category, brand, popularity
     panel.set_colour_level(1)
     codes = snapshot.project.sids.codes
     names = np.array([c.name() for c in panel.plot.point_colours()])
     for code in np.unique(codes[:50, 1]):
         assert len(set(names[codes[:, 1] == code])) == 1
+
+
+def test_colour_by_category_shows_a_legend_matching_the_dots(panel_env, snapshot):
+    panel, *_ = panel_env
+    assert panel.legend_entries() == []  # code colours: no legend
+    panel.set_colour_level("category")
+    entries = panel.legend_entries()
+    assert len(entries) == 13 and entries[-1][0] == "other"
+    names = np.array([c.name() for c in panel.plot.point_colours()])
+    palette = panel.plot.palette_colours()
+    colours = panel.state.base_colours()
+    for text, index, count in entries[:3]:
+        assert (colours == index).sum() == count
+        assert set(names[colours == index]) == {palette[index].name()}
+    legend = panel.findChild(QLabel, "mapLegend")
+    assert entries[0][0] in legend.text() and f"({entries[0][2]:,})" in legend.text()
+    panel.set_colour_level(0)
+    assert panel.legend_entries() == [] and not legend.isVisibleTo(panel)
 
 
 def test_prefix_selection_highlights_exactly_its_items(panel_env, snapshot, qtbot):

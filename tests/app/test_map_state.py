@@ -83,7 +83,7 @@ def test_layouts_per_space_and_stale_results(snapshot, content):
     assert not s.take_layout(content)  # no project open: stale
     s.set_project(snapshot)
     levels = snapshot.project.sids.levels
-    assert [d for _, d in s.colour_choices()] == [*range(levels), PREFIX_MODE]
+    assert [d for _, d in s.colour_choices()] == [*range(levels), PREFIX_MODE, "category", "brand", "popularity"]
     assert s.palette_size() == max(snapshot.project.sids.level_sizes[:-1])
     assert s.choose_space("content") is None  # not known yet: compute it
     assert s.take_layout(content) and s.choose_space("content") is content
@@ -137,6 +137,35 @@ def test_colours_follow_the_mode(state, snapshot):
     state.select(SelectionEvent(tuple(range(300)), None, "tree"))
     overlay = state.overlay()
     assert set(overlay.colours.tolist()) == {HIGHLIGHT} and (overlay.size, overlay.pen_width) == (7, 1.0)
+
+
+def test_colour_by_a_catalogue_column_with_its_legend(state, snapshot):
+    from app.panels.map.state import N_BINS, TOP_VALUES
+
+    items = snapshot.project.dataset.catalogue.items
+    n = snapshot.project.sids.n_items
+    assert [m for _, m in state.colour_choices()][-3:] == ["category", "brand", "popularity"]
+    state.colour_level = "brand"
+    colours, legend = state.base_colours(), state.legend()
+    brands = items["brand"].astype(str).str.strip()
+    top = brands[brands != ""].value_counts()
+    assert [t for t, _, _ in legend[:TOP_VALUES]] == list(top.index[:TOP_VALUES])
+    assert [c for _, _, c in legend[:TOP_VALUES]] == top.iloc[:TOP_VALUES].tolist()
+    assert legend[-1][1] == GREY and sum(c for _, _, c in legend) == n  # every item counted once
+    first = top.index[0]
+    np.testing.assert_array_equal(colours == 0, (brands == first).to_numpy())
+    state.colour_level = "category"
+    assert len(state.legend()) == TOP_VALUES + 1 and sum(c for _, _, c in state.legend()) == n
+    state.colour_level = "popularity"
+    legend = state.legend()
+    assert len(legend) == N_BINS and sum(c for _, _, c in legend) == n
+    pop = snapshot.popularity[:n]
+    colours = state.base_colours() - state.palette_size()
+    assert (np.diff([pop[colours == b].min() for b in range(N_BINS) if (colours == b).any()]) > 0).all()  # bins rise
+    state.select(SelectionEvent((3, 5), None, "tree"))
+    assert state.overlay().colours.tolist() == state.base_colours()[[3, 5]].tolist()
+    state.colour_level = 0
+    assert state.legend() == []
 
 
 def test_selection_keeps_catalogue_items_and_lists_neighbours(state, snapshot):

@@ -42,6 +42,12 @@ def code_palette(k: int) -> list[QColor]:
     return colours
 
 
+def sequential_palette(n: int) -> list[QColor]:
+    """``n`` colours from light yellow to dark blue (viridis-like, readable on white): low to high."""
+    cmap = pg.colormap.get("viridis")
+    return [cmap.map(0.92 - 0.92 * i / max(1, n - 1), mode="qcolor") for i in range(n)]
+
+
 class _LassoViewBox(pg.ViewBox):
     """A ViewBox whose left-drag draws a lasso (when ``lasso_active()`` or Shift is held).
 
@@ -117,9 +123,14 @@ class MapPlot(pg.PlotWidget):
 
     # ---- drawing ----
     def set_palette(self, k: int) -> None:
-        """``k`` code colours (:func:`code_palette`), then grey (index -2) and the highlight (-1)."""
-        colours = code_palette(k) + [_GREY, _HIGHLIGHT]
+        """``k`` code colours (:func:`code_palette`), ``N_BINS`` sequential ones (popularity), then grey
+        (index -2) and the highlight (-1)."""
+        colours = code_palette(k) + sequential_palette(8) + [_GREY, _HIGHLIGHT]
         self._brushes = np.array([pg.mkBrush(c) for c in colours], dtype=object)
+
+    def palette_colours(self) -> list[QColor]:
+        """The palette's colours, by index (negative indices work as in :meth:`set_colours`)."""
+        return [b.color() for b in self._brushes]
 
     def show_points(self, positions: np.ndarray, colours: np.ndarray) -> None:
         """Every item's dot (``positions [N, 2]``, palette ``colours [N]``), the whole map in view."""

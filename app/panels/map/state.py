@@ -6,8 +6,11 @@
   being computed, the layouts known per space, the colour mode, the highlighted selection, the
   cold-start lab's markers; it says how each becomes colours, text, neighbour rows and ranges.
 
-Colours are indices into a palette of ``K`` code colours followed by :data:`GREY` and
-:data:`HIGHLIGHT` (negative indices, so the palette's length does not matter).
+Colours are indices into a palette of ``K`` code colours (at least :data:`TOP_VALUES`), then
+:data:`N_BINS` sequential colours (popularity), then :data:`GREY` and :data:`HIGHLIGHT` (negative
+indices, so the palette's length does not matter). Besides a SID level or the chosen prefix, dots
+can be coloured by a catalogue column (:data:`COLUMN_MODES`: leaf category, brand, popularity);
+:meth:`MapState.legend` then says which colour is what.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from ...model import ItemsChange, ProjectSnapshot, SelectionEvent
 from ...widgets.text import elide, sid_text
 
 __all__ = [
-    "SOURCE", "SPACES", "PREFIX_MODE", "GREY", "HIGHLIGHT", "N_NEIGHBOURS", "PICK_PX",
+    "SOURCE", "SPACES", "PREFIX_MODE", "GREY", "HIGHLIGHT", "COLUMN_MODES", "TOP_VALUES", "N_BINS", "N_NEIGHBOURS", "PICK_PX",
     "LayoutResult", "layout_job", "points_in_polygon", "nearest_point", "selection_text",
     "Overlay", "LabMarker", "LayoutFailure", "MapState",
 ]
@@ -37,6 +40,11 @@ SPACES = (
 )
 PREFIX_MODE = -1  # colour mode "by chosen prefix"; levels are 0-based ints
 GREY, HIGHLIGHT = -2, -1  # palette indices after the K code colours
+#: colour modes by a catalogue column: (mode, label); the mode is the combo's data
+COLUMN_MODES = (("category", "Category (leaf)"), ("brand", "Brand"), ("popularity", "Popularity (interactions)"))
+TOP_VALUES = 12  # the most common categories or brands get a colour each, the rest are grey
+N_BINS = 8  # popularity bins, light to dark
+POPULARITY_EDGES = (0, 1, 3, 5, 10, 20, 50, 200)  # lower bounds of the bins (interactions)
 N_NEIGHBOURS = 10
 PICK_PX = 10.0  # a click or hover picks the nearest point within this many pixels
 
@@ -144,7 +152,8 @@ class MapState:
 
     ``space``: the space chosen (shown, or being computed); ``computing``: the space a layout job
     computes (None: none); ``layouts``: layouts known for the open project, by space; ``shown``:
-    the layout on screen; ``colour_level``: a 0-based SID level or :data:`PREFIX_MODE`;
+    the layout on screen; ``colour_level``: a 0-based SID level, :data:`PREFIX_MODE` or a column mode
+    of :data:`COLUMN_MODES` (``"category"``, ``"brand"``, ``"popularity"``);
     ``highlighted``: the selected items (int64 ``[M]``, catalogue items only); ``lab``: the
     cold-start lab's latest change for this project.
     """
@@ -169,13 +178,56 @@ class MapState:
         return 0 if self.snapshot is None else self.snapshot.project.sids.n_items
 
     def palette_size(self) -> int:
-        """Code colours the palette needs: the largest codebook level."""
-        return max(self.snapshot.project.sids.level_sizes[:-1], default=1) if self.snapshot is not None else 0
+        """Code colours the palette needs: the largest codebook level (at least :data:`TOP_VALUES`)."""
+        if self.snapshot is None:
+            return 0
+        return max(max(self.snapshot.project.sids.level_sizes[:-1], default=1), TOP_VALUES)
 
-    def colour_choices(self) -> list[tuple[str, int]]:
-        """The colour modes: (label, level or :data:`PREFIX_MODE`)."""
+    def colour_choices(self) -> list[tuple[str, object]]:
+        """The colour modes: (label, level, :data:`PREFIX_MODE` or a column mode)."""
         levels = self.snapshot.project.sids.levels if self.snapshot is not None else 0
-        return [(f"Code at level {lv + 1}", lv) for lv in range(levels)] + [("Chosen prefix (others grey)", PREFIX_MODE)]
+        columns = [(label, mode) for mode, label in COLUMN_MODES] if self.snapshot is not None else []
+        return [(f"Code at level {lv + 1}", lv) for lv in range(levels)] + [("Chosen prefix (others grey)", PREFIX_MODE)] \
+            + columns
+
+    def _column_colours(self, mode: str) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+        """Palette indices ``[N]`` and the legend ``(text, palette index, items)`` of a column mode."""
+        import pandas as pd
+
+        snap = self.snapshot
+        n = snap.project.sids.n_items
+        if mode == "popularity":
+            pop = np.asarray(snap.popularity[:n])
+            bins = np.searchsorted(np.asarray(POPULARITY_EDGES), pop, side="right") - 1
+            base = self.palette_size()
+            legend = []
+            for b, lo in enumerate(POPULARITY_EDGES):
+                hi = POPULARITY_EDGES[b + 1] - 1 if b + 1 < len(POPULARITY_EDGES) else None
+                text = f"{lo}" if hi == lo else (f"{lo}–{hi}" if hi is not None else f"{lo}+")
+                legend.append((text, base + b, int((bins == b).sum())))
+            return (base + bins).astype(np.int64), legend
+        frame = snap.project.dataset.catalogue.items
+        if mode == "category":
+            values = frame["categories"].astype(str).map(lambda c: c.split("|", 1)[0].rsplit(">", 1)[-1].strip())
+        else:
+            values = frame["brand"].astype(str).str.strip()
+        values = pd.Series(values.to_numpy()[:n])
+        counts = values[values != ""].value_counts()
+        top = list(counts.index[:TOP_VALUES])
+        index = {v: i for i, v in enumerate(top)}
+        colours = values.map(lambda v: index.get(v, GREY)).to_numpy().astype(np.int64)
+        legend = [(str(v), i, int(counts[v])) for v, i in index.items()]
+        rest = int((colours == GREY).sum())
+        if rest:
+            legend.append(("other" if counts.size > len(top) else "none", GREY, rest))
+        return colours, legend
+
+    def legend(self) -> list[tuple[str, int, int]]:
+        """What the colours mean in a column mode: ``(text, palette index, items)``; [] otherwise
+        (a code level: hover a dot for its code; the prefix mode: the selection is highlighted)."""
+        if self.snapshot is None or not isinstance(self.colour_level, str):
+            return []
+        return self._column_colours(self.colour_level)[1]
 
     def choose_space(self, space: str) -> LayoutResult | None:
         """The user chose ``space``: its known layout (show it), or None (compute it)."""
@@ -221,6 +273,8 @@ class MapState:
     def base_colours(self) -> np.ndarray:
         """The palette index of every item's dot (int64 ``[N]``) for the colour mode."""
         codes = self.snapshot.project.sids.codes
+        if isinstance(self.colour_level, str):
+            return self._column_colours(self.colour_level)[0]
         if self.colour_level == PREFIX_MODE:
             return np.full(len(codes), GREY, dtype=np.int64)
         return codes[:, self.colour_level]
@@ -233,6 +287,8 @@ class MapState:
         many = len(items) > 200
         if self.colour_level == PREFIX_MODE:
             colours, size = np.full(len(items), HIGHLIGHT, dtype=np.int64), 7 if many else 10
+        elif isinstance(self.colour_level, str):
+            colours, size = self.base_colours()[items], 9 if many else 12
         else:
             colours, size = self.snapshot.project.sids.codes[items, self.colour_level], 9 if many else 12
         return Overlay(self.shown.positions[items], colours, size, 1.0 if many else 1.5)

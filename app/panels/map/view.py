@@ -9,6 +9,7 @@ Labels tests read have object names (``mapSelection``, ``mapStatus``, ``mapMessa
 from __future__ import annotations
 
 import functools
+import html
 
 import numpy as np
 from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer, Signal
@@ -46,7 +47,7 @@ _HOVER_MS = 30  # hover lookups at most ~30 per second
 _HEADER = (
     "Each dot is one item, placed by UMAP so that items with similar vectors sit close together. "
     "Colours show the item's code at the chosen SID level: if the tokenizer follows the geometry, "
-    "colours form patches. Hover for a title, click to select an item, drag with <b>Lasso</b> on "
+    "colours form patches (or colour by category, brand or popularity, with a legend). Hover for a title, click to select an item, drag with <b>Lasso</b> on "
     "(or with Shift held) to select a group; the list on the right shows the selected item's nearest "
     "neighbours in this space."
 )
@@ -126,9 +127,10 @@ class MapPanel(QWidget):
         else:
             self._on_space_chosen(idx)
 
-    def set_colour_level(self, level: int | None) -> None:
-        """Colour by the code at 0-based ``level``; ``None`` colours by the chosen prefix."""
-        idx = self.colour_combo.findData(PREFIX_MODE if level is None else int(level))
+    def set_colour_level(self, level: int | str | None) -> None:
+        """Colour by the code at 0-based ``level``; ``None`` colours by the chosen prefix; a column
+        mode (``"category"``, ``"brand"``, ``"popularity"``) by that catalogue column, with a legend."""
+        idx = self.colour_combo.findData(PREFIX_MODE if level is None else (level if isinstance(level, str) else int(level)))
         if idx >= 0:
             self.colour_combo.setCurrentIndex(idx)
 
@@ -185,6 +187,13 @@ class MapPanel(QWidget):
         self._message = error_label()
         self._message.setObjectName("mapMessage")
         lay.addWidget(self._message)
+        self._legend = QLabel("")  # what the colours mean when dots are coloured by a column
+        self._legend.setObjectName("mapLegend")
+        self._legend.setTextFormat(Qt.TextFormat.RichText)
+        self._legend.setWordWrap(True)
+        self._legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._legend.setVisible(False)
+        lay.addWidget(self._legend)
 
         self.plot = MapPlot(self.lasso_button.isChecked, self.select_in_polygon)
         scene = self.plot.scene()
@@ -211,7 +220,9 @@ class MapPanel(QWidget):
         self.colour_combo = QComboBox()
         self.colour_combo.setToolTip("Colour each dot by its code at one SID level (with up to 256 codes a "
                                      "level, similar colours can still be different codes: hover to check), "
-                                     "or grey out everything except the selected items / chosen prefix.")
+                                     "grey out everything except the selected items / chosen prefix, or colour "
+                                     "by a catalogue column (the 12 most common categories or brands, or "
+                                     "popularity bins) with a legend under the map.")
         self.colour_combo.currentIndexChanged.connect(self._on_colour_chosen)
         bar.addWidget(self.colour_combo)
         bar.addSpacing(12)
@@ -287,6 +298,7 @@ class MapPanel(QWidget):
             self.colour_combo.addItem(label, data)
         self.colour_combo.setCurrentIndex(0)
         self.colour_combo.blockSignals(False)
+        self._show_legend()
         self._set_space_combo(0)
         self._neighbour_title.setText(self.state.neighbour_title(None))
         self._stack.setCurrentIndex(1)
@@ -405,10 +417,27 @@ class MapPanel(QWidget):
         data = self.colour_combo.itemData(index)
         if data is None:
             return
-        self.state.colour_level = int(data)
+        self.state.colour_level = data if isinstance(data, str) else int(data)
         if self.state.shown is not None:
             self.plot.set_colours(self.state.base_colours())
             self.plot.set_overlay(self.state.overlay())
+        self._show_legend()
+
+    def legend_entries(self) -> list[tuple[str, int, int]]:
+        """The legend shown (text, palette index, items); [] when hidden."""
+        return self.state.legend() if self._legend.isVisibleTo(self) else []
+
+    def _show_legend(self) -> None:
+        entries = self.state.legend()
+        self._legend.setVisible(bool(entries))
+        if not entries:
+            self._legend.setText("")
+            return
+        brushes = self.plot.palette_colours()
+        parts = [f"<span style='color:{brushes[i].name()}; font-size:14pt'>●</span>&nbsp;"
+                 f"{html.escape(t).replace(' ', '&nbsp;')}&nbsp;<span style='color:#707070'>({n:,})</span>"
+                 for t, i, n in entries]  # an entry never breaks across lines
+        self._legend.setText("&nbsp;&nbsp; ".join(parts))
 
     def _on_scene_clicked(self, ev) -> None:
         if ev.button() == Qt.MouseButton.LeftButton and not ev.double():
