@@ -217,6 +217,14 @@ def test_lasso_selects_exactly_the_points_inside(panel_env, qtbot):
     assert len(got) > 10
     assert selection.current.source == SOURCE and set(selection.current.items) == set(got)
     np.testing.assert_array_equal(panel.highlighted_items(), np.sort(got))
+    # the group is summarised: its most common categories and first codes, with shares
+    import pandas as pd
+
+    text = _text(panel, "mapSelection")
+    codes = pd.Series(panel.state.snapshot.project.sids.codes[got, 0]).value_counts()
+    top_code, share = codes.index[0], codes.iloc[0] / len(got)
+    assert f"{len(got):,} items selected" in text and "mostly " in text
+    assert f"first code {top_code}: {share:.0%}" in text
 
 
 def test_lasso_drag_in_the_view(panel_env, qtbot):
@@ -254,8 +262,11 @@ def test_lasso_drag_in_the_view(panel_env, qtbot):
 
     for k in range(len(corners)):
         panel.plot.view.mouseDragEvent(FakeDrag(k))
-    box = ((pos >= lo) & (pos <= hi)).all(1)
-    assert set(selection.current.items) == set(np.flatnonzero(box).tolist())
+    eps = 1e-4 * (pos.max(0) - pos.min(0))  # screen round trips move the corners by a hair
+    inner = np.flatnonzero(((pos >= lo + eps) & (pos <= hi - eps)).all(1))
+    outer = np.flatnonzero(((pos >= lo - eps) & (pos <= hi + eps)).all(1))
+    got = set(selection.current.items)
+    assert set(inner.tolist()) <= got <= set(outer.tolist()) and len(inner) > 10
     assert selection.current.source == SOURCE
 
 

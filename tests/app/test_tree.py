@@ -293,10 +293,13 @@ def test_many_matches_are_listed_and_a_row_shows_its_item(panel, snapshot, qtbot
     expected = np.flatnonzero(titles.str.contains("nail lacquer", case=False, regex=False).to_numpy())
     _search(panel, qtbot, "nail lacquer")
     rows = panel.search_results()
-    assert len(rows) == min(len(expected), panel.state.RESULTS_SHOWN) + (len(expected) > panel.state.RESULTS_SHOWN)
-    assert rows[0].startswith(titles.iloc[expected[0]][:20])
+    assert len(rows) == 1 + min(len(expected), panel.state.RESULTS_SHOWN) + (len(expected) > panel.state.RESULTS_SHOWN)
+    assert rows[0].startswith(f"Select all {len(expected):,} matches")
+    assert rows[1].startswith(titles.iloc[expected[0]][:20])
     results = panel.findChild(QListWidget, "treeSearchResults")
-    results.itemClicked.emit(results.item(3))  # a click on the fourth match shows it
+    results.itemClicked.emit(results.item(0))  # every match selected: the map highlights them all
+    assert set(_selection(panel).current.items) == set(expected.tolist())
+    results.itemClicked.emit(results.item(4))  # a click on the fourth match shows it
     assert panel.items_model.item_at(panel.table.currentIndex().row()) == expected[3]
     assert _selection(panel).current.items == (int(expected[3]),)
     assert _text(panel, "treeSearchStatus").startswith(f"Match 4 of {len(expected):,}")
@@ -308,8 +311,9 @@ def test_a_bare_number_offers_the_sid_prefix_too(panel, snapshot, qtbot):
     status = _search(panel, qtbot, str(code))
     assert status.startswith(f"Item {code}") and f"type {code}- for the node" in status
     results = panel.findChild(QListWidget, "treeSearchResults")
-    assert results.item(0).text().startswith(f"SID prefix {code}")
-    results.itemClicked.emit(results.item(0))
+    row = next(i for i in range(results.count()) if results.item(i).text().startswith(f"SID prefix {code}"))
+    assert row <= 1  # right after "select all" (when the number is also in titles), before the matches
+    results.itemClicked.emit(results.item(row))
     assert panel.selected_prefix() == (code,)
 
 

@@ -176,7 +176,8 @@ class MapPanel(QWidget):
         self._selection_label.setObjectName("mapSelection")
         self._selection_label.setToolTip("What is selected (in this or another panel); selected dots are drawn "
                                          "larger with a dark outline.")
-        info.addWidget(self._selection_label)
+        self._selection_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        info.addWidget(self._selection_label, 2)
         info.addSpacing(16)
         self._status = QLabel("")
         self._status.setObjectName("mapStatus")
@@ -385,7 +386,10 @@ class MapPanel(QWidget):
 
     def _apply_selection(self, event: SelectionEvent, *, zoom: bool) -> None:
         first = self.state.select(event)
-        self._selection_label.setText(selection_text(event, len(self.state.highlighted)))
+        summary = "" if event.prefix else self.state.selection_summary()  # a lasso or a list: what they share
+        self._selection_label.setText(selection_text(event, len(self.state.highlighted))
+                                      + (f" — {summary}" if summary else ""))
+        self._selection_label.setToolTip(summary or "What is selected (in this or another panel)")
         self.plot.set_overlay(self.state.overlay())
         self._neighbour_title.setText(self.state.neighbour_title(first))
         self.neighbour_model.set_rows(self.state.neighbour_rows(first))

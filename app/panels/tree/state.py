@@ -466,9 +466,14 @@ class TreeState:
     RESULTS_SHOWN = 500  # rows of the result list; the status line gives the full count
 
     def result_rows(self) -> list[tuple[str, str, object]]:
-        """The result list of the last search: ``(text, "prefix" | "hit", prefix or hit position)``,
-        the SID-prefix reading of a bare number first, then up to :data:`RESULTS_SHOWN` matches."""
+        """The result list of the last search: ``(text, "all" | "prefix" | "hit", items, prefix or hit
+        position)``: "select all matches" when there are several, the SID-prefix reading of a bare
+        number, then up to :data:`RESULTS_SHOWN` matches."""
         rows: list[tuple[str, str, object]] = []
+        catalogue = [i for i in self.hits if self.is_catalogue_item(i)]
+        if len(catalogue) > 1:
+            rows.append((f"Select all {len(catalogue):,} matches (the map highlights them and says what they share)",
+                         "all", tuple(catalogue)))
         if self.prefix_too:
             rows.append((f"SID prefix {prefix_text(self.prefix_too)} (the node)", "prefix", self.prefix_too))
         for pos, item in enumerate(self.hits[: self.RESULTS_SHOWN]):

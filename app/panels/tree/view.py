@@ -449,7 +449,10 @@ class TreePanel(QWidget):
     @Slot(QListWidgetItem)
     def _on_result_row(self, entry: QListWidgetItem) -> None:
         kind, payload = entry.data(Qt.ItemDataRole.UserRole)
-        if kind == "prefix":
+        if kind == "all":
+            self._selection.select_items(payload, SOURCE)
+            self._set_search_status(f"Selected all {len(payload):,} matches: see them on the map")
+        elif kind == "prefix":
             found = self.select_prefix(tuple(payload))
             self._set_search_status(self.state.prefix_status(tuple(payload), found), error=not found)
         elif kind == "hit":
@@ -465,7 +468,8 @@ class TreePanel(QWidget):
         self.table.selectRow(rows[0] if rows else 0)  # the match itself, not only its node
         self._set_search_status(self.state.hit_status())
         if self._results.isVisible():
-            self._results.setCurrentRow(self.state.hit_pos + (1 if self.state.prefix_too else 0))
+            first = sum(1 for _t, kind, _p in self.state.result_rows()[:2] if kind in ("all", "prefix"))
+            self._results.setCurrentRow(self.state.hit_pos + first)
 
     def _set_search_status(self, text: str, *, error: bool = False) -> None:
         _set_status(self._search_status, text, error=error, bold=True)
