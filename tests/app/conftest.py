@@ -67,7 +67,10 @@ def pytest_sessionfinish(session, exitstatus):
     app = QApplication.instance()
     if app is not None:
         for w in app.topLevelWidgets():
-            w.close()
+            try:
+                w.close()
+            except AttributeError:  # a pyqtgraph PlotWidget closed once already (its plot item is gone)
+                pass
             w.deleteLater()
         from PySide6.QtCore import QCoreApplication, QEvent
 

@@ -83,3 +83,28 @@ def test_the_wheel_scrolls_the_page_instead_of_an_unfocused_spin_box(qtbot):
         assert spin.value() == 51  # focused: the wheel edits it as before
     finally:
         QApplication.instance().removeEventFilter(guard)
+
+
+def test_crosshair_shows_every_curves_exact_value_at_the_nearest_x(qtbot):
+    import pyqtgraph as pg
+
+    from app.panels.training.plots import CurvePlots
+    from app.widgets.crosshair import Crosshair
+
+    w = pg.PlotWidget()
+    qtbot.addWidget(w)
+    w.addLegend()
+    w.plot([1, 2, 3], [0.5, 0.25, 0.125], name="loss")
+    w.plot([1, 3], [0.01, 0.0712], name="Recall@10")
+    w.plot([1, 2, 3], [9, 9, 9])  # unnamed: not listed
+    cross = Crosshair(w, "epoch")
+    text = cross.show_at(2.9)  # nearest data x: 3
+    assert text.splitlines() == ["epoch 3", "loss: 0.125", "Recall@10: 0.0712"]
+    assert cross.line.isVisible() and cross.line.value() == 3
+    assert cross.show_at(1.6).splitlines() == ["epoch 2", "loss: 0.25"]  # Recall@10 has no value at epoch 2
+    cross.hide()
+    assert not cross.label.isVisible()
+    plots = CurvePlots()
+    qtbot.addWidget(plots)
+    plots.show_run([1, 2], [3.2, 2.9], [2], [0.05], [0.03])
+    assert plots.valid_crosshair.show_at(2).splitlines() == ["epoch 2", "Recall@10: 0.05", "NDCG@10: 0.03"]

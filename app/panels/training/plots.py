@@ -9,6 +9,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
+from ...widgets.crosshair import Crosshair
+
 __all__ = ["CurvePlots", "plot"]
 
 _BLUE, _ORANGE, _GREY, _LIGHT_GREY = "#1f5fbf", "#d9480f", "#9e9e9e", "#c7c7c7"
@@ -58,6 +60,9 @@ class CurvePlots(QWidget):
         self.ref_ndcg_curve = _dashed(self.valid_plot, _LIGHT_GREY)
         self.recall_curve = _live(self.valid_plot, _BLUE, "Recall@10", "o")
         self.ndcg_curve = _live(self.valid_plot, _ORANGE, "NDCG@10", "s")
+        # hover: the exact values at the nearest epoch
+        self.loss_crosshair = Crosshair(self.loss_plot, "epoch")
+        self.valid_crosshair = Crosshair(self.valid_plot, "epoch")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.loss_plot, 1)
