@@ -63,6 +63,19 @@ def cmd_data_import_letter(args) -> int:
     return 0
 
 
+def cmd_data_synth(args) -> int:
+    from ..data.synth import synth_dataset
+
+    with Bar(not args.json, "synth") as bar:
+        s = synth_dataset(args.out, items=args.items, users=args.users, seed=args.seed, dim=args.dim, progress=bar)
+    human = (f"wrote {args.out}: {s['items']:,} items, {s['users']:,} users, {s['interactions']:,} interactions "
+             f"({s['leaves']} leaf categories, {s['brands']:,} brands, embeddings.npy [{s['items']:,} x {s['dim']}] "
+             f"float16) in {s['seconds']:.1f} s\n  tokenize it with: genrec tokenize --data {args.out} --encoder npy "
+             f"--embeddings {args.out}/embeddings.npy --out PROJECT")
+    emit(args, s, human)
+    return 0
+
+
 def _quantizer_config(args, n_items: int | None = None):
     from ..quantize import QuantizerConfig, suggest_codebook_size
 
@@ -129,6 +142,14 @@ def register(sub) -> None:
                      cmd_data_import_letter)
     sp.add_argument("src", help="folder with <name>.item.json and <name>.inter.json or *.csv")
     sp.add_argument("out", help="dataset folder to write (its items/interactions files are replaced)")
+
+    sp = add_command(data, "synth", "write a realistic synthetic catalogue (category tree, brands, power-law "
+                     "popularity, drifting users, 5-core) with float16 embeddings, for scale tests", cmd_data_synth)
+    sp.add_argument("out", help="dataset folder to write")
+    sp.add_argument("--items", type=whole(10, 10**8), required=True)
+    sp.add_argument("--users", type=whole(2, 10**8), required=True)
+    sp.add_argument("--seed", type=whole(0, 2**31 - 1), default=0)
+    sp.add_argument("--dim", type=whole(8, 1024), default=64, help="embedding dimension (default 64)")
 
     sp = add_command(sub, "tokenize", "embed a catalogue, fit a tokenizer and write a project folder", cmd_tokenize)
     sp.add_argument("--data", required=True, help="dataset folder")
