@@ -450,3 +450,17 @@ def test_keyboard_stepping_like_a_debugger(qtbot, loaded):
     press(Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
     assert len(panel.state.view.records) == 0
     assert "(F10 or Ctrl+Right)" in _w(panel, "step").toolTip()
+
+
+def test_switching_projects_leaves_nothing_of_the_previous_decode(qtbot, loaded, snapshot):
+    panel, vm = loaded[0], loaded[1]
+    assert _text(panel, "target_label") and _text(panel, "invalid_label") and panel.state.user is not None
+    vm.set_snapshot(None)
+    for name in ("user_label", "status", "force_label", "target_label", "meter_label", "invalid_label"):
+        assert _text(panel, name) == "", name
+    assert _w(panel, "meter").value() == 0 and panel.tree.nodes() == [] and panel.results_model.rowCount() == 0
+    assert panel.state.user is None
+    with qtbot.waitSignal(panel.sig_ready, timeout=WAIT_MS):
+        vm.set_snapshot(snapshot)  # the same project again: rebuilt from scratch
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=WAIT_MS)
+    assert _text(panel, "target_label")

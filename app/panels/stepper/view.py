@@ -326,6 +326,10 @@ class StepperPanel(QWidget):
         self.history_model.set_rows([])
         self.candidates_model.set_rows([])
         self.results_model.set_rows([])
+        for text in (self._user_label, self._status, self._force_label, self._target_label, self._meter_label,
+                     self._invalid_label):  # nothing of the previous project's decode may stay on screen
+            text.setText("")
+        self._meter.setValue(0)
         self.tree.set_describer(None if snapshot is None else _describer(snapshot))
         self.tree.show_columns([], 0)
         if snapshot is None:
