@@ -241,6 +241,13 @@ def test_presenter_mode_never_grows_the_window_past_1280_px(qtbot, tmp_path):
     window.show()
     qtbot.waitUntil(lambda: window.snapshot is not None, timeout=60_000)
     try:
+        # the training run's progress and Cancel are in sight at 1280 x 800, not below the fold
+        window.tabs.setCurrentWidget(window.training)
+        App.processEvents()
+        for w in (window.training.controls.progress, window.training.controls.cancel_button):
+            bottom = w.mapTo(window, w.rect().bottomRight()).y()
+            assert bottom < window.height() - window.statusBar().height(), bottom
+            assert not w.visibleRegion().isEmpty()
         window.action_presenter.trigger()
         for panel in window.panels.values():  # every page, laid out in the larger type
             window.tabs.setCurrentWidget(panel)
@@ -252,6 +259,5 @@ def test_presenter_mode_never_grows_the_window_past_1280_px(qtbot, tmp_path):
         assert window.width() == 1280
     finally:
         window.presenter.set_enabled(False)
-        window.bridge.cancel_all()
-        window.bridge.wait_all(30_000)
-        window.close()
+        window.close()  # cancels and drains the window's jobs
+        qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=60_000)

@@ -59,11 +59,11 @@ def _button(text: str, tip: str = "") -> QPushButton:
     return b
 
 
-class TrainingControls(QScrollArea):
-    """A fixed-width, scrolling column of groups: Tokenizer, Generator, Working copy, then the
-    progress bar with Cancel, the status line and the error line. Public: the widgets,
-    :meth:`train_settings`, :meth:`tokenizer_settings`, :meth:`show_tokenizer`, :meth:`set_busy`,
-    :meth:`show_output_folder`."""
+class TrainingControls(QWidget):
+    """A fixed-width column: the groups Tokenizer, Generator, Working copy (scrolling when the
+    window is short), then, always in view below them, the progress bar with Cancel, the status
+    line and the error line. Public: the widgets, :meth:`train_settings`, :meth:`tokenizer_settings`,
+    :meth:`show_tokenizer`, :meth:`set_busy`, :meth:`show_output_folder`."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -74,6 +74,13 @@ class TrainingControls(QScrollArea):
         lay.addWidget(self._tokenizer_group())
         lay.addWidget(self._generator_group())
         lay.addWidget(self._working_copy_group())
+        lay.addStretch(1)
+        groups = QScrollArea()
+        groups.setWidgetResizable(True)
+        groups.setFrameShape(QFrame.Shape.NoFrame)
+        groups.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        groups.setWidget(col)
+        self.groups = groups
 
         self.cancel_button = _button("Cancel")
         self.progress = QProgressBar()
@@ -84,18 +91,16 @@ class TrainingControls(QScrollArea):
         self.status.setWordWrap(True)
         self.error = error_label()
         self.error.setObjectName("error")
-        row = QHBoxLayout()
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(6)
+        outer.addWidget(groups, 1)
+        row = QHBoxLayout()  # never below the fold: a run's progress and its Cancel stay in sight
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
-        lay.addLayout(row)
-        lay.addWidget(self.status)
-        lay.addWidget(self.error)
-        lay.addStretch(1)
-
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setWidget(col)
+        outer.addLayout(row)
+        outer.addWidget(self.status)
+        outer.addWidget(self.error)
         self.setFixedWidth(330)
 
     # ---- public ----

@@ -115,10 +115,13 @@ class LevelPlot(pg.GraphicsLayoutWidget):
         self.top.setYRange(0, 1.08 * float(max(lw.content.max(), 1e-3)), padding=0)
         self.bottom.setYRange(0, 1.08 * bottom, padding=0)
         name = "Collision level" if lw.level == self._depth - 1 else f"Level {lw.level + 1}"
-        if not lw.signal:
-            verdict = (f"no signal: both near uniform (normalized entropy {lw.content_entropy:.2f} / "
-                       f"{lw.collaborative_entropy:.2f})")
+        if not lw.signal:  # short: a long title widens the plot past its cell
+            verdict = "no signal (both near uniform)"
+            self.setToolTip(f"Normalized entropy of the content / collaborative weights: {lw.content_entropy:.2f} / "
+                            f"{lw.collaborative_entropy:.2f} (1 = uniform); at 0.97 and above the top codeword "
+                            "is decided by hair-thin differences.")
         else:
+            self.setToolTip("")
             verdict = "top codeword moved" if lw.moved else "top codeword kept"
         self.title.setText(f"{name}: code {lw.code} · JS {lw.js:.2f} bits · {verdict}")
 
