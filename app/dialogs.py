@@ -92,6 +92,7 @@ class ProblemsDialog(QDialog):
             self.drop_button = buttons.addButton("Drop these users and continue",
                                                  QDialogButtonBox.ButtonRole.AcceptRole)
             self.drop_button.setObjectName("dropShortUsers")
+            self.drop_button.setDefault(True)  # Enter: the way forward
             self.drop_button.clicked.connect(lambda: (self.accept(), on_drop_short_users()))
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)

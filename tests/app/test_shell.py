@@ -140,3 +140,29 @@ def test_help_lists_the_keyboard_shortcuts(window):
     text = window.shortcuts_box.text()
     for key in ("F10", "Shift+F10", "F5", "Ctrl+Home", "F11", "Ctrl+F", "Enter"):
         assert key in text, key
+
+
+def test_stepper_keys_work_right_after_its_tab_is_chosen_and_not_on_other_tabs(window, qtbot):
+    """Focus on the tab bar (where a click on the tab leaves it): F10 / Shift+F10 still step;
+    on another tab they do nothing to the stepper."""
+    from PySide6.QtCore import Qt
+
+    stepper = window.stepper
+    window.show()
+    window.activateWindow()
+    qtbot.waitActive(window)
+    qtbot.waitUntil(lambda: stepper.state.view is not None and stepper.state.view.done and not stepper.busy(),
+                    timeout=LOAD_MS)
+    window.tabs.setCurrentWidget(window.tree)
+    bar = window.tabs.tabBar()
+    bar.setFocus()
+    depth = len(stepper.state.view.records)
+    qtbot.keyClick(bar, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)  # another tab: nothing
+    qtbot.wait(200)
+    assert len(stepper.state.view.records) == depth
+    window.tabs.setCurrentWidget(stepper)
+    bar.setFocus()
+    with qtbot.waitSignal(stepper.sig_moved, timeout=LOAD_MS):
+        qtbot.keyClick(bar, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)  # back one level
+    qtbot.waitUntil(lambda: not stepper.busy(), timeout=LOAD_MS)
+    assert len(stepper.state.view.records) == depth - 1

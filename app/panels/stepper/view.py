@@ -262,8 +262,11 @@ class StepperPanel(QWidget):
         keys = MOVE_SHORTCUTS.get(name, ())
         b.setToolTip(tip + (f" ({' or '.join(keys)})" if keys else ""))
         b.clicked.connect(lambda _checked=False: slot())
-        for key in keys:  # a disabled button ignores click(): the shortcut does nothing then either
-            shortcut = QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # window-wide, so the keys work right after the tab is clicked (focus on the tab bar); Qt
+        # ignores a shortcut whose widget is hidden, i.e. while another tab is shown. A disabled
+        # button ignores click(): the shortcut does nothing then either.
+        for key in keys:
+            shortcut = QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(b.click)
         self._buttons[name] = b
         return b
