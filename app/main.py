@@ -130,9 +130,21 @@ def launch(project, *, dialogs: bool = True):
         QTimer.singleShot(0, lambda reclaim=loads[0] > 1: collector.freeze_long_lived(reclaim=reclaim))
 
     window.sig_project_loaded.connect(freeze)
-    window.resize(*WINDOW_SIZE)
+    window.resize(*_fitted_size(qapp))
     window.show()
     return qapp, window
+
+
+def _fitted_size(qapp) -> tuple[int, int]:
+    """:data:`WINDOW_SIZE`, shrunk to the screen's free area less room for the title bar (a
+    1280 x 800 screen would otherwise push the status bar off its bottom edge). Offscreen runs
+    (screenshots, tests) keep the full size: their virtual screen is only 800 x 600."""
+    w, h = WINDOW_SIZE
+    screen = qapp.primaryScreen()
+    if screen is None or os.environ.get("QT_QPA_PLATFORM") == "offscreen" or qapp.platformName() == "offscreen":
+        return w, h
+    free = screen.availableGeometry()
+    return min(w, free.width()), min(h, max(400, free.height() - 40))
 
 
 def _quiet_offscreen_messages(mode, context, message: str) -> None:
