@@ -14,11 +14,11 @@ from ..lazy import lazy_exports
 
 __all__ = [
     "ERROR_COLOUR", "MUTED_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES", "centred_column", "error_label", "heading",
-    "Column", "RowTableModel", "elide", "percent", "sid_text",
+    "Column", "RowTableModel", "elide", "leaf_category", "percent", "sid_text",
 ]
 
 __getattr__ = lazy_exports(__name__, {
-    **dict.fromkeys(("ERROR_COLOUR", "MUTED_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES", "elide", "percent", "sid_text"), ".text"),
+    **dict.fromkeys(("ERROR_COLOUR", "MUTED_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES", "elide", "leaf_category", "percent", "sid_text"), ".text"),
     **dict.fromkeys(("centred_column", "error_label", "heading"), ".labels"),
     **dict.fromkeys(("Column", "RowTableModel"), ".table"),
 })

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["sid_text", "elide", "percent", "ERROR_COLOUR", "MUTED_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES"]
+__all__ = ["sid_text", "elide", "percent", "leaf_category", "ERROR_COLOUR", "MUTED_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES"]
 
 ERROR_COLOUR = "#b3261e"  # readable red on light and dark backgrounds
 MUTED_COLOUR = "#8a8a8a"  # values that carry no signal, on light and dark backgrounds
@@ -18,6 +18,11 @@ GENERATOR_NAMES = {"ran": "RAN (IntRR-style)", "tiger": "TIGER-style (seq2seq)",
 def sid_text(sid: Sequence[int], empty: str = "") -> str:
     """``(12, 7, 201)`` -> ``"12-7-201"``; ``empty`` for a zero-length prefix (e.g. ``"start"``)."""
     return "-".join(str(int(c)) for c in sid) if len(sid) else empty
+
+
+def leaf_category(categories: str) -> str:
+    """``"Beauty > Makeup > Nails|Other"`` -> ``"Nails"``: the last level of the first path."""
+    return str(categories).split("|", 1)[0].rsplit(">", 1)[-1].strip()
 
 
 def elide(text: str, n: int) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from genrec_engine import ColdStartSession, GenrecError
 
-from ...widgets import GENERATOR_LABELS, elide, sid_text
+from ...widgets import GENERATOR_LABELS, elide, leaf_category, sid_text
 from .. import ItemsChange, LabItem, ProjectSnapshot
 from .results import (
     COLD_PROJECT,
@@ -50,11 +50,6 @@ PROJECT_STATE = ("snapshot", "setup", "session", "current", "analysis", "drawn",
                  "ready", "edit_note", "error")
 #: The fields a project switch keeps: the user's own settings.
 USER_SETTINGS = ("generator", "weight", "selection_items", "timings")
-
-
-def leaf_category(categories: str) -> str:
-    """``"Beauty > Skin Care > Face|Other"`` -> ``"Face"`` (last level of the first path)."""
-    return str(categories).split("|", 1)[0].rsplit(">", 1)[-1].strip()
 
 
 def _plural(n: int, word: str) -> str:

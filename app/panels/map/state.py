@@ -22,7 +22,7 @@ import numpy as np
 from genrec_engine import layout_matrix, nearest_neighbours
 
 from ...model import ItemsChange, ProjectSnapshot, SelectionEvent
-from ...widgets.text import elide, sid_text
+from ...widgets.text import elide, leaf_category, sid_text
 
 __all__ = [
     "SOURCE", "SPACES", "PREFIX_MODE", "GREY", "HIGHLIGHT", "COLUMN_MODES", "TOP_VALUES", "N_BINS", "N_NEIGHBOURS", "PICK_PX",
@@ -208,7 +208,7 @@ class MapState:
             return (base + bins).astype(np.int64), legend
         frame = snap.project.dataset.catalogue.items
         if mode == "category":
-            values = frame["categories"].astype(str).map(lambda c: c.split("|", 1)[0].rsplit(">", 1)[-1].strip())
+            values = frame["categories"].astype(str).map(leaf_category)
         else:
             values = frame["brand"].astype(str).str.strip()
         values = pd.Series(values.to_numpy()[:n])
@@ -304,8 +304,7 @@ class MapState:
         if self.snapshot is None or len(items) < 2:
             return ""
         frame = self.snapshot.project.dataset.catalogue.items
-        cats = pd.Series(frame["categories"].to_numpy()[items]).astype(str).map(
-            lambda c: c.split("|", 1)[0].rsplit(">", 1)[-1].strip())
+        cats = pd.Series(frame["categories"].to_numpy()[items]).astype(str).map(leaf_category)
         cats = cats[cats != ""].value_counts()
         codes = pd.Series(self.snapshot.project.sids.codes[items, 0]).value_counts()
         n = len(items)

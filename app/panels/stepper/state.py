@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from genrec_engine import ConfigError, HeldOutUsers, ItemFilter, StepperConfig, StepperResult, StepRecord
 
-from ...widgets import sid_text
+from ...widgets import leaf_category, sid_text
 from .jobs import KIND_LABELS, KINDS, TOP_K, Decoded, DecodeRequest, DecodeView, LoadedGenerator, Move, OpenedProject
 
 __all__ = [
@@ -480,8 +480,7 @@ def prefix_meaning(project, popularity, prefix: tuple[int, ...]) -> PrefixMeanin
     if not len(items):
         return PrefixMeaning(0)
     frame = project.dataset.catalogue.items
-    cats = frame["categories"].iloc[items].astype(str).map(
-        lambda c: c.split("|", 1)[0].rsplit(">", 1)[-1].strip())
+    cats = frame["categories"].iloc[items].astype(str).map(leaf_category)
     brands = frame["brand"].iloc[items].astype(str)
 
     def top(values) -> tuple[str, float]:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ...model import ItemsChange, LabItem, ProjectSnapshot, SelectionEvent
-from ...widgets.text import elide, sid_text
+from ...widgets.text import elide, leaf_category, sid_text
 
 __all__ = [
     "SOURCE", "prefix_text", "leaf_category", "stats_html",
@@ -42,12 +42,6 @@ NO_NODE_CAPTION = "Select a node to list its items."
 def prefix_text(prefix: Sequence[int]) -> str:
     """``(12, 48)`` -> ``"12-48"``; the root is ``"(root)"``."""
     return sid_text(prefix, "(root)")
-
-
-def leaf_category(categories: str) -> str:
-    """``"Beauty > Makeup > Nails|Other"`` -> ``"Nails"`` (last level of the first path)."""
-    first = categories.split("|", 1)[0]
-    return first.rsplit(">", 1)[-1].strip()
 
 
 def _plural(n: int, noun: str = "item") -> str:
