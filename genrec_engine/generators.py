@@ -59,10 +59,15 @@ def save_project_generator(project, kind: str, model, *, extra: dict | None = No
     """Put ``model`` into the project as its ``kind`` generator, stamped with what it was trained
     on and recorded in ``project.json``, as one transaction (the API way to add a generator made
     outside ``genrec train``). Returns the file's path."""
-    from .train.api import commit_generator  # the one writer of checkpoints and their records
+    from .checkpoint import save_generator
+    from .txn import project_change
 
-    commit_generator(project, f"save the {kind} generator", kind=kind, model=model, extra=extra, storage=storage)
-    return generator_path(project, kind)
+    path = generator_path(project, kind)
+    with project_change(project.path, f"save the {kind} generator") as change:
+        save_generator(model, change.path(path.name), extra=extra, storage=storage,
+                       trained_on=provenance(project, kind))
+    project.meta = read_json(Path(project.path) / "project.json")
+    return path
 
 
 def new_generator(project, kind: str, config=None):
