@@ -1,4 +1,4 @@
-"""``genrec bench tokenize|decode|train|gui-stall|startup``: benchmark figures as JSON."""
+"""``genrec bench tokenize|decode|train|gui-stall|startup|scale``: benchmark figures as JSON."""
 from __future__ import annotations
 
 import json
@@ -80,6 +80,18 @@ def cmd_bench_startup(args) -> int:
     return 0
 
 
+def cmd_bench_scale(args) -> int:
+    from ..scale import bench_scale
+
+    with Bar(not args.json, f"bench scale {args.items:,} items") as bar:
+        obj = bench_scale(items=args.items, users=args.users, baseline=None if args.no_baseline else args.baseline,
+                          seed=args.seed, train_minutes=args.train_minutes, app=not args.no_app, work=args.work,
+                          keep=args.keep, device=args.device, progress=bar)
+    write_out(args, obj)
+    emit(args, obj)
+    return 0 if obj["checked"] else 1
+
+
 def register(sub) -> None:
     """Add the bench commands to ``sub``."""
     from ..quantize import METHODS
@@ -108,6 +120,22 @@ def register(sub) -> None:
                      cmd_bench_startup)
     sp.add_argument("--runs", type=whole(1, 100), default=3, help="launches, each in a fresh process (default 3)")
     sp.add_argument("--project", help="project folder (default: the bundled one)")
+    sp.add_argument("--out", help="also write the JSON to this file")
+
+    sp = add_command(bench, "scale", "every stage (synth, tokenize, trie, app open, tree, search, layout, train, decode) "
+                                     "at N synthetic items, with ratios to 12,000 items", cmd_bench_scale)
+    sp.add_argument("--items", type=whole(100, 100_000_000), required=True)
+    sp.add_argument("--users", type=whole(10), help="users (default: 2 per item)")
+    sp.add_argument("--baseline", type=whole(100), default=12_000, help="items of the baseline run (default 12000)")
+    sp.add_argument("--no-baseline", action="store_true", help="skip the baseline run (no ratios)")
+    sp.add_argument("--no-app", action="store_true", help="skip the app stages (open, tree_expand, search)")
+    sp.add_argument("--train-minutes", type=real(0, 1440, lo_open=True), default=2.0,
+                    help="wall-clock budget per generator for the training epoch; a longer epoch is projected "
+                         "from the measured throughput (default 2)")
+    sp.add_argument("--seed", type=whole(0), default=0)
+    sp.add_argument("--work", help="folder for the datasets and projects (default: a temporary one, removed)")
+    sp.add_argument("--keep", action="store_true", help="keep the work folder")
+    sp.add_argument("--device", default="auto")
     sp.add_argument("--out", help="also write the JSON to this file")
 
     sp = add_command(bench, "train", "training samples/s: RAN vs TIGER-style", cmd_bench_train)
