@@ -10,7 +10,7 @@ from .device import device_label, resolve_device
 from .analysis import (
     EXPORT_FORMATS, SPACES as LAYOUT_SPACES, GenerationDiagnostics, LevelWeights, SubtreeExport, codeword_weights,
     divergence_ranking, export_subtree, generation_diagnostics, homogeneity_per_user, item_layout, js_divergence,
-    layout_matrix, nearest_neighbours, subtree_graph, subtree_items,
+    layout_matrix, layout_note, layout_sample, nearest_neighbours, row_norms, subtree_graph, subtree_items,
 )
 from .embed import StructuredEncoder, TextEncoder, load_embeddings
 from .errors import Cancelled, ConfigError, DataValidationError, GenrecError, Problem, ProjectFormatError
@@ -60,5 +60,5 @@ __all__ = [
     "KINDS", "load_project_generator", "RECOMMEND_MODES", "Recommendation", "recommend", "recommend_indices",
     "TrainConfig", "evaluate_generator", "train_generator", "latest_evaluation", "generator_variant", "protocol_card",
     "LevelWeights", "codeword_weights", "divergence_ranking", "js_divergence",
-    "LAYOUT_SPACES", "item_layout", "layout_matrix", "nearest_neighbours",
+    "LAYOUT_SPACES", "item_layout", "layout_matrix", "layout_note", "layout_sample", "nearest_neighbours", "row_norms",
 ]

@@ -194,3 +194,31 @@ def test_nearest_neighbours_matches_a_brute_force_reference():
     dup = np.vstack([m[:1], m[:1] * 3, m[1:4]])
     i2, d2 = nearest_neighbours(dup, 0, k=2)
     assert i2[0] == 1 and d2[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_large_catalogue_is_laid_out_from_a_sample_and_placed_by_neighbours(tmp_path, monkeypatch):
+    """Above SAMPLE_ABOVE items UMAP runs on a seeded sample; every other item lands next to its
+    nearest sampled items (here: in its own blob), the sampled ones keep their UMAP positions, and
+    the cache says how the layout was made."""
+    monkeypatch.setattr(layout_mod, "SAMPLE_ABOVE", 100)
+    monkeypatch.setattr(layout_mod, "SAMPLE_SIZE", 30)
+    fitted = []
+
+    def fit(matrix, *, seed, n_neighbors, n_epochs=None):
+        fitted.append(matrix.shape[0])
+        return np.ascontiguousarray(matrix[:, :2], dtype=np.float32)  # a projection that keeps the blobs apart
+
+    monkeypatch.setattr(layout_mod, "_fit_umap", fit)
+    x = _clusters(n_per=60)
+    lay = item_layout(FakeProject(tmp_path, x), seed=1)
+    assert fitted == [30] and lay.shape == (180, 2) and np.isfinite(lay).all()
+    blob = np.repeat(np.arange(3), 60)
+    centres = np.stack([lay[blob == b].mean(0) for b in range(3)])
+    nearest_centre = np.argmin(((lay[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+    assert (nearest_centre == blob).mean() > 0.95
+    sample = np.sort(np.random.default_rng(1).choice(180, 30, replace=False))
+    np.testing.assert_allclose(lay[sample], x[sample, :2], atol=1e-5)
+    meta = json.loads((tmp_path / "layout-content.json").read_text())
+    assert meta["sample"] == 30 and meta["place_k"] == 3
+    assert "sample of 30 of the 180 items" in layout_mod.layout_note(180)
+    assert layout_mod.layout_note(100) == "UMAP of all 100 items"

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from genrec_engine import layout_matrix, nearest_neighbours
+from genrec_engine import layout_matrix, layout_sample, nearest_neighbours, row_norms
 
 from ...model import ItemsChange, ProjectSnapshot, SelectionEvent
 from ...widgets.text import elide, leaf_category, sid_text
@@ -57,6 +57,8 @@ class LayoutResult:
     space: str
     positions: np.ndarray  # [N, 2] float32
     matrix: np.ndarray  # [N, d] float32
+    norms: np.ndarray | None = None  # [N] the matrix's row norms (computed once, on the worker)
+    extent: tuple[float, float, float, float] | None = None  # (x0, x1, y0, y1) of all positions
 
 
 def layout_job(project, space: str, layout_fn: Callable, *, progress, cancel) -> LayoutResult:
@@ -68,7 +70,9 @@ def layout_job(project, space: str, layout_fn: Callable, *, progress, cancel) ->
     positions = np.ascontiguousarray(positions, dtype=np.float32)
     if positions.shape != (matrix.shape[0], 2):
         raise ValueError(f"layout has shape {positions.shape}, expected ({matrix.shape[0]}, 2)")
-    return LayoutResult(project, space, positions, matrix)
+    lo, hi = positions.min(0).astype(float), positions.max(0).astype(float)
+    return LayoutResult(project, space, positions, matrix, row_norms(matrix),
+                        (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])))
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -267,7 +271,13 @@ class MapState:
 
     def shown_text(self) -> str:
         """The status line of the layout on screen."""
-        return f"{len(self.shown.positions):,} items · {dict(SPACES)[self.shown.space]} space" if self.shown else ""
+        if not self.shown:
+            return ""
+        n = len(self.shown.positions)
+        text = f"{n:,} items · {dict(SPACES)[self.shown.space]} space"
+        if layout_sample(n) is not None:  # say that the map is placed from a sample
+            text += f" · UMAP of a {layout_sample(n):,}-item sample, the rest placed by nearest neighbours"
+        return text
 
     # ---- colours ----
     def base_colours(self) -> np.ndarray:
@@ -323,9 +333,14 @@ class MapState:
 
     def zoom_box(self, items: np.ndarray) -> tuple[float, float, float, float]:
         """``(x0, x1, y0, y1)`` centred on ``items``, spanning their extent (at least 8 % of the map)."""
-        pos = self.shown.positions.astype(np.float64)  # float32 ranges overflow pyqtgraph's limit checks
-        full = np.maximum(pos.max(0) - pos.min(0), 1e-6)
-        lo, hi = pos[items].min(0), pos[items].max(0)
+        shown = self.shown
+        pos = shown.positions[np.asarray(items, dtype=np.int64)].astype(np.float64)  # float32 ranges overflow
+        # pyqtgraph's limit checks; the whole map's extent is computed once per layout
+        x0, x1, y0, y1 = shown.extent if shown.extent is not None else (
+            *(float(v) for v in (shown.positions[:, 0].min(), shown.positions[:, 0].max())),
+            *(float(v) for v in (shown.positions[:, 1].min(), shown.positions[:, 1].max())))
+        full = np.maximum(np.array([x1 - x0, y1 - y0]), 1e-6)
+        lo, hi = pos.min(0), pos.max(0)
         centre, extent = (lo + hi) / 2, np.maximum(hi - lo, 0.08 * full) * 1.3
         cx, cy, ex, ey = (float(v) for v in (*centre, *extent))
         return cx - ex / 2, cx + ex / 2, cy - ey / 2, cy + ey / 2
@@ -335,7 +350,7 @@ class MapState:
         if item is None or self.shown is None:
             return []
         project = self.snapshot.project
-        idx, dist = nearest_neighbours(self.shown.matrix, item, N_NEIGHBOURS)
+        idx, dist = nearest_neighbours(self.shown.matrix, item, N_NEIGHBOURS, norms=self.shown.norms)
         cat = project.dataset.catalogue
         return [(int(i), cat.title(int(i)), sid_text(project.sids.sid(int(i))), float(d)) for i, d in zip(idx, dist)]
 
