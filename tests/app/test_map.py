@@ -386,3 +386,41 @@ def test_while_another_space_computes_the_old_map_stays_and_cancel_works(qtbot, 
     with qtbot.waitSignal(panel.sig_ready, timeout=JOB_MS):
         panel.retry_button.click()  # compute it after all
     assert pca.calls[-1][0] == "collaborative" and "Collaborative" in _text(panel, "mapStatus")
+
+
+def test_a_large_catalogue_is_drawn_as_an_image_of_the_visible_region(qtbot, monkeypatch):
+    """Above SCATTER_MAX items the map draws one image (level of detail), not a scatter item per dot:
+    every item counts as drawn, colours come from the palette, the image follows the view."""
+    from app.panels.map import plots
+
+    monkeypatch.setattr(plots, "SCATTER_MAX", 1000)
+    plot = plots.MapPlot(lambda: False, lambda polygon: None)
+    qtbot.addWidget(plot)
+    plot.resize(400, 300)
+    plot.show()
+    plot.set_palette(4)
+    rng = np.random.default_rng(0)
+    pos = rng.uniform(0, 10, (5000, 2)).astype(np.float32)
+    colours = rng.integers(0, 4, 5000)
+    plot.show_points(pos, colours)
+    assert plot.density_mode() and plot.displayed_count() == 5000 and len(plot.scatter.data) == 0
+    assert plot.raster.image is not None and plot.raster.image.shape[2] == 4
+    assert plot.point_colours()[7].name() == plot.palette_colours()[int(colours[7])].name()
+    plot.set_colours(np.zeros(5000, dtype=np.int64))  # recoloured: the image is redrawn in one colour
+    drawn = plot.raster.image.reshape(-1, 4)
+    drawn = drawn[drawn[:, 3] > 0]
+    first = plot.palette_colours()[0]
+    assert len(drawn) and (drawn[:, :3] == [first.red(), first.green(), first.blue()]).all()
+    plot.show_points(pos[:500], colours[:500])  # a small catalogue: back to a scatter
+    assert not plot.density_mode() and len(plot.scatter.data) == 500 and not plot.raster.isVisible()
+
+
+def test_rasterize_puts_rows_bottom_up_and_later_items_on_top():
+    from app.panels.map.plots import rasterize
+
+    pos = np.array([[0.5, 0.5], [9.5, 9.5], [0.6, 0.6], [20.0, 20.0]], dtype=np.float32)
+    rgba = np.array([1, 2, 3, 4], dtype=np.uint32)
+    img, inside = rasterize(pos, rgba, (0.0, 10.0, 0.0, 10.0), 10, 10, dot=1)
+    assert inside == 3  # the last one is outside the box
+    assert img[0, 0] == 3  # row 0 is the bottom (y0); item 2 painted over item 0
+    assert img[9, 9] == 2 and (img > 0).sum() == 2

@@ -1,6 +1,12 @@
 """The codebook map's plot: one pyqtgraph scatter of every item, the selection drawn on top, the
 cold-start lab's markers, a hover label and a lasso.
 
+Up to :data:`SCATTER_MAX` items each dot is a scatter point. Above that (a catalogue of 10^5-10^7
+items) the dots are drawn into one image of the visible region (:func:`rasterize`: a few NumPy
+passes, ~50 ms for 1M items) that pans and zooms with the view at once and is redrawn at the new
+resolution shortly after the view stops moving: level-of-detail drawing instead of a million
+graphics items, so panning stays smooth.
+
 :class:`MapPlot` draws what :class:`~app.panels.map.state.MapState` computed (positions
 ``[N, 2]`` in data coordinates, palette indices per dot) and knows nothing about projects.
 """
@@ -11,12 +17,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor
 
 from .state import LabMarker, Overlay, nearest_point
 
-__all__ = ["code_palette", "MapPlot"]
+__all__ = ["code_palette", "MapPlot", "SCATTER_MAX", "rasterize"]
+
+#: Above this many items the map draws its dots as an image of the visible region.
+SCATTER_MAX = 150_000
+_REDRAW_MS = 90  # the raster is redrawn this long after the view last moved
+_FEW_VISIBLE = 20_000  # fewer items than this in view: 4-pixel dots instead of 2
 
 _GREY = QColor(200, 200, 200)
 _LAB_NEW = QColor(0, 140, 60)  # cold-start lab: injected items (a green star, white rim)
@@ -46,6 +57,30 @@ def sequential_palette(n: int) -> list[QColor]:
     """``n`` colours from light yellow to dark blue (viridis-like, readable on white): low to high."""
     cmap = pg.colormap.get("viridis")
     return [cmap.map(0.92 - 0.92 * i / max(1, n - 1), mode="qcolor") for i in range(n)]
+
+
+def rasterize(positions: np.ndarray, rgba: np.ndarray, box: tuple[float, float, float, float],
+              width: int, height: int, dot: int = 2) -> tuple[np.ndarray, int]:
+    """Draw ``positions [N, 2]`` with colours ``rgba [N]`` (uint32, one packed RGBA per item) as
+    ``dot x dot``-pixel squares into a ``[height, width]`` uint32 image of ``box = (x0, x1, y0,
+    y1)`` (row 0 at ``y0``; a later item paints over an earlier one, as in a scatter; transparent
+    where no item is). Returns the image and how many items fall inside the box."""
+    x0, x1, y0, y1 = box
+    width, height = max(1, int(width)), max(1, int(height))
+    img = np.zeros((height + dot) * (width + dot), dtype=np.uint32)
+    if len(positions) and x1 > x0 and y1 > y0:
+        px = (positions[:, 0] - x0) * (width / (x1 - x0))
+        py = (positions[:, 1] - y0) * (height / (y1 - y0))
+        inside = np.flatnonzero((px >= 0) & (px < width) & (py >= 0) & (py < height))
+        flat = py[inside].astype(np.int64) * (width + dot) + px[inside].astype(np.int64)
+        colours = rgba[inside]
+        for dy in range(dot):
+            for dx in range(dot):
+                img[flat + (dy * (width + dot) + dx)] = colours
+        count = len(inside)
+    else:
+        count = 0
+    return img.reshape(height + dot, width + dot)[:height, :width], count
 
 
 class _LassoViewBox(pg.ViewBox):
@@ -120,6 +155,17 @@ class MapPlot(pg.PlotWidget):
         self.addItem(self.hover_text, ignoreBounds=True)
         self._positions: np.ndarray | None = None
         self._brushes = np.array([pg.mkBrush(_GREY), pg.mkBrush(_HIGHLIGHT)], dtype=object)
+        # density mode (more than SCATTER_MAX items): the dots as one image of the visible region
+        self.raster = pg.ImageItem(axisOrder="row-major")
+        self.raster.hide()
+        self.addItem(self.raster, ignoreBounds=True)
+        self._colours: np.ndarray | None = None  # palette index per item, in density mode
+        self._visible = 0  # items inside the last raster
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(_REDRAW_MS)
+        self._redraw.timeout.connect(self._draw_raster)
+        self.view.sigRangeChanged.connect(lambda *_: self._redraw.start() if self._colours is not None else None)
 
     # ---- drawing ----
     def set_palette(self, k: int) -> None:
@@ -133,14 +179,53 @@ class MapPlot(pg.PlotWidget):
         return [b.color() for b in self._brushes]
 
     def show_points(self, positions: np.ndarray, colours: np.ndarray) -> None:
-        """Every item's dot (``positions [N, 2]``, palette ``colours [N]``), the whole map in view."""
+        """Every item's dot (``positions [N, 2]``, palette ``colours [N]``), the whole map in view
+        (a scatter up to :data:`SCATTER_MAX` items, else an image redrawn as the view moves)."""
         self._positions = positions
         self.hover_text.hide()
+        if len(positions) > SCATTER_MAX:
+            self.scatter.clear()
+            self._colours = np.asarray(colours)
+            self._visible = len(positions)
+            self.raster.show()
+            self.show_all()
+            self._draw_raster()
+            return
+        self._colours = None
+        self.raster.hide()
         self.scatter.setData(pos=positions, brush=self._brushes[colours], size=5, pen=None)
         self.show_all()
 
     def set_colours(self, colours: np.ndarray) -> None:
+        if self._colours is not None:
+            self._colours = np.asarray(colours)
+            self._draw_raster()
+            return
         self.scatter.setBrush(self._brushes[colours])
+
+    def density_mode(self) -> bool:
+        """True when the dots are drawn as an image (more than :data:`SCATTER_MAX` items)."""
+        return self._colours is not None
+
+    def _packed_palette(self) -> np.ndarray:
+        """The palette as packed uint32 colours in the byte order of an RGBA8888 image."""
+        rgba = np.array([[c.red(), c.green(), c.blue(), 255] for c in self.palette_colours()], dtype=np.uint8)
+        return rgba.view(np.uint32).ravel()
+
+    def _draw_raster(self) -> None:
+        """Redraw the density image for the view's current range, at its current pixel size."""
+        if self._colours is None or self._positions is None:
+            return
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        w = max(1, int(self.view.width()))
+        h = max(1, int(self.view.height()))
+        box = (x0, x1, y0, y1)
+        packed = self._packed_palette()[self._colours]
+        # bigger dots once the view is zoomed in to a few thousand items (the last draw's count)
+        img, visible = rasterize(self._positions, packed, box, w, h, dot=2 if self._visible > _FEW_VISIBLE else 4)
+        self.raster.setImage(img.view(np.uint8).reshape(h, w, 4), autoLevels=False, levels=(0, 255))
+        self.raster.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self._visible = visible
 
     def set_overlay(self, overlay: Overlay | None) -> None:
         """Draw the selected items on top (None: none)."""
@@ -181,12 +266,20 @@ class MapPlot(pg.PlotWidget):
     def clear_points(self) -> None:
         """No layout: no dots, no selection, no labels."""
         self._positions = None
+        self._colours = None
+        self._redraw.stop()
+        self.raster.hide()
+        self.raster.clear()
         self.scatter.clear()
         self.overlay.clear()
         self.set_lab([], None)
         self.hover_text.hide()
 
     def show_all(self) -> None:
+        if self._colours is not None and self._positions is not None and len(self._positions):
+            lo, hi = self._positions.min(axis=0), self._positions.max(axis=0)  # the image has no bounds
+            self.view.setRange(xRange=(float(lo[0]), float(hi[0])), yRange=(float(lo[1]), float(hi[1])), padding=0.03)
+            return
         self.view.autoRange(padding=0.03)
 
     def zoom_to(self, box: tuple[float, float, float, float]) -> None:
@@ -203,11 +296,16 @@ class MapPlot(pg.PlotWidget):
         return nearest_point(self._positions, p.x(), p.y(), px_w, px_h)
 
     def displayed_count(self) -> int:
-        """Points in the scatter."""
+        """Items drawn: the scatter's points, or every item in density mode."""
+        if self._colours is not None and self._positions is not None:
+            return len(self._positions)
         return len(self.scatter.data)
 
     def point_colours(self) -> list[QColor]:
         """The fill colour of every point, in item order (for tests and exports)."""
+        if self._colours is not None:
+            palette = self.palette_colours()
+            return [QColor(palette[int(c)]) for c in self._colours]
         return [QColor(b.color()) for b in self.scatter.data["brush"]]
 
     def lab_markers(self) -> dict[int, tuple[float, float, str]]:
