@@ -228,27 +228,48 @@ def validate_interactions(
         else:
             _report_short_users(table, users[users_ok], table.lines[users_ok], min_user_interactions, log)
 
-    rows = np.flatnonzero(ok)
-    users, item_ids, item_index = users[rows], item_ids[rows], item_index[rows]
-    file_order = rows.astype(np.int64)
-    key = file_order if key is None else key[rows]
-    order = np.lexsort((file_order, key, users))  # by user, then key, ties in file order
-
-    clean = pd.DataFrame({
-        "user_id": users[order],
-        "item_id": item_ids[order],
-        "item_index": item_index[order],
-    })
+    if not ok.all():  # (copies of 17M rows cost seconds: only when rows are left out)
+        rows = np.flatnonzero(ok)
+        users, item_ids, item_index = users[rows], item_ids[rows], item_index[rows]
+        file_order = rows.astype(np.int64)
+        key = file_order if key is None else key[rows]
+    else:
+        file_order = None
+        key = np.arange(len(users), dtype=np.int64) if key is None else key
+    columns = {"user_id": users, "item_id": item_ids, "item_index": item_index}
     if order_by != "file":
-        clean[order_by] = key[order]
-    return clean, order_by
+        columns[order_by] = key
+    # a file already sorted by user, then time, needs no sort (1M items, 17M rows: ~3 s saved)
+    if not _in_order(users, key):
+        if file_order is None:
+            file_order = np.arange(len(users), dtype=np.int64)
+        order = np.lexsort((file_order, key, users))  # by user, then key, ties in file order
+        columns = {name: values[order] for name, values in columns.items()}
+    return pd.DataFrame(columns), order_by
+
+
+def _in_order(users: np.ndarray, key: np.ndarray) -> bool:
+    """True when the rows are already by user, then by ``key`` (ties stay in file order either way)."""
+    if len(users) < 2:
+        return True
+    same = users[1:] == users[:-1]
+    return bool(np.all(users[1:] >= users[:-1]) and np.all(key[1:][same] >= key[:-1][same]))
+
+
+def _user_counts(users: np.ndarray) -> pd.Series:
+    """Rows per user (a Series indexed by user id): run lengths when the rows are grouped by user
+    already (one pass), else a hash count."""
+    if len(users) and np.all(users[1:] >= users[:-1]):
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        return pd.Series(np.diff(np.r_[starts, len(users)]), index=users[starts])
+    return pd.Series(users).value_counts()
 
 
 def _drop_short_users(table: RawTable, users: np.ndarray, users_ok: np.ndarray, min_user_interactions: int,
                       log: ProblemLog) -> np.ndarray:
     """Rows of users with fewer than ``min_user_interactions`` rows (bool per row), reported as one
     warning that counts them."""
-    counts = pd.Series(users[users_ok]).value_counts()
+    counts = _user_counts(users[users_ok])
     short = counts.index[counts < min_user_interactions].to_numpy()
     drop = users_ok & np.isin(users, short)
     if len(short):
@@ -262,7 +283,7 @@ def _drop_short_users(table: RawTable, users: np.ndarray, users_ok: np.ndarray, 
 def _report_short_users(table: RawTable, users: np.ndarray, lines: np.ndarray,
                         min_user_interactions: int, log: ProblemLog) -> None:
     """One error per user with fewer than ``min_user_interactions`` rows, at its first line."""
-    counts = pd.Series(users).value_counts()
+    counts = _user_counts(users)
     short = counts[counts < min_user_interactions]
     if len(short):
         first_line = pd.Series(lines).groupby(users).min()[short.index]

@@ -76,7 +76,10 @@ def diagnose_codes(codes: np.ndarray, codebook_size, recon_mse: float | None = N
     for l in range(L):
         counts = np.bincount(codes[:, l], minlength=sizes[l])
         # prefix id of c_<=l, and H(c_l | c_<l) = H(c_<=l) - H(c_<l)
-        pair = prefix_ids = np.unique(np.stack([prev_groups, codes[:, l]], 1), axis=0, return_inverse=True)[1].reshape(-1)
+        # one int64 key per (prefix, code) pair: a 1-D unique (a plain sort) instead of unique rows,
+        # which sorts structured views and took ~4 s at 1M items
+        key = prev_groups * max(sizes[l], int(codes[:, l].max(initial=0)) + 1) + codes[:, l]
+        pair = prefix_ids = np.unique(key, return_inverse=True)[1].reshape(-1)
         per_prefix = np.bincount(prefix_ids)
         h_joint = _entropy_bits(per_prefix)
         h_prev = _entropy_bits(np.bincount(prev_groups))

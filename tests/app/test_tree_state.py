@@ -253,3 +253,21 @@ def test_export_request_and_what_a_project_switch_makes_stale(state, snapshot):
     assert state.hits == () and state.table_prefix is None and state.new_items == {}
     assert state.export_request("csv", (1,)) is None and state.search_args("x") is None
     assert state.table_pick(0) is None
+
+
+def test_the_title_index_finds_what_a_per_title_substring_search_finds():
+    import pandas as pd
+
+    from app.panels.tree.state import TitleIndex
+
+    titles = np.array(["Rose Water Toner", None, "rose gold (2 pack)", "Café Crème", "a+b [x]", "two\nlines",
+                       "ROSEROSE", "", float("nan"), "Eyeliner"], dtype=object)
+    index = TitleIndex(titles)
+    index.prepare()
+    for needle in ("rose", "ROSE", "(2", "crème", "+b [", "o\nl", "lines", "e", "zzz", "roseros"):
+        expected = np.flatnonzero(pd.Series(titles, dtype=object).str.contains(
+            needle, case=False, regex=False, na=False).to_numpy())
+        if "\n" in needle:  # a typed query is one line: a newline matches nothing
+            expected = expected[:0]
+        np.testing.assert_array_equal(index.find(needle), expected, err_msg=needle)
+    assert len(index.find("")) == 0 and len(TitleIndex(np.array([], dtype=object)).find("a")) == 0

