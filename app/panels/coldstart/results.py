@@ -57,7 +57,8 @@ INJECTED_COLOUR = "#007a3d"  # green: a live injected item
 
 @dataclass(frozen=True)
 class TestUsers:
-    """The project's test users (leave-one-out split), for the user picker."""
+    """The project's test users (leave-one-out split), for the user picker: all of them, or a
+    seeded sample of :data:`~app.panels.coldstart.jobs.LAB_USERS` on larger catalogues."""
 
     __test__ = False  # not a pytest test class
 
