@@ -96,7 +96,7 @@ def layout_fingerprint(matrix: np.ndarray, *, space: str, seed: int, n_neighbors
                 "min_dist": _MIN_DIST, "shape": list(m.shape)}
     sample = layout_sample(m.shape[0])
     if sample is not None:  # (small layouts keep the key set they always had: their caches stay valid)
-        settings.update(sample=sample, place_k=_PLACE_K)
+        settings.update(sample=sample, place_k=_PLACE_K, place="nearest-sampled+spread")
     h.update(json.dumps(settings, sort_keys=True).encode())
     h.update(m.tobytes())
     return h.hexdigest()
@@ -137,8 +137,9 @@ def _run_umap(matrix: np.ndarray, *, seed: int, n_neighbors: int, n_epochs: int 
 def _place_by_sample(matrix: np.ndarray, sample: np.ndarray, base: np.ndarray, *, progress: ProgressFn | None,
                      cancel: CancelToken | None, chunk: int = 8192) -> np.ndarray:
     """Every row of ``matrix`` placed at the similarity-weighted mean of the layout positions
-    ``base [S, 2]`` of its :data:`_PLACE_K` nearest rows among ``matrix[sample]`` (cosine); the
-    sampled rows keep their own positions. Chunked: memory ``chunk x S``, never ``N x N``."""
+    ``base [S, 2]`` of its :data:`_PLACE_K` nearest rows among ``matrix[sample]`` (cosine), plus a
+    small seeded spread so items placed on one sampled item do not print as one dot; the sampled
+    rows keep their own positions. Chunked: memory ``chunk x S``, never ``N x N``."""
     import torch
 
     X = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
@@ -155,6 +156,13 @@ def _place_by_sample(matrix: np.ndarray, sample: np.ndarray, base: np.ndarray, *
             out[start:start + chunk] = (w[:, :, None] * B[idx]).sum(1).numpy()
             if (start // chunk) % 16 == 0:
                 report(progress, 0.6 + 0.38 * start / n, f"placing items {start:,} / {n:,} by their nearest sampled items")
+    # the many items placed on one sampled item would print as one dot: spread them a little (a
+    # seeded Gaussian, a quarter of the median distance between neighbouring sampled items)
+    from scipy.spatial import cKDTree
+
+    gap, _ = cKDTree(base).query(base, k=2)
+    spread = 0.25 * float(np.median(gap[:, 1])) if len(base) > 1 else 0.0
+    out += np.random.default_rng(0).normal(0.0, spread, out.shape).astype(np.float32)
     out[sample] = base
     return out
 
