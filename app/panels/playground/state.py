@@ -93,6 +93,7 @@ class PlaygroundSetup:
     completions: tuple[str, ...]  # one per item index: "title · brand [id N]"
     folded: tuple[str, ...]  # the same, case-folded (the search matches in them)
     users: tuple[tuple[int, tuple[int, ...]], ...]  # (user id, test history: item indices, oldest first)
+    by_completion: dict[str, int] | None = None  # completion -> item index (built on the worker)
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def prepare_playground(project, *, min_items: int = PREFILL_MIN_ITEMS, limit: in
                 break
     if progress is not None:
         progress(1.0, "ready")
-    return PlaygroundSetup(completions, folded, tuple(users))
+    return PlaygroundSetup(completions, folded, tuple(users), {c: n for n, c in enumerate(completions)})
 
 
 def recommend_list(project, kind: str, model, request: PlaygroundRequest, *, progress: ProgressFn | None = None,
@@ -260,8 +261,9 @@ class PlaygroundState:
         self.open(None)
 
     # ---- project ----
-    def open(self, project) -> None:
-        """A project was opened (None: closed): everything of the previous one is stale."""
+    def open(self, project, id_index: dict[int, int] | None = None) -> None:
+        """A project was opened (None: closed): everything of the previous one is stale.
+        ``id_index``: item id -> item index when the caller has it (the snapshot's)."""
         self.project = project
         self.models: dict[str, object] = {}  # kind -> loaded generator (shared for the project)
         self.load_errors: dict[str, str] = {}  # kind -> why it could not be loaded
@@ -276,7 +278,7 @@ class PlaygroundState:
         self._by_completion: dict[str, int] = {}
         self._by_id: dict[int, int] = {}
         if project is not None:
-            self._by_id = {int(i): n for n, i in enumerate(project.sids.item_ids)}
+            self._by_id = id_index if id_index is not None else {int(i): n for n, i in enumerate(project.sids.item_ids)}
 
     @property
     def page(self) -> str:
@@ -305,7 +307,8 @@ class PlaygroundState:
 
     def prepared_with(self, setup: PlaygroundSetup) -> None:
         self.setup = setup
-        self._by_completion = {c: n for n, c in enumerate(setup.completions)}
+        self._by_completion = setup.by_completion if setup.by_completion is not None \
+            else {c: n for n, c in enumerate(setup.completions)}
         self.prepared = True
 
     def prepare_failed(self, message: str) -> str:

@@ -269,7 +269,7 @@ class PlaygroundPanel(QWidget):
             scope.cancel()
         self._timer.stop()
         project = snapshot.project if snapshot is not None else None
-        self.state.open(project)
+        self.state.open(project, snapshot.id_index if snapshot is not None else None)
         self._history.completions.setStringList([])
         self._history.user_combo.clear()
         for model in self.result_models.values():

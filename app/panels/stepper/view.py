@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...bridge import JobScope
+from ...model import item_completions
 from ...widgets import centred_column, error_label, sid_text
 from ...widgets.layouts import lay_out
 from .. import ProjectSnapshot, ProjectViewModel
@@ -342,8 +343,8 @@ class StepperPanel(QWidget):
             self._update_buttons()
             return
         self._stack.setCurrentWidget(self._loading_page)
-        titles = snapshot.project.dataset.catalogue.items["title"].astype(str).tolist()
-        self._completions = {f"{t}  [{i}]": n for n, (t, i) in enumerate(zip(titles, snapshot.project.sids.item_ids))}
+        self._completions = snapshot.completions if snapshot.completions is not None \
+            else item_completions(snapshot.project)
         self._completer_model.setStringList(list(self._completions))
         self._opening.submit(open_stepper_project, snapshot.project, name="stepper: test users and generator",
                              on_result=self._on_opened, on_error=self._failed("open the project's test users"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.model import item_completions
 from app.widgets.text import elide, sid_text
 
 from .jobs import Generators, ItemWeights, Ranking
@@ -106,8 +107,7 @@ class WeightsState:
         self.item_status = ""
         if snapshot is not None:
             project = snapshot.project
-            titles = project.dataset.catalogue.items["title"].astype(str).tolist()
-            self.completions = {f"{t}  [{i}]": n for n, (t, i) in enumerate(zip(titles, project.sids.item_ids))}
+            self.completions = snapshot.completions if snapshot.completions is not None else item_completions(project)
             self.ranking_status = "Waiting for the RAN generator…"
             self.item_status = "Loading the RAN generator…"
 
