@@ -262,8 +262,7 @@ def test_the_title_index_finds_what_a_per_title_substring_search_finds():
 
     titles = np.array(["Rose Water Toner", None, "rose gold (2 pack)", "Café Crème", "a+b [x]", "two\nlines",
                        "ROSEROSE", "", float("nan"), "Eyeliner"], dtype=object)
-    index = TitleIndex(titles)
-    index.prepare()
+    index = TitleIndex(titles).prepared()
     for needle in ("rose", "ROSE", "(2", "crème", "+b [", "o\nl", "lines", "e", "zzz", "roseros"):
         expected = np.flatnonzero(pd.Series(titles, dtype=object).str.contains(
             needle, case=False, regex=False, na=False).to_numpy())

@@ -269,8 +269,6 @@ class TreePanel(QWidget):
     def _on_project_changed(self, snapshot: ProjectSnapshot | None) -> None:
         self.state.set_project(snapshot)
         self._search.cancel()  # a search of the old project is stale (an export still writes its file)
-        if self.state.title_index is not None:  # ready before the first search (1M titles: ~0.5 s)
-            self._search.submit(self.state.title_index.prepare, name="index titles for search")
         self._search_status.setText("")
         self._results.clear()
         self._results.setVisible(False)
