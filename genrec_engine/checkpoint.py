@@ -26,6 +26,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from .errors import ConfigError, ProjectFormatError
 from .fileio import atomic_path
 from .models import MODEL_CLASSES
+from .models.shell import meta_shell
 
 __all__ = ["GENERATOR_FORMAT", "STORAGE_DTYPES", "save_generator", "load_generator", "read_generator_meta",
            "generator_classes", "storage_state"]
@@ -116,8 +117,7 @@ def _check_shapes(path: Path, cls, config, sid_codes, level_sizes, kwargs) -> No
     """Build the model on PyTorch's "meta" device (no memory) and refuse a config whose weights
     would not match the tensors stored in the file, before the real model is allocated."""
     try:
-        with torch.device("meta"):
-            shell = cls(config, sid_codes, level_sizes, **kwargs)
+        shell = meta_shell(cls, config, sid_codes, level_sizes, **kwargs)
     except (ConfigError, ValueError, TypeError) as exc:
         raise ProjectFormatError(f"{path} [config]: {exc}") from None
     except Exception:  # noqa: BLE001 - a constructor that needs real data: fall back to the load-time check

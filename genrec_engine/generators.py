@@ -17,6 +17,7 @@ from .checkpoint import load_generator, read_generator_meta
 from .errors import ConfigError
 from .fileio import read_json
 from .models import MODEL_CLASSES
+from .models.shell import meta_shell
 
 __all__ = ["KINDS", "model_class", "model_kwargs", "generator_path", "new_generator", "load_project_generator",
            "provenance", "save_project_generator"]
@@ -93,8 +94,7 @@ def _check_size(kind: str, cls, config, project, kwargs) -> None:
     whose training (weights, gradients and two Adam moments: 16 bytes each) would not fit in this
     machine's memory."""
     try:
-        with torch.device("meta"):
-            shell = cls(config, project.sids.codes, project.sids.level_sizes, **kwargs)
+        shell = meta_shell(cls, config, project.sids.codes, project.sids.level_sizes, **kwargs)
     except ConfigError:
         raise
     except Exception:  # noqa: BLE001 - a constructor that needs real data: the real build will tell

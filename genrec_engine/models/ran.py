@@ -96,7 +96,9 @@ class RAN(nn.Module):
         # torch.tensor copies: loading a checkpoint must never write into the caller's SID array
         self.register_buffer("sids", torch.tensor(np.asarray(sid_codes), dtype=torch.long), persistent=True)
         self.uid = nn.Embedding(self.n_items + 1, d, padding_idx=0)  # row 0 = padding
-        self.books = nn.ParameterList([nn.Parameter(torch.randn(k, d) * d**-0.5) for k in self.level_sizes])
+        self.books = nn.ParameterList([nn.Parameter(torch.empty(k, d)) for k in self.level_sizes])
+        for book in self.books:  # = randn(k, d) * d**-0.5, bit for bit; through nn.init so meta_shell can skip it
+            nn.init.normal_(book, std=d**-0.5)
         self.fuse = nn.ModuleList(
             [nn.Sequential(nn.Linear(2 * d, 2 * d), nn.GELU(), nn.Linear(2 * d, d), nn.LayerNorm(d)) for _ in range(self.depth - 1)]
         )

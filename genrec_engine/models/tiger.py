@@ -226,7 +226,7 @@ class TIGER(nn.Module):
         self.tok = nn.Embedding(n_tok, d)  # the D per-level tables, stacked (see the module doc)
         self.level = nn.Embedding(self.depth, d)  # position inside an item
         self.item_pos = nn.Embedding(config.max_items, d)  # item position from the right
-        self.bos = nn.Parameter(torch.randn(d) * 0.02)
+        self.bos = nn.Parameter(nn.init.normal_(torch.empty(d), std=0.02))  # = randn(d) * 0.02, bit for bit
         self.dec_pos = nn.Embedding(self.depth, d)
         self.enc_layers = nn.ModuleList(
             [_EncoderLayer(d, config.n_heads, config.d_ff, config.dropout) for _ in range(config.n_enc_layers)]
