@@ -11,7 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_text_atomic", "write_json_atomic", "read_json", "json_default"]
+__all__ = ["atomic_path", "write_text_atomic", "write_json_atomic", "read_json", "json_default", "user_cache_root"]
+
+
+def user_cache_root() -> Path:
+    """Where the engine keeps what it can always compute again (embeddings, layouts, validated
+    datasets): ``$GENREC_CACHE_DIR``, else ``~/.cache/genrec-explorer``. Never a project folder."""
+    return Path(os.environ.get("GENREC_CACHE_DIR") or Path.home() / ".cache" / "genrec-explorer")
 
 
 @contextmanager

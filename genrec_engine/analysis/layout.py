@@ -187,9 +187,9 @@ def _cache_paths(folder: Path, space: str) -> tuple[Path, Path]:
 
 def _user_folder(fingerprint: str) -> Path:
     """Where ``cache="user"`` keeps a layout: one folder per fingerprint under the user's cache."""
-    from ..embed.cache import cache_dir
+    from ..fileio import user_cache_root
 
-    return cache_dir().parent / "layouts" / fingerprint[:32]
+    return user_cache_root() / "layouts" / fingerprint[:32]
 
 
 def _read_cache(folder: Path, space: str, fingerprint: str, n: int) -> np.ndarray | None:

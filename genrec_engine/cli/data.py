@@ -11,7 +11,7 @@ from .common import Bar, add_command, add_encoder_options, emit, fields_of, real
 def cmd_data_check(args) -> int:
     from ..data import check_dataset
 
-    ds, problems = check_dataset(args.dir, min_user_interactions=args.min_interactions)
+    ds, problems = check_dataset(args.dir, min_user_interactions=args.min_interactions, cache=False)  # check the files themselves
     errors = [p for p in problems if p.severity == "error"]
     obj = {
         "path": str(Path(args.dir)),

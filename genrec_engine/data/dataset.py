@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DataValidationError, Problem
 from ..fileio import atomic_path, json_default
+from .cache import read_cached, write_cached
 from .catalogue import Catalogue
 from .readers import FORMATS, ProblemLog, find_table, read_table
 from .validate import validate_interactions, validate_items
@@ -118,14 +119,17 @@ class Dataset:
 SHORT_USERS = ("error", "drop")
 
 
-def check_dataset(path, *, min_user_interactions: int = 3,
-                  short_users: str = "error") -> tuple[Dataset | None, list[Problem]]:
+def check_dataset(path, *, min_user_interactions: int = 3, short_users: str = "error",
+                  cache: bool = True) -> tuple[Dataset | None, list[Problem]]:
     """Load and validate the dataset folder ``path``; never raises for problems in the data.
 
     Returns the dataset (None when any problem is an error) and every problem found, errors and
     warnings, in the order found (file by file, family by family). ``short_users="drop"`` leaves
     out the users with fewer than ``min_user_interactions`` interactions (one warning counts
     them; the dataset remembers it in ``short_users``) instead of an error per user.
+
+    ``cache``: use and keep the validated tables in the user's cache (:mod:`.cache`; only while
+    the files are unchanged); ``False`` reads and validates the files whatever the cache holds.
     """
     if short_users not in SHORT_USERS:
         raise ConfigError(f"short_users={short_users!r}: expected one of {', '.join(SHORT_USERS)}")
@@ -138,6 +142,10 @@ def check_dataset(path, *, min_user_interactions: int = 3,
         what = "is not a folder" if folder.exists() else "does not exist"
         log.add(str(folder), None, None, f"dataset folder {what}")
         return None, log.problems
+    if cache:
+        cached = read_cached(folder, int(min_user_interactions), short_users)
+        if cached is not None:
+            return cached, list(cached.warnings)
 
     items = items_name = None
     items_path = find_table(folder, "items", log)
@@ -165,16 +173,20 @@ def check_dataset(path, *, min_user_interactions: int = 3,
         warnings=[p for p in log.problems if p.severity != "error"],
         short_users=short_users,
     )
+    if cache:
+        write_cached(dataset, int(min_user_interactions), short_users)
     return dataset, log.problems
 
 
-def load_dataset(path, *, min_user_interactions: int = 3, short_users: str = "error") -> Dataset:
-    """Load and validate the dataset folder ``path`` (``short_users``: see :func:`check_dataset`).
+def load_dataset(path, *, min_user_interactions: int = 3, short_users: str = "error",
+                 cache: bool = True) -> Dataset:
+    """Load and validate the dataset folder ``path`` (``short_users``, ``cache``: see :func:`check_dataset`).
 
     Raises one :class:`DataValidationError` carrying every problem (warnings too) when any
     problem is an error; warnings alone end up in ``Dataset.warnings``.
     """
-    dataset, problems = check_dataset(path, min_user_interactions=min_user_interactions, short_users=short_users)
+    dataset, problems = check_dataset(path, min_user_interactions=min_user_interactions, short_users=short_users,
+                                      cache=cache)
     if dataset is None:
         raise DataValidationError(problems)
     return dataset

@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_path
+from ..fileio import atomic_path, user_cache_root
 
 __all__ = ["cache_dir", "content_key", "load_cached", "store_cached"]
 
 
 def cache_dir() -> Path:
     """``$GENREC_CACHE_DIR`` or ``~/.cache/genrec-explorer``; created on first use."""
-    root = os.environ.get("GENREC_CACHE_DIR") or Path.home() / ".cache" / "genrec-explorer"
-    return Path(root) / "embeddings"
+    return user_cache_root() / "embeddings"
 
 
 def content_key(model_name: str, texts: list[str]) -> str:
