@@ -24,10 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", type=float, required=True, help="time.time() when the caller started this process")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QTimer
-
     from . import DEFAULT_PROJECT
-    from .main import launch
+    from .main import import_engine_before_qt, launch
+
+    import_engine_before_qt()  # as genrec-explorer does
+    from PySide6.QtCore import QTimer
 
     marks: dict[str, float] = {"imports_s": time.time() - args.since}
     qapp, window = launch(args.project or DEFAULT_PROJECT, dialogs=False)

@@ -80,6 +80,7 @@ class LevelCharts(QStackedWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.plots: list[LevelProbPlot] = []
+        self._depth = 0  # the SID depth the charts are for; built on first use (see reset)
         note = QLabel(_WAITING)
         note.setWordWrap(True)
         note.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -103,19 +104,27 @@ class LevelCharts(QStackedWidget):
             p.clear_level()
 
     def reset(self, depth: int) -> None:
-        """Empty charts for a SID of ``depth`` levels, hidden behind the note."""
+        """Empty charts for a SID of ``depth`` levels, hidden behind the note. The charts
+        themselves are built when the first levels arrive (:meth:`show_levels`): a pyqtgraph plot
+        takes ~0.1 s to build, and a project load should not wait for charts nobody looks at yet."""
         self.clear()
-        if len(self.plots) == depth:
+        self._depth = depth
+        if self.plots and len(self.plots) != depth:
+            for p in self.plots:
+                self._grid.removeWidget(p)
+                p.deleteLater()
+            self.plots = []
+
+    def _build(self) -> None:
+        if len(self.plots) == self._depth:
             return
-        for p in self.plots:
-            self._grid.removeWidget(p)
-            p.deleteLater()
-        self.plots = [LevelProbPlot(level, depth) for level in range(depth)]
+        self.plots = [LevelProbPlot(level, self._depth) for level in range(self._depth)]
         for level, p in enumerate(self.plots):
             self._grid.addWidget(p, level // 2, level % 2)
 
     def show_levels(self, levels) -> None:
         """Draw one :class:`~.state.LevelProbs` per chart and show the charts."""
+        self._build()
         for plot, lp in zip(self.plots, levels):
             plot.show_level(lp)
         self.setCurrentWidget(self._grid_page)
