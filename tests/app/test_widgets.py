@@ -108,3 +108,53 @@ def test_crosshair_shows_every_curves_exact_value_at_the_nearest_x(qtbot):
     qtbot.addWidget(plots)
     plots.show_run([1, 2], [3.2, 2.9], [2], [0.05], [0.03])
     assert plots.valid_crosshair.show_at(2).splitlines() == ["epoch 2", "Recall@10: 0.05", "NDCG@10: 0.03"]
+
+
+def test_bar_charts_have_crosshairs_with_exact_values(qtbot):
+    """Every panel's bar chart reads out the exact value(s) under the pointer, as the training
+    curves do: codeword weights (both charts and a compared item), diagnostics histograms, the
+    cold-start lab's code probabilities and the playground's interest groups."""
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    from app.panels.coldstart.plots import LevelProbPlot
+    from app.panels.diagnostics.plots import CountHistogram
+    from app.panels.playground.plots import GroupsPlot
+    from app.panels.weights.plots import LevelPlot
+
+    weights = LevelPlot(0, 4, 3)
+    qtbot.addWidget(weights)
+    weights.content_bars.setOpts(height=np.array([0.1, 0.6, 0.2, 0.1]))
+    weights.collab_bars.setOpts(height=np.array([0.25, 0.25, 0.4, 0.1]))
+    assert weights.crosshair.show_at(2.2).splitlines() == ["code 2", "content: 0.2", "collaborative: 0.4"]
+    assert all(line.isVisible() and line.value() == 2 for line in weights.crosshair.lines)  # in both charts
+    weights.crosshair.hide()
+    weights.resize(400, 300)
+    weights.show()
+    qtbot.waitExposed(weights)
+    # the pointer over the lower (collaborative) chart, at codeword 1
+    weights.scene().sigMouseMoved.emit(weights.bottom.mapViewToScene(QPointF(1.1, 0.1)))
+    qtbot.waitUntil(lambda: weights.crosshair.label.isVisible())
+    assert weights.crosshair.label.toPlainText().splitlines()[0] == "code 1"
+    weights.compare_curve.setData(np.arange(5) - 0.5, np.array([0.5, 0.1, 0.3, 0.1]))
+    weights.compare_curve.setVisible(True)
+    assert weights.crosshair.show_at(0).splitlines()[-1] == "compared: 0.5"
+
+    hist = CountHistogram("Homogeneity", "homogeneity@10", "#1f6fb4", np.arange(1, 11), 0.8)
+    qtbot.addWidget(hist)
+    hist.set_counts(np.arange(10) * 7)
+    assert hist.crosshair.show_at(3.4).splitlines() == ["homogeneity@10 3", "users: 14"]
+
+    probs = LevelProbPlot(1, 3)
+    qtbot.addWidget(probs)
+    probs.bars.setOpts(x=np.array([0.0, 1.0, 2.0]), height=np.array([0.5, 0.25, 0.0125]))
+    probs.codes = [17, 4, 200]
+    assert probs.crosshair.show_at(1.9).splitlines() == ["code 200", "probability: 0.0125"]
+
+    groups = GroupsPlot()
+    qtbot.addWidget(groups)
+    groups.bars.setOpts(x=np.array([0.0, 1.0]), height=np.array([6.0, 2.0]))
+    groups.prefixes = ["12", "12-7"]
+    assert groups.crosshair.show_at(0.8).splitlines() == ["group 12-7", "items: 2"]
+    groups.crosshair.hide()
+    assert not groups.crosshair.label.isVisible()

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGridLayout, QLabel, QStackedWidget, QWidget
 
+from ...widgets.crosshair import Crosshair, bar_series
 from .results import ITEM_COLOUR, LevelProbs, level_bars
 
 __all__ = ["LevelProbPlot", "LevelCharts"]
@@ -45,6 +46,12 @@ class LevelProbPlot(pg.PlotWidget):
         self.addItem(self.bars)
         self.addItem(self.label, ignoreBounds=True)
         self.codes: list[int] = []  # the code of each bar, left to right
+        self.crosshair = Crosshair(self, series=lambda: [bar_series("probability", self.bars)], x_text=self._code_at)
+
+    def _code_at(self, x: float) -> str:
+        xs = np.asarray(self.bars.opts.get("x", []), dtype=float)
+        hit = np.flatnonzero(xs == x)
+        return f"code {self.codes[hit[0]]}" if hit.size and hit[0] < len(self.codes) else f"bar {x:g}"
 
     def show_level(self, lp: LevelProbs) -> None:
         b = level_bars(lp, self.depth)

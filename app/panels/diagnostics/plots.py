@@ -5,6 +5,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
+from ...widgets.crosshair import Crosshair, bar_series
+
 __all__ = ["CountHistogram", "HOMOGENEITY_COLOUR", "INVALID_COLOUR", "MEAN_COLOUR"]
 
 HOMOGENEITY_COLOUR = "#1f6fb4"
@@ -47,6 +49,7 @@ class CountHistogram(pg.PlotWidget):
         self.mean_line.setVisible(False)
         item.addItem(self.mean_line)
         item.setXRange(float(self.x.min()) - width, float(self.x.max()) + width, padding=0)
+        self.crosshair = Crosshair(self, xlabel, series=lambda: [bar_series("users", self.bars)])
         self.clear_counts()
 
     def set_title(self, title: str) -> None:

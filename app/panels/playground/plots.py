@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from genrec_engine import InterestGroup
 
 from ...widgets import sid_text
+from ...widgets.crosshair import Crosshair, bar_series
 from .models import group_colour
 
 __all__ = ["GroupsPlot"]
@@ -34,9 +35,14 @@ class GroupsPlot(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.7, brushes=[], pen=pg.mkPen(None))
         self.addItem(self.bars)
         self.setToolTip("History items per interest group, largest group first (colours as in the history).")
+        self.prefixes: list[str] = []  # each bar's group prefix, left to right
+        self.crosshair = Crosshair(self, series=lambda: [bar_series("items", self.bars)],
+                                   x_text=lambda x: f"group {self.prefixes[int(x)]}" if 0 <= int(x) < len(self.prefixes)
+                                   else f"group {int(x) + 1}")
 
     def set_groups(self, groups: Sequence[InterestGroup]) -> None:
         sizes = np.array([g.size for g in groups], dtype=float)
+        self.prefixes = [sid_text(g.prefix) for g in groups]
         self.bars.setOpts(x=np.arange(len(sizes), dtype=float), height=sizes,
                           brushes=[group_colour(r) for r in range(len(sizes))])
         shown = min(len(sizes), _TICKS)

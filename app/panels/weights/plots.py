@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor
 
 from genrec_engine import LevelWeights
 
+from ...widgets.crosshair import Crosshair, bar_series
 from .state import COMPARE_COLOUR
 
 __all__ = ["LevelPlot", "CONTENT_COLOUR", "COLLAB_COLOUR", "COMPARE_COLOUR", "CODE_COLOUR"]
@@ -76,6 +77,16 @@ class LevelPlot(pg.GraphicsLayoutWidget):
         self.compare_curve.setVisible(False)
         self.compare_line.setVisible(False)
         self.top.setXRange(-0.5, n_codes - 0.5, padding=0.01)
+        self.crosshair = Crosshair(self, "code", series=self._series, boxes=(self.top, self.bottom))
+
+    def _series(self):
+        """What the hover crosshair reads: both weights per codeword, and the compared item's."""
+        out = [bar_series("content", self.content_bars), bar_series("collaborative", self.collab_bars)]
+        if self.compare_curve.isVisible():
+            _, y = self.compare_curve.getData()
+            if y is not None and len(y) == self.n_codes:
+                out.append(("compared", np.arange(self.n_codes, dtype=float), np.asarray(y, dtype=float)))
+        return out
 
     # ---- building ----
     def _chart(self, row: int, name: str) -> pg.ViewBox:
