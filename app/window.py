@@ -127,6 +127,8 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None  # the last error dialog (non-blocking)
         self._open = JobScope(self.bridge)  # the one project load whose result will be applied
         self._progress_job: int | None = None  # the job the status-bar bar follows
+        self._progress_message = ""  # the last step that job reported (cleared from the status bar when it ends)
+        self._user_cancelled: set[int] = set()  # jobs the Cancel button stopped (only those say "Cancelled")
 
         # panels
         self.overview = OverviewPanel(self.view_model)
@@ -494,6 +496,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _cancel_progress_job(self) -> None:
         if self._progress_job is not None:
+            self._user_cancelled.add(self._progress_job)
             self.bridge.cancel(self._progress_job)
             self.statusBar().showMessage("Cancelling…")
 
@@ -527,6 +530,7 @@ class MainWindow(QMainWindow):
             return
         self.progress_bar.setValue(round(1000 * fraction))
         if message:
+            self._progress_message = message
             self.statusBar().showMessage(message)
 
     def _on_project_loaded(self, result: ProjectSnapshot) -> None:
@@ -555,15 +559,21 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_job_cancelled(self, job_id: int) -> None:
-        self.statusBar().showMessage("Cancelled", _STATUS_MESSAGE_MS)
+        # only what the user cancelled: panels cancel superseded requests all the time (a newer
+        # selection replaces an older one), and "Cancelled" then would name nothing they did
+        if job_id in self._user_cancelled:
+            self.statusBar().showMessage("Cancelled", _STATUS_MESSAGE_MS)
 
     @Slot(int)
     def _on_job_finished(self, job_id: int) -> None:
         self._quiet_jobs.discard(job_id)
         self._own_jobs.discard(job_id)
+        self._user_cancelled.discard(job_id)
         if job_id == self._progress_job:
             self._progress_job = None
             self._show_progress(False)
+            if self.statusBar().currentMessage() == self._progress_message:
+                self.statusBar().clearMessage()  # a finished job's last step ("hybrid re-ranking ...") is stale
 
     @Slot(object)
     def _on_project_changed(self, snapshot: ProjectSnapshot | None) -> None:

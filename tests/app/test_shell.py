@@ -166,3 +166,32 @@ def test_stepper_keys_work_right_after_its_tab_is_chosen_and_not_on_other_tabs(w
         qtbot.keyClick(bar, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)  # back one level
     qtbot.waitUntil(lambda: not stepper.busy(), timeout=LOAD_MS)
     assert len(stepper.state.view.records) == depth - 1
+
+
+def _slow(label: str, *, progress=None, cancel=None):
+    """A job that reports one step, then waits to be cancelled (or 5 s)."""
+    import time
+
+    progress(0.5, label)
+    for _ in range(500):
+        if cancel.cancelled:
+            cancel.raise_if_cancelled()
+        time.sleep(0.01)
+    return label
+
+
+def test_status_bar_says_cancelled_only_for_what_the_user_cancelled(window, qtbot):
+    """Panels cancel superseded requests all the time; the status bar said "Cancelled" for each,
+    naming nothing the user did. A finished job's last step message does not linger either."""
+    bar = window.statusBar()
+    job = window.bridge.submit(_slow, "step of a superseded job")
+    qtbot.waitUntil(lambda: bar.currentMessage() == "step of a superseded job", timeout=20_000)
+    with qtbot.waitSignal(job.sig_finished, timeout=20_000):
+        window.bridge.cancel(job.id)  # as a JobScope does when a newer request replaces this one
+    assert bar.currentMessage() != "Cancelled"
+    assert bar.currentMessage() != "step of a superseded job"  # the stale step is cleared
+    job = window.bridge.submit(_slow, "step of the user's job")
+    qtbot.waitUntil(lambda: bar.currentMessage() == "step of the user's job", timeout=20_000)
+    with qtbot.waitSignal(job.sig_finished, timeout=20_000):
+        window.cancel_button.click()
+    assert bar.currentMessage() == "Cancelled"
