@@ -8,7 +8,9 @@
   and legend labels (``LabelItem``), and any other text item in their scenes;
 - hides every widget whose ``expert`` property is True (``widget.setProperty("expert", True)``),
   with its label when it sits in a form layout, and the tab of a tab-widget page so marked; one
-  that its panel shows again while presenter mode is on is hidden again.
+  that its panel shows again while presenter mode is on is hidden again;
+- widens fixed-width table columns by ``scale`` and hides the table columns a view marks
+  expert-only (``view.setProperty("expert_columns", [3, 4])``).
 
 Switching it off restores exactly what was there before: the same font objects, and only the
 widgets it hid come back (one already hidden for another reason stays hidden). Widgets and plots
@@ -30,8 +32,10 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGraphicsSimpleTextItem,
     QGraphicsTextItem,
+    QHeaderView,
     QLayout,
     QStackedWidget,
+    QTableView,
     QTabWidget,
     QWidget,
 )
@@ -91,6 +95,11 @@ class PresenterMode(QObject):
         # largest tick text size pyqtgraph has seen (it only grows it, so it must be put back)
         self._axes: list[tuple[pg.AxisItem, QFont | None, dict, int | None, int | None, tuple[int, int]]] = []
         self._seen_items: set[int] = set()  # ids of graphics items already scaled
+        # table columns: (header, section, width before) of fixed-width columns this mode widened,
+        # and (view, column) of expert columns it hid
+        self._sections: list[tuple[QHeaderView, int, int]] = []
+        self._hidden_columns: list[tuple[QTableView, int]] = []
+        self._minimums: list[tuple[QHeaderView, int]] = []  # each header's minimum section size before
         root.installEventFilter(self)  # closing the root puts the application font back
 
     # ---- public ----
@@ -105,10 +114,12 @@ class PresenterMode(QObject):
             return
         if on:
             self._enabled = True
+            self._scale_columns()  # first: the larger font already raises narrow columns to its minimum
             self._scale_fonts()
             self.refresh()
         else:
             self._restore()
+            self._restore_columns()
             self._enabled = False
         self.sig_toggled.emit(on)
 
@@ -230,6 +241,43 @@ class PresenterMode(QObject):
         self._text_items, self._labels, self._axes = [], [], []
         self._seen_items.clear()
         self._show_experts()
+
+    # ---- private: table columns ----
+    def _scale_columns(self) -> None:
+        """Widen fixed- and user-sized columns by the font scale (a 58 px score column showed
+        "-4...." at presenter size) and hide the columns a view marks expert-only
+        (``setProperty("expert_columns", [3, 4])``), so titles keep their room."""
+        self._sections, self._hidden_columns, self._minimums = [], [], []
+        for view in self.root.findChildren(QTableView):
+            n_columns = view.model().columnCount() if view.model() is not None else 0
+            for col in (int(c) for c in (view.property("expert_columns") or [])):
+                if 0 <= col < n_columns and not view.isColumnHidden(col):
+                    view.setColumnHidden(col, True)
+                    self._hidden_columns.append((view, col))
+            header = view.horizontalHeader()
+            self._minimums.append((header, header.minimumSectionSize()))  # the larger font raises it
+            for i in range(header.count()):
+                mode = header.sectionResizeMode(i)
+                if header.isSectionHidden(i) or mode not in (QHeaderView.ResizeMode.Fixed,
+                                                             QHeaderView.ResizeMode.Interactive):
+                    continue
+                if i == header.count() - 1 and header.stretchLastSection():
+                    continue
+                width = header.sectionSize(i)
+                self._sections.append((header, i, width))
+                header.resizeSection(i, round(width * self.scale))
+
+    def _restore_columns(self) -> None:
+        for header, minimum in self._minimums:
+            if shiboken6.isValid(header):
+                header.setMinimumSectionSize(minimum)
+        for header, i, width in self._sections:
+            if shiboken6.isValid(header) and i < header.count():
+                header.resizeSection(i, width)
+        for view, col in self._hidden_columns:
+            if shiboken6.isValid(view):
+                view.setColumnHidden(col, False)
+        self._sections, self._hidden_columns, self._minimums = [], [], []
 
     # ---- private: expert widgets ----
     def _hide_experts(self) -> None:

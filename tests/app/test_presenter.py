@@ -261,3 +261,27 @@ def test_presenter_mode_never_grows_the_window_past_1280_px(qtbot, tmp_path):
         window.presenter.set_enabled(False)
         window.close()  # cancels and drains the window's jobs
         qtbot.waitUntil(lambda: window.bridge.running() == 0, timeout=60_000)
+
+
+def test_presenter_mode_widens_fixed_columns_hides_expert_columns_and_restores_them(qtbot):
+    """At presenter size a 58 px score column showed "-4...." and titles ~10 characters: fixed
+    columns grow with the font, and the columns a view marks expert make room for the titles."""
+    from PySide6.QtWidgets import QHeaderView
+
+    root = QWidget()
+    qtbot.addWidget(root)
+    view = QTableView(root)
+    view.setModel(QStandardItemModel(3, 5))
+    header = view.horizontalHeader()
+    header.setStretchLastSection(False)
+    for col, width in {0: 28, 2: 104, 3: 58, 4: 46}.items():
+        header.resizeSection(col, width)
+    header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+    view.setProperty("expert_columns", [3, 4])
+    mode = PresenterMode(root, scale=SCALE)
+    mode.set_enabled(True)
+    assert view.isColumnHidden(3) and view.isColumnHidden(4) and not view.isColumnHidden(2)
+    assert header.sectionSize(0) >= round(28 * SCALE) and header.sectionSize(2) >= round(104 * SCALE)
+    mode.set_enabled(False)
+    assert not view.isColumnHidden(3) and not view.isColumnHidden(4)
+    assert [header.sectionSize(c) for c in (0, 2, 3, 4)] == [28, 104, 58, 46]

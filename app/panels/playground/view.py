@@ -11,7 +11,7 @@ import html
 from typing import Iterable
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from ...bridge import EngineBridge, JobScope
 from ...selection import Selection, SelectionEvent
@@ -241,12 +241,13 @@ class PlaygroundPanel(QWidget):
         lay.addWidget(self._options)
         legend = QLabel(_LEGEND)
         legend.setTextFormat(Qt.TextFormat.RichText)
+        legend.setWordWrap(True)  # both labels wrap rather than draw over each other in large type
         self._request_label = named(QLabel(""), "request")
-        self._request_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._request_label.setWordWrap(True)
         self._request_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         row = QHBoxLayout()
-        row.addWidget(legend)
-        row.addWidget(self._request_label, 1)
+        row.addWidget(legend, 3)
+        row.addWidget(self._request_label, 2)
         lay.addLayout(row)
         lists = QHBoxLayout()
         lists.setSpacing(8)
