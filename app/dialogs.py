@@ -5,6 +5,8 @@ finding with the file, line and field it is about, so the user can fix the data 
 """
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -54,6 +56,16 @@ class ProblemTableModel(RowTableModel):
         return None
 
 
+_UNLISTED = re.compile(r"\((\d+) such .* in all; only the first (\d+) are listed\)")
+
+
+def unlisted_count(problem: Problem) -> int:
+    """How many problems of ``problem``'s family were counted but not listed (the engine lists
+    the first 1,000 of a family and says the full count in the last one's message)."""
+    m = _UNLISTED.search(problem.message)
+    return int(m.group(1)) - int(m.group(2)) if m else 0
+
+
 class ProblemsDialog(QDialog):
     """Shows every problem a dataset folder has. Non-blocking: open it with :meth:`open`."""
 
@@ -63,10 +75,14 @@ class ProblemsDialog(QDialog):
         errors = sum(p.severity == "error" for p in problems)
         short = [p for p in problems if p.severity == "error" and "are needed (min_user_interactions)" in p.message]
         warnings = len(problems) - errors
+        listed = errors
+        errors += sum(unlisted_count(p) for p in problems if p.severity == "error")  # families beyond the cap
+        n_short = len(short) + sum(unlisted_count(p) for p in short)
         self.setWindowTitle("Problems in the dataset")
         self.resize(900, 420)
         self.summary = QLabel(
-            f"<b>{folder}</b><br>{errors} error(s), {warnings} warning(s). "
+            f"<b>{folder}</b><br>{errors:,} error(s)" + (f" ({listed:,} listed)" if listed < errors else "")
+            + f", {warnings:,} warning(s). "
             + ("Fix the errors (file, line and field are listed) and open the folder again; "
                "the open project is unchanged." if errors else
                "Warnings only: the dataset can be used.")
@@ -85,9 +101,8 @@ class ProblemsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         #: shown when the only errors are users with too few interactions: load without them instead
         self.drop_button = None
-        if short and len(short) == errors and on_drop_short_users is not None:
-            more = " (at least)" if len(short) >= 1000 else ""
-            self.summary.setText(self.summary.text() + f"<br>All {len(short):,}{more} errors are users with too few "
+        if short and n_short == errors and on_drop_short_users is not None:
+            self.summary.setText(self.summary.text() + f"<br>All {n_short:,} errors are users with too few "
                                  "interactions: you can leave those users out and go on.")
             self.drop_button = buttons.addButton("Drop these users and continue",
                                                  QDialogButtonBox.ButtonRole.AcceptRole)

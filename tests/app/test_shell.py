@@ -195,3 +195,20 @@ def test_status_bar_says_cancelled_only_for_what_the_user_cancelled(window, qtbo
     with qtbot.waitSignal(job.sig_finished, timeout=20_000):
         window.cancel_button.click()
     assert bar.currentMessage() == "Cancelled"
+
+
+def test_problems_dialog_counts_the_problems_beyond_the_listed_thousand(qtbot):
+    """A 300-item extract had 4,343 short users; the dialog said "1000 error(s)" (the listing cap)."""
+    from genrec_engine.data.readers import ProblemLog
+
+    from app.dialogs import ProblemsDialog
+
+    log = ProblemLog()
+    log.add_many("interactions.csv", list(range(2, 4345)), "user_id",
+                 lambda k: f"user {k} has 1 interaction; at least 3 are needed (min_user_interactions), or drop such "
+                           "users", what="users with too few interactions")
+    dialog = ProblemsDialog("/data/extract", log.problems, on_drop_short_users=lambda: None)
+    qtbot.addWidget(dialog)
+    text = dialog.summary.text()
+    assert "4,343 error(s) (1,000 listed)" in text and "All 4,343 errors are users with too few" in text
+    assert dialog.drop_button is not None
