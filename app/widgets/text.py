@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["sid_text", "elide", "percent", "leaf_category", "ERROR_COLOUR", "MUTED_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES"]
+__all__ = ["sid_text", "elide", "percent", "leaf_category", "ERROR_COLOUR", "MUTED_COLOUR", "GENERATOR_LABELS", "GENERATOR_NAMES",
+           "generator_unavailable"]
 
 ERROR_COLOUR = "#b3261e"  # readable red on light and dark backgrounds
 MUTED_COLOUR = "#8a8a8a"  # values that carry no signal, on light and dark backgrounds
@@ -39,3 +40,17 @@ def percent(p: float) -> str:
     if p < 0.001:
         return f"{100 * p:.1e} %"
     return f"{100 * p:.1f} %"
+
+
+def generator_unavailable(kind: str, project_path, exc: Exception | str) -> str:
+    """Why a panel has no ``kind`` generator, and how to get one: the Training tab first (this is
+    the app), the command for scripts second. A project without one yet (a new dataset) is told so
+    plainly rather than shown the loader's "checkpoint not found"."""
+    import shlex
+
+    label = GENERATOR_LABELS.get(kind, kind)
+    cmd = f"genrec train --project {shlex.quote(str(project_path))} --model {kind}"
+    why = str(exc)
+    if "not found" in why:
+        return f"This project has no {label} generator yet: train one in the Training tab (or run {cmd})."
+    return f"The {label} generator could not be loaded ({why}). Train a new one in the Training tab (or run {cmd})."

@@ -214,5 +214,11 @@ def test_load_generator_says_which_command_trains_one(project):
     broken = SimpleNamespace(path=project.path, generator=missing)
     load = st.load_generator(broken, "sasrec", "SASRec")
     assert load.model is None and not load.instruction
-    assert load.error.startswith("No usable SASRec generator (generator-sasrec.safetensors not found)")
+    assert load.error.startswith("This project has no SASRec generator yet: train one in the Training tab")
     assert f"genrec train --project {project.path} --model sasrec" in load.error
+
+    def broken_file(kind, *args, **kwargs):
+        raise GenrecError("generator-sasrec.safetensors [config]: bad shape")
+
+    load = st.load_generator(SimpleNamespace(path=project.path, generator=broken_file), "sasrec", "SASRec")
+    assert load.error.startswith("The SASRec generator could not be loaded (generator-sasrec.safetensors [config]")

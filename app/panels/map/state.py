@@ -251,7 +251,8 @@ class MapState:
             return LayoutFailure(f"Could not compute the map: {message}", retry=True)
         self.space = SPACES[0][0]
         notice = ("The collaborative map needs the project's trained RAN generator, which could not be loaded "
-                  f"({message}). Train one with “genrec train --model ran”; the map keeps the content space.")
+                  f"({message}). Train one in the Training tab (or with “genrec train --model ran”); the map keeps the "
+                  "content space.")
         known = self.layouts.get(self.space)
         return LayoutFailure(notice, fallback=known, compute=None if known is not None else self.space)
 

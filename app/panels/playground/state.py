@@ -156,7 +156,11 @@ def load_generator(project, kind: str, label: str | None = None, *, progress: Pr
         model = project.generator(kind)
     except GenrecError as exc:
         cmd = f"genrec train --project {shlex.quote(str(project.path))} --model {kind}"
-        return GeneratorLoad(kind, None, f"No usable {label} generator ({exc}). Train one with: {cmd}")
+        if "not found" in str(exc):  # a new project: nothing is broken, there is just no generator yet
+            return GeneratorLoad(kind, None, f"This project has no {label} generator yet: train one in the Training "
+                                             f"tab (or run {cmd}).")
+        return GeneratorLoad(kind, None, f"The {label} generator could not be loaded ({exc}). Train a new one in "
+                                         f"the Training tab (or run {cmd}).")
     if progress is not None:
         progress(1.0, "loaded")
     return GeneratorLoad(kind, model, None, instruction_supported(model))

@@ -34,6 +34,7 @@ from genrec_engine import (
     held_out_users,
 )
 from ...widgets import GENERATOR_LABELS
+from ...widgets.text import generator_unavailable
 
 __all__ = [
     "KINDS",
@@ -150,8 +151,7 @@ class Move:
 
 
 def _kind_error(project, kind: str, exc: Exception) -> str:
-    return (f"The {KIND_LABELS.get(kind, kind)} generator could not be loaded ({exc}). Train one with: "
-            f"genrec train --project {project.path} --model {kind}")
+    return generator_unavailable(kind, project.path, exc)
 
 
 def load_stepper_generator(project, kind: str, *, progress: ProgressFn | None = None,
