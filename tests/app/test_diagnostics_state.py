@@ -320,3 +320,15 @@ def test_audit_figures_histograms_and_level_drift():
     assert au.drift_rows(result) == [("1", "3", "66.7 %", "66.7 % of 3", "–"),
                                      ("2 (collision)", "3", "100.0 %", "100.0 % of 2", "100.0 % of 1")]
     assert "nothing is decoded" in au.note_text(result) and "f.jsonl" in au.header_html(result)
+
+
+def test_a_hybrid_generator_is_named_with_its_additions(folder):
+    """The bundled RAN adds ID and trie-node vectors to IntRR: the chooser and the summary must not
+    call it plain "IntRR-style" (issue: honest names)."""
+    (folder / "metrics.json").write_text('{"ran": {"variant": "intrr+id+nodes+instruct"}}')
+    s = DiagnosticsState(LABELS)
+    s.open(folder)
+    assert s.label("ran") == f"{LABELS['ran']} · intrr+id+nodes+instruct"
+    (folder / "metrics.json").write_text("{not json")
+    s.open(folder)
+    assert s.label("ran") == LABELS["ran"]

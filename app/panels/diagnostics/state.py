@@ -15,6 +15,7 @@ Arrays of a result have one row per diagnosed user ``U`` (see ``GenerationDiagno
 from __future__ import annotations
 
 import html
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,7 @@ class DiagnosticsState:
         self.folder: Path | None = None
         self.project = None
         self.kinds: tuple[str, ...] = ()  # generators the open project has, in KINDS order
+        self.variants: dict[str, str] = {}  # kind -> variant name from metrics.json ("intrr+id+nodes")
         self.shown: RunKey | None = None
         self.running: RunKey | None = None
         self.auto_pending = False  # a project arrived and no run was started for it yet
@@ -153,6 +155,7 @@ class DiagnosticsState:
         keep = str(self.folder) if self.folder is not None else None
         self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k.folder == keep)
         self.kinds = tuple(k for k in KINDS if generator_file(self.folder, k).is_file()) if self.folder else ()
+        self.variants = _variants(self.folder) if self.folder else {}
         self.auto_pending = bool(self.kinds)
         self.status = PRESS_RUN if self.kinds else ""
         self.entry = self.kinds[0] if self.kinds else None
@@ -168,7 +171,9 @@ class DiagnosticsState:
         """The chooser's name of a generator kind or an audit key."""
         if is_audit(kind):
             return f"Audit: {_audit_name(kind)}"
-        return self.labels.get(kind, kind)
+        name = self.labels.get(kind, kind)
+        variant = self.variants.get(kind)
+        return f"{name} · {variant}" if variant else name  # a hybrid is named with its additions
 
     def entries(self) -> list[tuple[str, str]]:
         """The generator chooser: ``(label, data)`` of our generators, then the audit entries."""
@@ -440,3 +445,16 @@ def row_order(diag: GenerationDiagnostics, column: int, descending: bool) -> np.
 def pct(x: float) -> str:
     """A share as a percentage, with two decimals below 1 % (invalid rates are small)."""
     return f"{100 * x:.1f} %" if x >= 0.01 or x == 0 else f"{100 * x:.2f} %"
+
+
+def _variants(folder: Path) -> dict[str, str]:
+    """Each trained generator's honest name from the project's ``metrics.json`` (``intrr+id+nodes``
+    for a RAN with ID and trie-node vectors; see ``genrec_engine.generator_variant``); {} when the
+    file is missing or unreadable."""
+    try:
+        records = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(records, dict):
+        return {}
+    return {k: str(r["variant"]) for k, r in records.items() if isinstance(r, dict) and r.get("variant")}

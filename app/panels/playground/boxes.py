@@ -213,7 +213,7 @@ class ResultColumn(QWidget):
         self.view = table_view(model, f"results_{kind}")
         self.view.setToolTip(f"{KIND_NOTES[kind]} Click a row to select the item in every panel.")
         _fit(self.view, {0: 28, 2: 104, 3: 58, 4: 46}, 1)
-        self.view.setProperty("expert_columns", [3, 4])  # presenter mode: titles and SIDs only (tints mark sharing)
+        self.view.setProperty("expert_columns", [2, 3, 4])  # presenter mode: the titles, large (tints mark sharing)
         lay.addWidget(title)
         lay.addWidget(self.status)
         lay.addWidget(self.view, 1)
