@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from genrec_engine import CancelToken, PrefixTrie, Project, ProgressFn, TokenizerDiagnostics
 
@@ -76,7 +77,7 @@ def load_project(
         progress(1.0, "ready")
     return ProjectSnapshot(path=path, project=project, diagnostics=diagnostics, popularity=popularity.astype(np.int64),
                            completions=item_completions(project),
-                           id_index={int(i): n for n, i in enumerate(project.sids.item_ids.tolist())},
+                           id_index=dict(zip(project.sids.item_ids.tolist(), range(project.sids.n_items))),
                            title_index=TitleIndex(dataset.catalogue.items["title"].to_numpy()).prepared())
 
 
@@ -99,10 +100,17 @@ class TitleIndex:
     def _build(self) -> tuple[str, np.ndarray]:
         with self._lock:
             if self._text is None:
-                low = ["" if t is None or t != t else str(t).lower().replace("\n", " ") for t in self._titles]
-                lengths = np.fromiter((len(t) + 1 for t in low), dtype=np.int64, count=len(low))
-                self._starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(low) else np.zeros(0, np.int64)
-                self._text = "\n".join(low)
+                series = pd.Series(self._titles, dtype=object).fillna("").astype(str).str.replace("\n", " ")
+                clean = series.tolist()
+                text = "\n".join(clean)
+                low = text.lower()  # one call for the whole text (per title: 0.4 s more at 10^6 titles)
+                if len(low) != len(text):  # a character whose lower case is longer (e.g. U+0130): per title
+                    clean = [t.lower() for t in clean]
+                    low = "\n".join(clean)
+                    series = pd.Series(clean, dtype=object)
+                lengths = series.str.len().to_numpy(dtype=np.int64) + 1 if len(clean) else np.zeros(0, np.int64)
+                self._starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(clean) else np.zeros(0, np.int64)
+                self._text = low
             return self._text, self._starts
 
     def prepared(self) -> "TitleIndex":
@@ -122,8 +130,9 @@ class TitleIndex:
 
 def item_completions(project) -> dict[str, int]:
     """``"<title>  [<item id>]"`` -> item index for every catalogue item (what item pickers complete)."""
-    titles = project.dataset.catalogue.items["title"].astype(str).tolist()
-    return {f"{t}  [{i}]": n for n, (t, i) in enumerate(zip(titles, project.sids.item_ids.tolist()))}
+    titles = project.dataset.catalogue.items["title"].astype(str)
+    keys = (titles + "  [" + pd.Series(project.sids.item_ids, index=titles.index).astype(str) + "]").tolist()
+    return dict(zip(keys, range(len(keys))))
 
 
 @dataclass(frozen=True)

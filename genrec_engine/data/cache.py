@@ -3,7 +3,8 @@ validating its text files.
 
 Reading ``items.jsonl`` and ``interactions.csv`` and checking every row takes ~0.4 s for Beauty
 (12k items, 198k interactions) and ~8 s for a synthetic million-item catalogue (17.5M
-interactions); the validated tables load from the cache in ~0.03 s and ~1 s.
+interactions); the validated tables load from the cache in ~0.06 s and ~0.3 s (the interaction
+columns are memory-mapped, read-only: a caller that needs to change one copies it first).
 
 One entry per dataset folder under ``$GENREC_CACHE_DIR/datasets`` (default
 ``~/.cache/genrec-explorer``; never inside the dataset or a project): ``items.parquet``, one
@@ -97,7 +98,9 @@ def read_cached(folder: Path, min_user_interactions: int, short_users: str):
         if meta.get("stamp") != _stamp(folder, min_user_interactions, short_users):
             return None
         items = pd.read_parquet(entry / "items.parquet")
-        columns = {c: np.load(entry / f"interactions.{c}.npy") for c in meta["interaction_columns"]}
+        # memory-mapped, read-only: pages are read when used (17.5M rows: 1.4 s less on open)
+        columns = {c: np.asarray(np.load(entry / f"interactions.{c}.npy", mmap_mode="r"))  # a plain view of the map
+                   for c in meta["interaction_columns"]}
         frame = pd.DataFrame(columns, copy=False)
         if list(items.columns) != meta["item_columns"] or len(frame) != meta["interactions"]:
             return None

@@ -138,7 +138,11 @@ class Catalogue:
     # -- text -----------------------------------------------------------------------------------
     def title(self, i: int) -> str:
         """Title of item index ``i`` (``""`` when it has none)."""
-        return str(self.items["title"].iat[int(i)])
+        titles = self.__dict__.get("_titles")
+        if titles is None:  # one array, made on first use: a pandas look-up per title costs ~0.1 ms
+            titles = self.items["title"].to_numpy(dtype=object)
+            object.__setattr__(self, "_titles", titles)
+        return str(titles[int(i)])
 
     def category_paths(self, i: int) -> list[list[str]]:
         """Category paths of item index ``i``, e.g. ``[["Beauty", "Makeup", "Nails"]]``."""

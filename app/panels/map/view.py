@@ -34,6 +34,7 @@ from ...bridge import EngineBridge, JobScope
 from ...selection import Selection, SelectionEvent
 from ...widgets import error_label, heading
 from ...widgets.overview_pages import page_column, rich_label, splitter
+from ...widgets.deferral import WhileHidden
 from .. import ItemsChange, ProjectSnapshot, ProjectViewModel
 from .models import NeighbourTableModel
 from .plots import MapPlot
@@ -104,7 +105,8 @@ class MapPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self._stack)
 
-        selection.sig_changed.connect(self._on_selection_changed)
+        self._follow = WhileHidden(self, self._on_selection_changed)  # hidden tab: when shown
+        selection.sig_changed.connect(self._follow)
         view_model.sig_project_changed.connect(self._on_project_changed)
         view_model.sig_status_changed.connect(self._on_status_changed)
         view_model.sig_items_changed.connect(self._on_items_changed)
@@ -164,7 +166,7 @@ class MapPanel(QWidget):
 
     def screenshot_ready(self) -> bool:
         """True once the scatter shows the points of a layout."""
-        return self.state.shown is not None and self.plot.displayed_count() > 0
+        return self.state.shown is not None and self.plot.displayed_count() > 0 and not self._follow.pending
 
     # ---- private: building ----
     def _build_map_page(self) -> QWidget:

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from ...bridge import JobScope
 from ...widgets.views import table_view
 from ...widgets import centred_column, error_label, heading
+from ...widgets.deferral import WhileHidden
 from .. import ProjectSnapshot, ProjectViewModel
 from .jobs import Generators, ItemWeights, Ranking, compute_item_weights, compute_ranking, load_weight_generators
 from .models import LevelWeightsModel, RankingModel
@@ -109,14 +110,15 @@ class WeightsPanel(QWidget):
         lay.addWidget(self._error)
         lay.addWidget(self._stack, 1)
 
-        selection.sig_changed.connect(self._on_selection)
+        self._follow = WhileHidden(self, self._on_selection)  # hidden tab: when shown
+        selection.sig_changed.connect(self._follow)
         view_model.sig_project_changed.connect(self._on_project_changed)
         self._on_project_changed(view_model.snapshot)
 
     # ---- public ----
     def screenshot_ready(self) -> bool:
-        """True once an item's weights are shown."""
-        return self.state.ready
+        """True once an item's weights are shown (and no selection waits for this tab to be shown)."""
+        return self.state.ready and not self._follow.pending
 
     def shown_item(self) -> int | None:
         """The item whose weights are shown (None before the first is)."""
