@@ -23,7 +23,8 @@ def fast_umap(monkeypatch):
     monkeypatch.setattr(layout_mod, "_fit_umap", fit)
 
 
-def test_the_pipeline_at_20k_items_checks_every_stage(tmp_path, capsys, fast_umap):
+def test_the_pipeline_at_20k_items_checks_every_stage(tmp_path, capsys, fast_umap, monkeypatch):
+    monkeypatch.setenv("GENREC_CACHE_DIR", str(tmp_path / "user-cache"))
     out = tmp_path / "scale.json"
     rc = cli_main(["bench", "scale", "--items", "20000", "--baseline", "2000", "--train-minutes", "0.05",
                    "--work", str(tmp_path / "work"), "--keep", "--out", str(out), "--json"])
@@ -41,6 +42,10 @@ def test_the_pipeline_at_20k_items_checks_every_stage(tmp_path, capsys, fast_uma
     assert stages["trie"]["nodes_per_level"][-1] == 20_000 and stages["trie"]["nodes_per_level"][0] <= 256
     # the app opened the project; tree nodes at every level listed exactly their items; searches found theirs
     assert stages["open"]["seconds"] >= stages["open"]["window_s"] > 0
+    assert stages["open"]["again_seconds"] >= stages["open"]["again_window_s"] > 0  # a second launch, warm cache
+    # everything cached went to the run's own folder, nothing to the user's cache
+    assert any((tmp_path / "work" / "main" / "cache" / "datasets").iterdir())
+    assert not (tmp_path / "user-cache").exists()
     assert stages["tree_expand"]["levels"] == 4 and stages["tree_expand"]["requests"] == 32
     assert stages["search"]["requests"] == 15
     assert stages["layout"]["method"].startswith("UMAP of all 20,000")
