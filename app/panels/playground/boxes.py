@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from ...widgets import GENERATOR_LABELS, heading
 from ...widgets.views import named, table_view
+from ...widgets.deferral import FillOnFocus
 from .plots import GroupsPlot
 from .state import KIND_NOTES
 
@@ -76,6 +77,7 @@ class HistoryBox(QGroupBox):
         self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.completer.setMaxVisibleItems(12)
         self.search.setCompleter(self.completer)
+        self.completion_list = FillOnFocus(self.search, self.completions)  # the list reaches Qt on first focus
         self._button("add", "Add", "Append the item named in the box as the newest history item.")
         row.addWidget(self.search, 1)
         row.addWidget(self.buttons["add"])

@@ -271,7 +271,7 @@ class PlaygroundPanel(QWidget):
         self._timer.stop()
         project = snapshot.project if snapshot is not None else None
         self.state.open(project, snapshot.id_index if snapshot is not None else None)
-        self._history.completions.setStringList([])
+        self._history.completion_list.set_strings([])
         self._history.user_combo.clear()
         for model in self.result_models.values():
             model.clear()
@@ -326,7 +326,7 @@ class PlaygroundPanel(QWidget):
 
     def _on_prepared(self, setup: PlaygroundSetup) -> None:
         self.state.prepared_with(setup)
-        self._history.completions.setStringList(list(setup.completions))
+        self._history.completion_list.set_strings(setup.completions)
         combo = self._history.user_combo
         combo.blockSignals(True)
         combo.clear()

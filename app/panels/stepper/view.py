@@ -42,6 +42,7 @@ from ...bridge import JobScope
 from ...model import item_completions
 from ...widgets import centred_column, error_label, sid_text
 from ...widgets.layouts import lay_out
+from ...widgets.deferral import FillOnFocus
 from .. import ProjectSnapshot, ProjectViewModel
 from .controls import OptionsBar
 from ...widgets.views import table_view
@@ -284,6 +285,7 @@ class StepperPanel(QWidget):
         self._completer.setMaxVisibleItems(12)
         self._completer.activated.connect(self._on_completion)
         self._search.setCompleter(self._completer)
+        self._completion_list = FillOnFocus(self._search, self._completer_model)  # to Qt on first focus
         self._search.returnPressed.connect(self._on_search)
         remove = self._button("remove", "Remove", "Remove the selected history item.", self._remove_selected)
         return box("History (oldest first)", self._history_view, lay_out((self._search, 1), (remove, 0)))
@@ -338,14 +340,14 @@ class StepperPanel(QWidget):
         self.tree.show_columns([], 0)
         if snapshot is None:
             self._completions = {}
-            self._completer_model.setStringList([])
+            self._completion_list.set_strings([])
             self._stack.setCurrentWidget(self._empty_page)
             self._update_buttons()
             return
         self._stack.setCurrentWidget(self._loading_page)
         self._completions = snapshot.completions if snapshot.completions is not None \
             else item_completions(snapshot.project)
-        self._completer_model.setStringList(list(self._completions))
+        self._completion_list.set_strings(self._completions)
         self._opening.submit(open_stepper_project, snapshot.project, name="stepper: test users and generator",
                              on_result=self._on_opened, on_error=self._failed("open the project's test users"),
                              on_finished=self._after_job)

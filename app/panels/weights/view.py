@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from ...bridge import JobScope
 from ...widgets.views import table_view
 from ...widgets import centred_column, error_label, heading
-from ...widgets.deferral import WhileHidden
+from ...widgets.deferral import FillOnFocus, WhileHidden
 from .. import ProjectSnapshot, ProjectViewModel
 from .jobs import Generators, ItemWeights, Ranking, compute_item_weights, compute_ranking, load_weight_generators
 from .models import LevelWeightsModel, RankingModel
@@ -210,6 +210,7 @@ class WeightsPanel(QWidget):
         completer.setMaxVisibleItems(12)
         completer.activated.connect(self._on_completion)
         self._search.setCompleter(completer)
+        self._completion_list = FillOnFocus(self._search, self._completer_model)  # to Qt on first focus
         row.addWidget(self._search, 1)
         return row
 
@@ -345,7 +346,7 @@ class WeightsPanel(QWidget):
         self.level_model.set_levels([])
         self._item_title.setText("")
         self._show_compare_choices()
-        self._completer_model.setStringList(list(self.state.completions))
+        self._completion_list.set_strings(self.state.completions)
         self._sync_plots()
         self._show_texts()
         if snapshot is not None:
