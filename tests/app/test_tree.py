@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QLabel, QListWidget, QPushButton
+from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QListWidget, QPushButton
 
 from app.bridge import EngineBridge
 from app.panels import ProjectViewModel
@@ -385,3 +385,12 @@ def test_project_closed_shows_empty_state(panel):
     assert panel.page() == "empty"
     assert panel.tree_model.rowCount() == 0 and panel.items_model.rowCount() == 0
     assert not panel.screenshot_ready()
+
+
+def test_another_project_clears_the_search_box(panel, snapshot, qtbot):
+    """The walk with an own extract found "nail polish" still in the box after the new project
+    opened, with no results under it: it read as a search of the new project that found nothing."""
+    _search(panel, qtbot, "NAIL LACQUER")
+    vm = panel._test_refs[0]
+    vm.set_snapshot(snapshot)  # the project is replaced (here by itself)
+    assert panel.findChild(QLineEdit, "treeSearch").text() == "" and _text(panel, "treeSearchStatus") == ""

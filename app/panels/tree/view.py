@@ -176,6 +176,7 @@ class TreePanel(QWidget):
     def _build_search_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self._search_edit = QLineEdit()
+        self._search_edit.setObjectName("treeSearch")
         self._search_edit.setPlaceholderText(
             "Search: a title word, an item id (123 or id:123) or a SID prefix (12-48, 12,48; 12- for one level)")
         self._search_edit.setToolTip(
@@ -269,6 +270,7 @@ class TreePanel(QWidget):
     def _on_project_changed(self, snapshot: ProjectSnapshot | None) -> None:
         self.state.set_project(snapshot)
         self._search.cancel()  # a search of the old project is stale (an export still writes its file)
+        self._search_edit.clear()  # its text too: left in the box, it read as a search of this project with no hits
         self._search_status.setText("")
         self._results.clear()
         self._results.setVisible(False)
