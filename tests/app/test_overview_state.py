@@ -45,3 +45,13 @@ def test_plain_words_tell_dead_codes_and_collisions(snapshot):
     text = plain_words(lone, 256, 1)
     assert "Unused codewords: 3 of 256 at level 1." in text
     assert "No two items share all 1 codes" in text and "bits to guess" not in text
+
+
+def test_a_sub_second_fit_time_is_shown_in_milliseconds(snapshot, monkeypatch):
+    """A 300-item extract's tokenizer fit showed "0.0 s"."""
+    meta = dict(snapshot.project.meta)
+    meta["tokenizer"] = {**meta.get("tokenizer", {}), "fit_seconds": 0.046}
+    monkeypatch.setattr(snapshot.project, "meta", meta)
+    assert overview_of(snapshot).tokenizer["fit_seconds"] == "46 ms"
+    meta["tokenizer"]["fit_seconds"] = 3.84
+    assert overview_of(snapshot).tokenizer["fit_seconds"] == "3.8 s"

@@ -224,7 +224,7 @@ def overview_of(snapshot: ProjectSnapshot) -> Overview:
                           " / ".join(f"{k:,}" for k in sids.sizes) + " codewords at levels 1–" + str(sids.levels)),
         "sid_length": sid_length,
         "recon_mse": "–" if diag.recon_mse is None else f"{diag.recon_mse:.4f}",
-        "fit_seconds": "–" if fit is None else f"{fit:.1f} s",
+        "fit_seconds": "–" if fit is None else (f"{fit:.1f} s" if fit >= 1 else f"{fit * 1000:.0f} ms"),
     }
     return Overview(
         title=project.name,
