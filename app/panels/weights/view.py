@@ -117,8 +117,10 @@ class WeightsPanel(QWidget):
 
     # ---- public ----
     def screenshot_ready(self) -> bool:
-        """True once an item's weights are shown (and no selection waits for this tab to be shown)."""
-        return self.state.ready and not self._follow.pending
+        """True once an item's weights and the divergence ranking are shown (no job of the panel
+        runs, and no selection waits for this tab to be shown)."""
+        busy = any(scope.busy for scope in (self._load_job, self._ranking_job, self._item_job))
+        return self.state.ready and not self._follow.pending and not busy
 
     def shown_item(self) -> int | None:
         """The item whose weights are shown (None before the first is)."""
