@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 import genrec_engine
 
-from . import DEFAULT_PROJECT
+from . import DEFAULT_PROJECT, RESOURCES
 from .bridge import EngineBridge, Job, JobScope
 from .widgets.wheel import WheelGuard
 from .dialogs import ProblemsDialog
@@ -50,6 +50,7 @@ __all__ = ["MainWindow"]
 
 _STATUS_MESSAGE_MS = 8000
 _RECENT_KEY = "recent_projects"
+_DATASET_DIR_KEY = "last_dataset_folder"
 _RECENT_MAX = 8
 
 
@@ -365,10 +366,21 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _ask_open_dataset(self) -> None:
-        start = str(self.snapshot.path.parent) if self.snapshot else str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open a dataset folder (items.* + interactions.*)", start)
+        folder = QFileDialog.getExistingDirectory(self, "Open a dataset folder (items.* + interactions.*)",
+                                                  self.dataset_dialog_start())
         if folder:
+            self.settings.setValue(_DATASET_DIR_KEY, str(Path(folder).parent))
             self.open_dataset(folder)
+
+    def dataset_dialog_start(self) -> str:
+        """Where File > Open dataset folder starts: where the last dataset was chosen, else the open
+        project's folder, but never inside the bundled resources (a user's data is not there)."""
+        last = self.settings.value(_DATASET_DIR_KEY, "")
+        if last and Path(str(last)).is_dir():
+            return str(last)
+        if self.snapshot is not None and RESOURCES.resolve() not in self.snapshot.path.resolve().parents:
+            return str(self.snapshot.path.parent)
+        return str(Path.home())
 
     @Slot()
     def _ask_import_sids(self) -> None:

@@ -212,3 +212,12 @@ def test_problems_dialog_counts_the_problems_beyond_the_listed_thousand(qtbot):
     text = dialog.summary.text()
     assert "4,343 error(s) (1,000 listed)" in text and "All 4,343 errors are users with too few" in text
     assert dialog.drop_button is not None
+
+
+def test_open_dataset_starts_at_the_last_dataset_folder_never_in_the_bundled_resources(window, tmp_path):
+    """The walk's own-data step found the folder dialog opening inside resources/models."""
+    from pathlib import Path
+
+    assert window.dataset_dialog_start() == str(Path.home())  # the bundled project is open
+    window.settings.setValue("last_dataset_folder", str(tmp_path))
+    assert window.dataset_dialog_start() == str(tmp_path)
