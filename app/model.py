@@ -19,7 +19,7 @@ import pandas as pd
 
 from genrec_engine import CancelToken, PrefixTrie, Project, ProgressFn, TokenizerDiagnostics
 
-__all__ = ["ProjectSnapshot", "load_project", "item_completions", "TitleIndex", "LabItem", "ItemsChange", "SelectionEvent"]
+__all__ = ["ProjectSnapshot", "load_project", "item_completions", "ItemLookups", "TitleIndex", "LabItem", "ItemsChange", "SelectionEvent"]
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,30 @@ class ProjectSnapshot:
     project: Project  # its dataset and trie are already loaded (no lazy load on the GUI thread)
     diagnostics: TokenizerDiagnostics  # per-level codebook health, from the SID table
     popularity: np.ndarray  # [N] int64: interactions per item index in the whole dataset
-    #: ``"<title>  [<item id>]"`` -> item index, the text item pickers complete (built on the worker:
-    #: a dict of 1M entries took the GUI thread ~2 s in each panel that built its own)
-    completions: dict[str, int] | None = None
-    #: item id -> item index
-    id_index: dict[int, int] | None = None
-    #: the titles, searchable (built by the load job: ~0.5 s for 1M titles)
-    title_index: "TitleIndex | None" = None
+    #: what item pickers and search look items up by: built by a background job the window starts
+    #: once the project is shown (~1.5 s at 10^6 items), or on first use
+    lookups: "ItemLookups"
 
     @property
     def name(self) -> str:
         return self.project.name
+
+    @property
+    def completions(self) -> dict[str, int]:
+        """``"<title>  [<item id>]"`` -> item index, the text item pickers complete (one dict per
+        project: a dict of 1M entries took the GUI thread ~2 s in each panel that built its own).
+        Read it on the GUI thread only after :attr:`ItemLookups.ready` (else it is built there)."""
+        return self.lookups.completions()
+
+    @property
+    def id_index(self) -> dict[int, int]:
+        """Item id -> item index (same rule as :attr:`completions`)."""
+        return self.lookups.id_index()
+
+    @property
+    def title_index(self) -> "TitleIndex":
+        """The titles, searchable (:class:`TitleIndex`; prepared by :meth:`ItemLookups.build`)."""
+        return self.lookups.titles
 
 
 def load_project(
@@ -51,7 +64,9 @@ def load_project(
 ) -> ProjectSnapshot:
     """Open the project folder at ``path`` and compute what the panels show (~0.5 s for 12k items):
     the dataset, the trie, tokenizer diagnostics and item popularity are all loaded here, off the
-    GUI thread.
+    GUI thread. The item look-ups (completions, ids, searchable titles) are not built here but by
+    :meth:`ItemLookups.build`, which the window runs as a job of its own once the project is
+    shown: at 10^6 items they are ~1.5 s that the first paint need not wait for.
 
     Raises the engine's ``ProjectFormatError`` for folders that are not (readable) projects.
     """
@@ -76,9 +91,49 @@ def load_project(
     if progress is not None:
         progress(1.0, "ready")
     return ProjectSnapshot(path=path, project=project, diagnostics=diagnostics, popularity=popularity.astype(np.int64),
-                           completions=item_completions(project),
-                           id_index=dict(zip(project.sids.item_ids.tolist(), range(project.sids.n_items))),
-                           title_index=TitleIndex(dataset.catalogue.items["title"].to_numpy()).prepared())
+                           lookups=ItemLookups(project))
+
+
+class ItemLookups:
+    """A project's item look-ups, each built once on first use, safe from any thread: the
+    completions of item pickers, item id -> index, and the searchable titles. :meth:`build` makes
+    all three (the window's job after a load); :attr:`ready` says it is done, so the GUI thread
+    reads them without building."""
+
+    def __init__(self, project: Project):
+        self._project = project
+        self._lock = threading.Lock()
+        self._completions: dict[str, int] | None = None
+        self._id_index: dict[int, int] | None = None
+        self.titles = TitleIndex(project.dataset.catalogue.items["title"].to_numpy())
+        self.ready = False
+
+    def completions(self) -> dict[str, int]:
+        with self._lock:
+            if self._completions is None:
+                self._completions = item_completions(self._project)
+            return self._completions
+
+    def id_index(self) -> dict[int, int]:
+        with self._lock:
+            if self._id_index is None:
+                sids = self._project.sids
+                self._id_index = dict(zip(sids.item_ids.tolist(), range(sids.n_items)))
+            return self._id_index
+
+    def build(self, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> "ItemLookups":
+        """Build every look-up now (a worker job); returns self with :attr:`ready` set."""
+        for share, what, make in ((0.0, "item ids", self.id_index), (0.2, "searchable titles", self.titles.prepared),
+                                  (0.5, "item picker completions", self.completions)):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if progress is not None:
+                progress(share, f"indexing {what}")
+            make()
+        self.ready = True
+        if progress is not None:
+            progress(1.0, "item look-ups ready")
+        return self
 
 
 class TitleIndex:

@@ -55,7 +55,9 @@ class FillOnFocus(QObject):
     """A completer's word list, handed to its ``QStringListModel`` when the search box first gets
     focus (or at once when it has it) instead of when a project opens: a million item titles take
     ~0.3 s of GUI thread per panel to copy into Qt, for boxes most sessions never type into.
-    :meth:`set_strings` replaces the list (a new project); the model is emptied until then."""
+    :meth:`set_strings` replaces the list (a new project); the model is emptied until then. The
+    list may be given as a callable returning it, called on that first focus (a project's item
+    look-ups are built by a background job after it opens)."""
 
     def __init__(self, box: QWidget, model):
         super().__init__(box)
@@ -76,7 +78,7 @@ class FillOnFocus(QObject):
     def fill(self) -> None:
         if self._strings is not None:
             strings, self._strings = self._strings, None
-            self.model.setStringList(list(strings))
+            self.model.setStringList(list(strings() if callable(strings) else strings))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if watched is self.box and event.type() == QEvent.Type.FocusIn:

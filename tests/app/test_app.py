@@ -60,6 +60,24 @@ def test_window_shows_the_bundled_project(window):
     assert not window.progress_bar.isVisible() and not window.cancel_button.isVisible()
 
 
+def test_item_lookups_are_built_after_the_load_by_a_job_of_their_own(window):
+    """The load hands the panels a snapshot whose look-ups are not built yet (at 10^6 items they
+    would hold the first paint ~1.5 s); the window's follow-up job builds them, and they agree with
+    the catalogue."""
+    fresh = EngineBridge.run_sync(load_project, app.DEFAULT_PROJECT)
+    assert not fresh.lookups.ready
+    snap = window.snapshot
+    assert snap.lookups.ready  # the window's job ran (the fixture waited for every job)
+    sids = snap.project.sids
+    item = 1234
+    item_id = int(sids.item_ids[item])
+    assert snap.id_index[item_id] == item
+    title = snap.project.dataset.catalogue.title(item)
+    assert snap.completions[f"{title}  [{item_id}]"] == item
+    assert item in snap.title_index.find(title[:20]).tolist()
+    assert fresh.id_index == snap.id_index  # built on first use when the job has not run
+
+
 def test_open_non_project_folder_shows_error_and_keeps_project(window, qtbot, tmp_path, monkeypatch):
     before = window.snapshot
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(tmp_path)))

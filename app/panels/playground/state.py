@@ -19,7 +19,7 @@ import itertools
 import shlex
 import time
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -265,9 +265,10 @@ class PlaygroundState:
         self.open(None)
 
     # ---- project ----
-    def open(self, project, id_index: dict[int, int] | None = None) -> None:
+    def open(self, project, id_index: "Callable[[], dict[int, int]] | None" = None) -> None:
         """A project was opened (None: closed): everything of the previous one is stale.
-        ``id_index``: item id -> item index when the caller has it (the snapshot's)."""
+        ``id_index``: returns item id -> item index when the caller has it (the snapshot's
+        look-ups, built on first use); else a dict is made here on the first id typed."""
         self.project = project
         self.models: dict[str, object] = {}  # kind -> loaded generator (shared for the project)
         self.load_errors: dict[str, str] = {}  # kind -> why it could not be loaded
@@ -280,9 +281,19 @@ class PlaygroundState:
         self.ready = False  # the first request was answered (sig_ready emitted)
         self.groups: list[InterestGroup] = []
         self._by_completion: dict[str, int] = {}
-        self._by_id: dict[int, int] = {}
-        if project is not None:
-            self._by_id = id_index if id_index is not None else {int(i): n for n, i in enumerate(project.sids.item_ids)}
+        self._id_index = id_index
+        self._own_id_index: dict[int, int] | None = None
+
+    @property
+    def _by_id(self) -> dict[int, int]:
+        """Item id -> item index of the open project (empty when none is open)."""
+        if self.project is None:
+            return {}
+        if self._id_index is not None:
+            return self._id_index()
+        if self._own_id_index is None:
+            self._own_id_index = {int(i): n for n, i in enumerate(self.project.sids.item_ids)}
+        return self._own_id_index
 
     @property
     def page(self) -> str:

@@ -270,7 +270,7 @@ class PlaygroundPanel(QWidget):
             scope.cancel()
         self._timer.stop()
         project = snapshot.project if snapshot is not None else None
-        self.state.open(project, snapshot.id_index if snapshot is not None else None)
+        self.state.open(project, snapshot.lookups.id_index if snapshot is not None else None)
         self._history.completion_list.set_strings([])
         self._history.user_combo.clear()
         for model in self.result_models.values():

@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
 )
 
 from ...bridge import JobScope
-from ...model import item_completions
 from ...widgets import centred_column, error_label, sid_text
 from ...widgets.layouts import lay_out
 from ...widgets.deferral import FillOnFocus
@@ -134,7 +133,7 @@ class StepperPanel(QWidget):
         self._encoding = KeyedScope(bridge)
         self._decode = JobScope(bridge)  # builds and moves of the shown stepper, one at a time
         self._scopes = (self._opening, self._generator, self._filter, self._encoding, self._decode)
-        self._completions: dict[str, int] = {}
+        self._snapshot_lookups = None  # the open project's item look-ups (completions: built on first use)
 
         self.history_model = HistoryModel(self)
         self.candidates_model = CandidatesModel(self)
@@ -324,6 +323,12 @@ class StepperPanel(QWidget):
         return split
 
     # ---- private: project ----
+    @property
+    def _completions(self) -> dict[str, int]:
+        """The open project's item-picker completions (built on first use when the window's
+        look-up job has not made them yet)."""
+        return {} if self._snapshot_lookups is None else self._snapshot_lookups.completions()
+
     def _on_project_changed(self, snapshot: ProjectSnapshot | None) -> None:
         for scope in self._scopes:
             scope.cancel()
@@ -339,15 +344,14 @@ class StepperPanel(QWidget):
         self.tree.set_describer(None if snapshot is None else _describer(snapshot))
         self.tree.show_columns([], 0)
         if snapshot is None:
-            self._completions = {}
+            self._snapshot_lookups = None
             self._completion_list.set_strings([])
             self._stack.setCurrentWidget(self._empty_page)
             self._update_buttons()
             return
         self._stack.setCurrentWidget(self._loading_page)
-        self._completions = snapshot.completions if snapshot.completions is not None \
-            else item_completions(snapshot.project)
-        self._completion_list.set_strings(self._completions)
+        self._snapshot_lookups = snapshot.lookups
+        self._completion_list.set_strings(lambda: self._completions)  # read on first focus
         self._opening.submit(open_stepper_project, snapshot.project, name="stepper: test users and generator",
                              on_result=self._on_opened, on_error=self._failed("open the project's test users"),
                              on_finished=self._after_job)

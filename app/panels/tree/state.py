@@ -326,8 +326,7 @@ class TreeState:
         self.prefix_too = None
         self.new_items = {}
         self.export_for = None
-        self.title_index = None if snapshot is None else snapshot.title_index or TitleIndex(
-            snapshot.project.dataset.catalogue.items["title"].to_numpy())
+        self.title_index = None if snapshot is None else snapshot.title_index
 
     def is_current(self, snapshot: ProjectSnapshot | None) -> bool:
         """Whether ``snapshot`` is still the open project (a job's outcome for another is dropped)."""

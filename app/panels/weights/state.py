@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.model import item_completions
 from app.widgets.text import elide, sid_text
 
 from .jobs import Generators, ItemWeights, Ranking
@@ -102,18 +101,21 @@ class WeightsState:
         self.no_ran_html = ""
         self.decor_html = NO_DECOR
         self.compare_choices: list[CompareChoice] = []
-        self.completions: dict[str, int] = {}
         self.ranking_status = ""
         self.item_status = ""
         if snapshot is not None:
-            project = snapshot.project
-            self.completions = snapshot.completions if snapshot.completions is not None else item_completions(project)
             self.ranking_status = "Waiting for the RAN generator…"
             self.item_status = "Loading the RAN generator…"
 
     @property
     def project(self):
         return None if self.snapshot is None else self.snapshot.project
+
+    @property
+    def completions(self) -> dict[str, int]:
+        """Search text -> item index (the project's item-picker completions; built on first use
+        when the window's look-up job has not made them yet)."""
+        return {} if self.snapshot is None else self.snapshot.completions
 
     @property
     def level_sizes(self) -> tuple[int, ...]:
