@@ -4,7 +4,9 @@
 same garbage-collector timer, every timer the app installs) on a project (default: the bundled
 one), and runs a ``QTimer`` every 10 ms on the GUI thread. A *stall* is how much later than its
 period a tick arrived (``gap - 10 ms``, at least 0): time in which the window could not repaint or
-react. Three phases are measured one after another:
+react. A watchdog thread samples the GUI thread's stack while a tick is overdue, so every stall
+over 100 ms is reported with the code it was spent in (``culprits``). Three phases are measured
+one after another:
 
 - ``loading``: from launch until the project is open and the panels' first jobs are done (for
   information: start-up work is allowed to take the GUI thread briefly);
@@ -26,12 +28,83 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["measure_stall"]
+
+
+_OWN = ("/app/", "/genrec_engine/")
+
+
+def _where(frame) -> str:
+    """Where a stack stands, for a person: the innermost frame of this project's code, and the
+    innermost frame overall when that is elsewhere (a library)."""
+    stack = traceback.extract_stack(frame)
+    if not stack:
+        return "?"
+
+    def name(f) -> str:
+        path = f.filename.replace(os.sep, "/")
+        for mark in (*_OWN, "/site-packages/"):
+            if mark in path:
+                path = path[path.index(mark) + 1:].removeprefix("site-packages/")
+                break
+        return f"{path}:{f.lineno} {f.name}"
+
+    own = next((f for f in reversed(stack) if any(m in f.filename.replace(os.sep, "/") for m in _OWN)), None)
+    inner = stack[-1]
+    if own is None:
+        return name(inner)
+    return name(own) if own is inner else f"{name(own)} > {name(inner)}"
+
+
+class _StallSampler:
+    """A watchdog thread that, while the GUI thread is more than ``after_ms`` late for its next
+    tick, samples the GUI thread's stack every ``every_ms``: each long stall is then reported with
+    the code it was spent in (``culprits``), not only its length."""
+
+    def __init__(self, last: list[float], *, after_ms: float = 60.0, every_ms: float = 15.0):
+        self._last, self._after, self._every = last, after_ms / 1000.0, every_ms / 1000.0
+        self._gui = threading.get_ident()
+        self._stop = threading.Event()
+        self.samples: dict[float, list[str]] = {}  # tick time the stall began -> stacks seen in it
+        self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
+
+    def start(self) -> "_StallSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            began = self._last[0]
+            if time.perf_counter() - began > self._after:
+                frame = sys._current_frames().get(self._gui)
+                if frame is not None:
+                    self.samples.setdefault(began, []).append(_where(frame))
+
+    def culprits(self, stalls: list[tuple[float, float]], over_ms: float = 100.0, top: int = 12) -> list[dict]:
+        """The stalls over ``over_ms`` of a phase, longest first: ``{"ms", "where"}`` with the
+        stacks sampled in each (most frequent first, with counts)."""
+        out = []
+        for began, ms in sorted(stalls, key=lambda s: -s[1]):
+            if ms <= over_ms or len(out) >= top:
+                continue
+            seen = self.samples.get(began, [])
+            counts: dict[str, int] = {}
+            for w in seen:
+                counts[w] = counts.get(w, 0) + 1
+            out.append({"ms": round(ms, 1),
+                        "where": [f"{w} (x{n})" for w, n in sorted(counts.items(), key=lambda kv: -kv[1])][:3]})
+        return out
 
 
 def _stats(stalls_ms: list[float]) -> dict:
@@ -59,7 +132,7 @@ def measure_stall(
     when None).
 
     Returns a JSON-able dict: ``{"loading"|"idle"|"training": {"max_stall_ms", "p99_stall_ms",
-    "stalls_over_100ms", "ticks", "seconds"}, "training": {..., "epochs", "cancelled"},
+    "stalls_over_100ms", "ticks", "seconds", "culprits"}, "training": {..., "epochs", "cancelled"},
     "max_stall_ms"`` (the worst of idle and training), ``"gc": {"max_collection_ms",
     "frozen_objects"}``, ``"project"``, ``"kind"``, ``"interval_ms"``}.
     """
@@ -77,16 +150,22 @@ def measure_stall(
     work_dir = Path(work_dir)
 
     gaps: list[float] = []
+    began: list[float] = []  # when each gap began (the tick before it)
     last = [time.perf_counter()]
 
     def tick() -> None:
         now = time.perf_counter()
         gaps.append(max(0.0, (now - last[0]) * 1000.0 - interval_ms))
+        began.append(last[0])
         last[0] = now
 
-    def phase(until, limit_s: float) -> tuple[list[float], float]:
+    sampler = _StallSampler(last)
+    culprits: dict[str, list[dict]] = {}
+
+    def phase(until, limit_s: float, name: str) -> tuple[list[float], float]:
         """Run the event loop until ``until()`` is true (checked every tick) or ``limit_s`` passed."""
         gaps.clear()
+        began.clear()
         loop = QEventLoop()
         t0 = time.perf_counter()
 
@@ -101,6 +180,7 @@ def measure_stall(
         last[0] = time.perf_counter()
         loop.exec()
         checker.stop()
+        culprits[name] = sampler.culprits(list(zip(began[1:], gaps[1:])))
         return list(gaps[1:]), time.perf_counter() - t0
 
     timer = QTimer()
@@ -111,13 +191,14 @@ def measure_stall(
     try:
         qapp, window = launch(project, dialogs=False)
         timer.start()
+        sampler.start()
         loaded: list[object] = []
         window.sig_project_loaded.connect(loaded.append)
         window.sig_project_failed.connect(lambda m: loaded.append(RuntimeError(m)))
-        loading, loading_s = phase(lambda: bool(loaded) and window.bridge.running() == 0, 300)
+        loading, loading_s = phase(lambda: bool(loaded) and window.bridge.running() == 0, 300, "loading")
         if not loaded or isinstance(loaded[0], Exception):
             raise RuntimeError(f"the project did not load: {loaded[0] if loaded else 'timed out'}")
-        idle, idle_s = phase(lambda: False, idle_seconds)
+        idle, idle_s = phase(lambda: False, idle_seconds, "idle")
 
         panel = window.training
         window.tabs.setCurrentWidget(panel)  # the live curves are on screen, as a user would watch them
@@ -129,7 +210,7 @@ def measure_stall(
         controls.minutes_spin.setValue(max(seconds / 60.0, 0.01))
         if panel.train() is None:
             raise RuntimeError("the training panel refused to start training")
-        training, training_s = phase(lambda: not panel.busy(), seconds + 300)
+        training, training_s = phase(lambda: not panel.busy(), seconds + 300, "training")
         cancelled = panel.busy()
         if cancelled:  # the budget should have ended it; a safety net, reported
             panel.cancel()
@@ -141,9 +222,10 @@ def measure_stall(
             "project": str(project),
             "kind": kind,
             "interval_ms": interval_ms,
-            "loading": {**_stats(loading), "seconds": round(loading_s, 2)},
-            "idle": {**_stats(idle), "seconds": round(idle_s, 2)},
-            "training": {**_stats(training), "seconds": round(training_s, 2), "epochs": epochs, "cancelled": cancelled},
+            "loading": {**_stats(loading), "seconds": round(loading_s, 2), "culprits": culprits["loading"]},
+            "idle": {**_stats(idle), "seconds": round(idle_s, 2), "culprits": culprits["idle"]},
+            "training": {**_stats(training), "seconds": round(training_s, 2), "epochs": epochs, "cancelled": cancelled,
+                         "culprits": culprits["training"]},
             "gc": {
                 "max_collection_ms": round(collector.max_ms, 2) if collector is not None else None,
                 "frozen_objects": gc.get_freeze_count(),
@@ -153,6 +235,7 @@ def measure_stall(
         return out
     finally:
         timer.stop()
+        sampler.stop()
         if window is not None:
             window.close()
             window.deleteLater()

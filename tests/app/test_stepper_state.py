@@ -216,3 +216,38 @@ def test_a_forced_decode_reads_as_forced(project, users, ran):
     assert [n.prefix for n in tree_columns(view.records, None)[1] if n.forced] == [(token,)]
     request = DecodeRequest(99, "ran", st.history, StepperConfig(), frozenset(), None, 0)
     assert not st.show(type(decoded)(view.__class__(request, 0, view.depth, (), None, None), decoded.stepper))
+
+
+def test_prefix_meaning_counts_facets_as_the_strings_do(project):
+    """The beam tree's node labels come from integer facet codes (fast enough for the GUI thread):
+    they name the same dominant leaf category and brand, with the same shares, as counting the
+    catalogue's strings does."""
+    from collections import Counter
+
+    import numpy as np
+
+    from app.panels.stepper.jobs import CatalogueFacets
+    from app.panels.stepper.state import prefix_meaning
+    from app.widgets import leaf_category
+
+    facets = CatalogueFacets.of(project.dataset.catalogue)
+    frame = project.dataset.catalogue.items
+    codes = np.asarray(project.sids.codes)
+    popularity = np.bincount(project.dataset.interactions.frame["item_index"].to_numpy(), minlength=len(codes))
+    for item in (0, 17, 4321):
+        for level in (1, 2):
+            prefix = tuple(int(c) for c in codes[item, :level])
+            m = prefix_meaning(project, popularity, prefix, facets)
+            items = project.trie.items_under(level, project.trie.lookup(prefix))
+            assert m.count == len(items)
+            cats = Counter(c for c in (leaf_category(x) for x in frame["categories"].iloc[items].astype(str)) if c)
+            brands = Counter(b for b in frame["brand"].iloc[items].astype(str).str.strip() if b)
+            best_cat = max(cats.values())
+            assert cats[m.category] == best_cat and m.category_share == pytest.approx(best_cat / len(items))
+            if brands:
+                best_brand = max(brands.values())
+                assert brands[m.brand] == best_brand and m.brand_share == pytest.approx(best_brand / len(items))
+    first = int(codes[0, 0])
+    used = set(codes[codes[:, 0] == first, 1].tolist())
+    missing = next(t for t in range(int(project.sids.level_sizes[1])) if t not in used)
+    assert prefix_meaning(project, popularity, (first, missing), facets).count == 0  # off the trie

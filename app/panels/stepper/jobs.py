@@ -34,13 +34,14 @@ from genrec_engine import (
     held_out_users,
 )
 from ...widgets import GENERATOR_LABELS
-from ...widgets.text import generator_unavailable
+from ...widgets.text import generator_unavailable, leaf_category
 
 __all__ = [
     "KINDS",
     "KIND_LABELS",
     "TOP_K",
     "OpenedProject",
+    "CatalogueFacets",
     "LoadedGenerator",
     "DecodeRequest",
     "DecodeView",
@@ -61,6 +62,43 @@ TOP_K = 10  # list length and the homogeneity meter's window
 
 
 @dataclass(frozen=True)
+class CatalogueFacets:
+    """Every catalogue item's leaf category and brand as integer codes (-1: none), so the items
+    under a prefix are summarised by counting (``np.bincount``) instead of by strings: ~0.05 ms a
+    prefix instead of ~5 ms, which a beam tree of a hundred nodes drawn on the GUI thread needs.
+    Built once per project by :meth:`of` on a worker (~1 s at 10^6 items)."""
+
+    category: np.ndarray  # [N] int32 code of the leaf category, -1 when none
+    category_names: tuple[str, ...]
+    brand: np.ndarray  # [N] int32 code of the brand, -1 when none
+    brand_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, catalogue) -> "CatalogueFacets":
+        import pandas as pd
+
+        frame = catalogue.items
+
+        def codes(values, name=lambda u: str(u).strip()) -> tuple[np.ndarray, tuple[str, ...]]:
+            raw, uniques = pd.factorize(values.fillna("").astype(str))
+            names = [name(u) for u in uniques]  # few distinct values: the per-string work is done once each
+            final, final_names = pd.factorize(pd.Series(names + [""], dtype=object))
+            table = final.astype(np.int32)
+            empty = table[-1]
+            table = np.where(table == empty, -1, table)[:-1]
+            table = np.where(table > empty, table - 1, table)  # "" dropped from the names
+            out = np.full(len(raw), -1, dtype=np.int32)
+            ok = raw >= 0
+            out[ok] = table[raw[ok]]
+            kept = tuple(str(n) for i, n in enumerate(final_names) if i != empty)
+            return out, kept
+
+        category, category_names = codes(frame["categories"], leaf_category)
+        brand, brand_names = codes(frame["brand"])
+        return cls(category, category_names, brand, brand_names)
+
+
+@dataclass(frozen=True)
 class OpenedProject:
     """What the panel needs when a project opens (see :func:`open_stepper_project`)."""
 
@@ -69,6 +107,7 @@ class OpenedProject:
     model: object | None  # that generator (shared, read only)
     errors: Mapping[str, str]  # kind -> why it could not be loaded (names the command that trains it)
     demo: int | None  # a test user whose true next item the generator finds
+    facets: CatalogueFacets | None = None  # what the beam tree's nodes are labelled with
 
 
 @dataclass(frozen=True)
@@ -186,9 +225,12 @@ def open_stepper_project(project, kinds: tuple[str, ...] = KINDS, *, progress: P
             progress(0.6, "looking for a user whose next item the generator finds")
         demo = find_demo_user(found.model, project.trie, users, k=TOP_K, cancel=cancel)
     if progress is not None:
+        progress(0.9, "item categories and brands")
+    facets = CatalogueFacets.of(project.dataset.catalogue)
+    if progress is not None:
         progress(1.0, "ready")
     return OpenedProject(users, None if found is None else found.kind, None if found is None else found.model,
-                         errors, demo)
+                         errors, demo, facets)
 
 
 def filter_blocked_items(project, item_filter: ItemFilter, *, progress: ProgressFn | None = None,

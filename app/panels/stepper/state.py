@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from genrec_engine import ConfigError, HeldOutUsers, ItemFilter, StepperConfig, StepperResult, StepRecord
 
 from ...widgets import leaf_category, sid_text
-from .jobs import KIND_LABELS, KINDS, TOP_K, Decoded, DecodeRequest, DecodeView, LoadedGenerator, Move, OpenedProject
+from .jobs import KIND_LABELS, KINDS, TOP_K, CatalogueFacets, Decoded, DecodeRequest, DecodeView, LoadedGenerator, Move, OpenedProject
 
 __all__ = [
     "tree_rows", "PrefixMeaning", "prefix_meaning",
@@ -467,9 +467,10 @@ class PrefixMeaning:
         return "\n".join(lines)
 
 
-def prefix_meaning(project, popularity, prefix: tuple[int, ...]) -> PrefixMeaning:
+def prefix_meaning(project, popularity, prefix: tuple[int, ...], facets: CatalogueFacets | None = None) -> PrefixMeaning:
     """:class:`PrefixMeaning` of ``prefix`` from the project's trie (live items only) and
-    catalogue; ``popularity`` ``[N]``: interactions per item (for the example title)."""
+    catalogue; ``popularity`` ``[N]``: interactions per item (for the example title);
+    ``facets``: the catalogue's :class:`CatalogueFacets` (made here when None: slow, per call)."""
     import numpy as np
 
     trie = project.trie
@@ -479,16 +480,20 @@ def prefix_meaning(project, popularity, prefix: tuple[int, ...]) -> PrefixMeanin
     items = trie.items_under(len(prefix), node)
     if not len(items):
         return PrefixMeaning(0)
-    frame = project.dataset.catalogue.items
-    cats = frame["categories"].iloc[items].astype(str).map(leaf_category)
-    brands = frame["brand"].iloc[items].astype(str)
+    if facets is None:
+        facets = CatalogueFacets.of(project.dataset.catalogue)
 
-    def top(values) -> tuple[str, float]:
-        counts = values[values != ""].value_counts()
-        return (str(counts.index[0]), float(counts.iloc[0]) / len(values)) if len(counts) else ("", 0.0)
+    def top(codes: "np.ndarray", names: tuple[str, ...]) -> tuple[str, float]:
+        picked = codes[items]
+        picked = picked[picked >= 0]
+        if not len(picked):
+            return "", 0.0
+        counts = np.bincount(picked, minlength=len(names))
+        best = int(np.argmax(counts))  # ties: the first name in catalogue order
+        return names[best], float(counts[best]) / len(items)
 
-    cat, cat_share = top(cats)
-    brand, brand_share = top(brands)
+    cat, cat_share = top(facets.category, facets.category_names)
+    brand, brand_share = top(facets.brand, facets.brand_names)
     best = int(items[int(np.argmax(np.asarray(popularity)[items]))]) if popularity is not None else int(items[0])
     return PrefixMeaning(len(items), cat, cat_share, brand, brand_share, project.dataset.catalogue.title(best))
 

@@ -47,6 +47,7 @@ from .controls import OptionsBar
 from ...widgets.views import table_view
 from .layout import KeyedScope, box, label
 from .jobs import (
+    CatalogueFacets,
     KIND_LABELS,
     Decoded,
     LoadedGenerator,
@@ -341,7 +342,7 @@ class StepperPanel(QWidget):
                      self._invalid_label):  # nothing of the previous project's decode may stay on screen
             text.setText("")
         self._meter.setValue(0)
-        self.tree.set_describer(None if snapshot is None else _describer(snapshot))
+        self.tree.set_describer(None)  # labelled once the project's facets arrive (_on_opened)
         self.tree.show_columns([], 0)
         if snapshot is None:
             self._snapshot_lookups = None
@@ -353,11 +354,13 @@ class StepperPanel(QWidget):
         self._snapshot_lookups = snapshot.lookups
         self._completion_list.set_strings(lambda: self._completions)  # read on first focus
         self._opening.submit(open_stepper_project, snapshot.project, name="stepper: test users and generator",
-                             on_result=self._on_opened, on_error=self._failed("open the project's test users"),
+                             on_result=functools.partial(self._on_opened, snapshot=snapshot), on_error=self._failed("open the project's test users"),
                              on_finished=self._after_job)
         self._update_buttons()
 
-    def _on_opened(self, result: OpenedProject) -> None:
+    def _on_opened(self, result: OpenedProject, snapshot: ProjectSnapshot | None = None) -> None:
+        if snapshot is not None:
+            self.tree.set_describer(_describer(snapshot, result.facets))
         st = self.state
         error = st.opened(result)
         self._stack.setCurrentWidget(self._main_page)
@@ -575,14 +578,20 @@ class StepperPanel(QWidget):
                 self._status.setText(f"Selected prefix {sid_text(prefix)}{what} (also in the SID tree and the map)")
 
 
-def _describer(snapshot: ProjectSnapshot):
+def _describer(snapshot: ProjectSnapshot, facets):
     """``prefix -> PrefixMeaning`` for the project of ``snapshot``, remembered per prefix (the tree
-    is redrawn at every step; a prefix's meaning does not change while the project is open)."""
+    is redrawn at every step; a prefix's meaning does not change while the project is open).
+    ``facets``: the catalogue's :class:`CatalogueFacets` (counted, not string-matched: the tree is
+    drawn on the GUI thread)."""
     memo: dict[tuple[int, ...], PrefixMeaning] = {}
+
+    made = [facets]
 
     def describe(prefix: tuple[int, ...]) -> PrefixMeaning:
         if prefix not in memo:
-            memo[prefix] = prefix_meaning(snapshot.project, snapshot.popularity, tuple(prefix))
+            if made[0] is None:  # a result without them: made once, here
+                made[0] = CatalogueFacets.of(snapshot.project.dataset.catalogue)
+            memo[prefix] = prefix_meaning(snapshot.project, snapshot.popularity, tuple(prefix), made[0])
         return memo[prefix]
 
     return describe
