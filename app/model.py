@@ -97,15 +97,16 @@ def load_project(
 class ItemLookups:
     """A project's item look-ups, each built once on first use, safe from any thread: the
     completions of item pickers, item id -> index, and the searchable titles. :meth:`build` makes
-    all three (the window's job after a load); :attr:`ready` says it is done, so the GUI thread
-    reads them without building."""
+    all three (the window's job after a load), and the catalogue's text columns as arrays
+    (:meth:`~genrec_engine.data.Catalogue.column`, which the SID tree's items table reads);
+    :attr:`ready` says it is done, so the GUI thread reads them without building."""
 
     def __init__(self, project: Project):
         self._project = project
         self._lock = threading.Lock()
         self._completions: dict[str, int] | None = None
         self._id_index: dict[int, int] | None = None
-        self.titles = TitleIndex(project.dataset.catalogue.items["title"].to_numpy())
+        self.titles = TitleIndex(project.dataset.catalogue.column("title"))
         self.ready = False
 
     def completions(self) -> dict[str, int]:
@@ -123,8 +124,11 @@ class ItemLookups:
 
     def build(self, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> "ItemLookups":
         """Build every look-up now (a worker job); returns self with :attr:`ready` set."""
-        for share, what, make in ((0.0, "item ids", self.id_index), (0.2, "searchable titles", self.titles.prepared),
-                                  (0.5, "item picker completions", self.completions)):
+        catalogue = self._project.dataset.catalogue
+        for share, what, make in ((0.0, "item ids", self.id_index), (0.1, "searchable titles", self.titles.prepared),
+                                  (0.35, "item picker completions", self.completions),
+                                  *((0.7 + 0.1 * i, f"item {name}s", lambda name=name: catalogue.column(name))
+                                    for i, name in enumerate(("title", "brand", "categories")))):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             if progress is not None:

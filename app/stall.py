@@ -23,14 +23,15 @@ Run it headless::
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gc
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -39,25 +40,25 @@ __all__ = ["measure_stall"]
 
 
 _OWN = ("/app/", "/genrec_engine/")
+_FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.*)$')
 
 
-def _where(frame) -> str:
-    """Where a stack stands, for a person: the innermost frame of this project's code, and the
-    innermost frame overall when that is elsewhere (a library)."""
-    stack = traceback.extract_stack(frame)
-    if not stack:
+def _where(frames: list[tuple[str, int, str]]) -> str:
+    """Where a stack stands (``frames`` innermost first), for a person: the innermost frame of
+    this project's code, and the innermost frame overall when that is elsewhere (a library)."""
+    if not frames:
         return "?"
 
     def name(f) -> str:
-        path = f.filename.replace(os.sep, "/")
+        path = f[0].replace(os.sep, "/")
         for mark in (*_OWN, "/site-packages/"):
             if mark in path:
                 path = path[path.index(mark) + 1:].removeprefix("site-packages/")
                 break
-        return f"{path}:{f.lineno} {f.name}"
+        return f"{path}:{f[1]} {f[2]}"
 
-    own = next((f for f in reversed(stack) if any(m in f.filename.replace(os.sep, "/") for m in _OWN)), None)
-    inner = stack[-1]
+    own = next((f for f in frames if any(m in f[0].replace(os.sep, "/") for m in _OWN)), None)
+    inner = frames[0]
     if own is None:
         return name(inner)
     return name(own) if own is inner else f"{name(own)} > {name(inner)}"
@@ -66,14 +67,20 @@ def _where(frame) -> str:
 class _StallSampler:
     """A watchdog thread that, while the GUI thread is more than ``after_ms`` late for its next
     tick, samples the GUI thread's stack every ``every_ms``: each long stall is then reported with
-    the code it was spent in (``culprits``), not only its length."""
+    the code it was spent in (``culprits``), not only its length.
+
+    The stacks are read as text from :func:`faulthandler.dump_traceback` (C code, into a temporary
+    file), never as frame objects: a frame object held here past its function's return keeps the
+    function's locals (Qt wrappers among them) alive and frees them on this thread, which crashed
+    PySide at the next collection."""
 
     def __init__(self, last: list[float], *, after_ms: float = 60.0, every_ms: float = 15.0):
         self._last, self._after, self._every = last, after_ms / 1000.0, every_ms / 1000.0
-        self._gui = threading.get_ident()
+        self._gui = f"0x{threading.get_ident():016x}"
         self._stop = threading.Event()
         self.samples: dict[float, list[str]] = {}  # tick time the stall began -> stacks seen in it
         self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
+        self._file = tempfile.TemporaryFile()
 
     def start(self) -> "_StallSampler":
         self._thread.start()
@@ -81,15 +88,33 @@ class _StallSampler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(1.0)
+        if self._thread.is_alive():
+            self._thread.join(1.0)
+        self._file.close()
+
+    def _gui_stack(self) -> list[tuple[str, int, str]]:
+        """The GUI thread's frames, innermost first, as (file, line, function)."""
+        fd = self._file.fileno()
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        faulthandler.dump_traceback(fd, all_threads=True)
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 1 << 20).decode("utf-8", "replace")
+        frames, mine = [], False
+        for line in text.splitlines():
+            if line.startswith(("Thread 0x", "Current thread 0x")):
+                mine = self._gui in line
+            elif mine and (m := _FRAME.match(line)):
+                frames.append((m.group(1), int(m.group(2)), m.group(3)))
+        return frames
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
             began = self._last[0]
             if time.perf_counter() - began > self._after:
-                frame = sys._current_frames().get(self._gui)
-                if frame is not None:
-                    self.samples.setdefault(began, []).append(_where(frame))
+                frames = self._gui_stack()
+                if frames:
+                    self.samples.setdefault(began, []).append(_where(frames))
 
     def culprits(self, stalls: list[tuple[float, float]], over_ms: float = 100.0, top: int = 12) -> list[dict]:
         """The stalls over ``over_ms`` of a phase, longest first: ``{"ms", "where"}`` with the

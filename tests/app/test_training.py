@@ -71,6 +71,7 @@ def test_bundled_metrics_table_shows_ran_and_sasrec(qtbot, qtmodeltester, bundle
     with qtbot.waitSignal(panel.sig_ready, timeout=5_000):
         pass
     assert panel.page() == "project"
+    assert panel.controls.eval_users_spin.value() == 0  # 22,363 users: validation on all of them
     model = panel.metrics_model
     qtmodeltester.check(model)
     kinds = [model.index(r, 0).data(256) for r in range(model.rowCount())]  # UserRole: the raw kind
@@ -252,6 +253,9 @@ def test_stall_benchmark_reports_and_trains(qtbot, tmp_path):
         assert set(out[phase]) >= {"max_stall_ms", "p99_stall_ms", "ticks", "seconds"}
     assert out["idle"]["ticks"] > 0 and out["training"]["ticks"] > 0
     assert out["training"]["epochs"] >= 1 and out["training"]["seconds"] > 0
+    for phase in ("loading", "idle", "training"):  # each stall over 100 ms comes with the code it was spent in
+        for culprit in out[phase]["culprits"]:
+            assert culprit["ms"] > 100 and all(isinstance(w, str) for w in culprit["where"])
 
 
 def test_closing_the_project_stops_its_job_and_ignores_its_rows(qtbot, tiny_project):

@@ -15,6 +15,7 @@ from app.panels.training.state import (
     Trained,
     TrainingState,
     TrainSettings,
+    default_eval_users,
     done_text,
     health_rows,
     parse_more_settings,
@@ -54,6 +55,9 @@ def test_train_settings_make_the_engine_configs():
     cfg = TrainSettings("ran", epochs=7, max_minutes=0.0).train_config()
     assert cfg.epochs == 7 and cfg.max_minutes is None
     assert TrainSettings("ran", max_minutes=1.5).train_config().max_minutes == 1.5
+    assert cfg.eval_users is None and TrainSettings("ran", eval_users=4000).train_config().eval_users == 4000
+    # validation samples users only where all of them would take longer than most runs
+    assert default_eval_users(22_363) == 0 and default_eval_users(2_000_000) == 10_000
     assert TokenizerSettings("rkmeans", 3, 8).config().codebook_size == 8
     with pytest.raises(ConfigError):
         TokenizerSettings("no-such-method", 3, 8).config()

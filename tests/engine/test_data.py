@@ -60,6 +60,11 @@ def test_valid_csv_folder_loads(tmp_path):
     assert items["item_id"].dtype == np.int64
     assert items["brand"].tolist() == ["Acme", "", "Skin Co"]
     assert items["categories"].tolist()[2] == ""
+    # a column as one object array, made once and shared (the app makes them ahead on a worker)
+    brands = dataset.catalogue.column("brand")
+    assert brands.dtype == object and brands.tolist() == ["Acme", "", "Skin Co"]
+    assert dataset.catalogue.column("brand") is brands
+    assert dataset.catalogue.title(2) == items["title"].iat[2]
 
 
 # -- one test per validation family ----------------------------------------------------------------

@@ -352,7 +352,9 @@ class StepperPanel(QWidget):
             return
         self._stack.setCurrentWidget(self._loading_page)
         self._snapshot_lookups = snapshot.lookups
-        self._completion_list.set_strings(lambda: self._completions)  # read on first focus
+        # read on first focus; a bound method of the look-ups, not a lambda over the panel (a reference
+        # cycle through a Qt wrapper, which the final collection at exit may free in an unsafe order)
+        self._completion_list.set_strings(snapshot.lookups.completions)
         self._opening.submit(open_stepper_project, snapshot.project, name="stepper: test users and generator",
                              on_result=functools.partial(self._on_opened, snapshot=snapshot), on_error=self._failed("open the project's test users"),
                              on_finished=self._after_job)

@@ -280,6 +280,8 @@ class TrainingPanel(QWidget):
         self._run_label.setText(f"Open project: {snapshot.path}  (read only here)")
         cfg = snapshot.project.tokenizer_config
         self.controls.show_tokenizer(cfg.method, cfg.levels, cfg.codebook_size)
+        # the user count project.json records (counting 10^7 interactions here would hold the GUI thread)
+        self.controls.propose_eval_users(int(snapshot.project.meta.get("dataset", {}).get("users") or 0))
         self.health_model.set_rows(health_rows(snapshot.diagnostics))
         self._health_title.setText(tokenizer_text("Current tokenizer of the project", cfg.method, cfg.levels,
                                                   cfg.codebook_size, snapshot.diagnostics) + ".")

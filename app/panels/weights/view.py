@@ -348,7 +348,7 @@ class WeightsPanel(QWidget):
         self.level_model.set_levels([])
         self._item_title.setText("")
         self._show_compare_choices()
-        self._completion_list.set_strings(lambda: self.state.completions)  # read on first focus
+        self._completion_list.set_strings(snapshot.lookups.completions if snapshot is not None else [])  # read on first focus
         self._sync_plots()
         self._show_texts()
         if snapshot is not None:
