@@ -78,7 +78,8 @@ class _StallSampler:
         self._last, self._after, self._every = last, after_ms / 1000.0, every_ms / 1000.0
         self._gui = f"0x{threading.get_ident():016x}"
         self._stop = threading.Event()
-        self.samples: dict[float, list[str]] = {}  # tick time the stall began -> stacks seen in it
+        self.samples: dict[float, list[str]] = {}  # tick time the stall began -> GUI stacks seen in it
+        self.workers: dict[float, list[str]] = {}  # the same -> other threads' stacks seen in it
         self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
         self._file = tempfile.TemporaryFile()
 
@@ -92,44 +93,71 @@ class _StallSampler:
             self._thread.join(1.0)
         self._file.close()
 
-    def _gui_stack(self) -> list[tuple[str, int, str]]:
-        """The GUI thread's frames, innermost first, as (file, line, function)."""
+    def _stacks(self) -> tuple[list[tuple[str, int, str]], list[list[tuple[str, int, str]]]]:
+        """The GUI thread's frames and every other thread's, innermost first, as (file, line,
+        function)."""
         fd = self._file.fileno()
         os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
         faulthandler.dump_traceback(fd, all_threads=True)
         os.lseek(fd, 0, os.SEEK_SET)
         text = os.read(fd, 1 << 20).decode("utf-8", "replace")
-        frames, mine = [], False
+        gui: list = []
+        others: list[list] = []
+        current: list | None = None
         for line in text.splitlines():
             if line.startswith(("Thread 0x", "Current thread 0x")):
-                mine = self._gui in line
-            elif mine and (m := _FRAME.match(line)):
-                frames.append((m.group(1), int(m.group(2)), m.group(3)))
-        return frames
+                if self._gui in line:
+                    current = gui
+                elif "Current thread" in line:
+                    current = None  # this sampler
+                else:
+                    current = []
+                    others.append(current)
+            elif current is not None and (m := _FRAME.match(line)):
+                current.append((m.group(1), int(m.group(2)), m.group(3)))
+        return gui, others
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
             began = self._last[0]
             if time.perf_counter() - began > self._after:
-                frames = self._gui_stack()
-                if frames:
-                    self.samples.setdefault(began, []).append(_where(frames))
+                gui, others = self._stacks()
+                if gui:
+                    self.samples.setdefault(began, []).append(_where(gui))
+                busy = [_where(f) for f in others if f and _working(f)]
+                if busy:
+                    self.workers.setdefault(began, []).extend(busy)
 
     def culprits(self, stalls: list[tuple[float, float]], over_ms: float = 100.0, top: int = 12) -> list[dict]:
-        """The stalls over ``over_ms`` of a phase, longest first: ``{"ms", "where"}`` with the
-        stacks sampled in each (most frequent first, with counts)."""
+        """The stalls over ``over_ms`` of a phase, longest first: ``{"ms", "where", "workers"}``:
+        the GUI thread's stacks sampled in each, and what the other threads were running meanwhile
+        (a worker inside C code that keeps the GIL stalls the GUI thread too), most frequent first,
+        with counts. An empty ``where``: no sample could be taken (the GIL was held throughout, by a
+        garbage collection or a worker's C call)."""
+
+        def ranked(seen: list[str], n: int) -> list[str]:
+            counts: dict[str, int] = {}
+            for w in seen:
+                counts[w] = counts.get(w, 0) + 1
+            return [f"{w} (x{c})" for w, c in sorted(counts.items(), key=lambda kv: -kv[1])][:n]
+
         out = []
         for began, ms in sorted(stalls, key=lambda s: -s[1]):
             if ms <= over_ms or len(out) >= top:
                 continue
-            seen = self.samples.get(began, [])
-            counts: dict[str, int] = {}
-            for w in seen:
-                counts[w] = counts.get(w, 0) + 1
-            out.append({"ms": round(ms, 1),
-                        "where": [f"{w} (x{n})" for w, n in sorted(counts.items(), key=lambda kv: -kv[1])][:3]})
+            out.append({"ms": round(ms, 1), "where": ranked(self.samples.get(began, []), 3),
+                        "workers": ranked(self.workers.get(began, []), 3)})
         return out
+
+
+_IDLE = ("threading.py", "queue.py", "selectors.py", "concurrent/futures/thread.py", "tqdm/_monitor.py")
+
+
+def _working(frames: list[tuple[str, int, str]]) -> bool:
+    """Whether a thread's innermost frame is doing something (not waiting on a lock or a queue)."""
+    inner = frames[0][0].replace(os.sep, "/")
+    return not any(inner.endswith(m) for m in _IDLE)
 
 
 def _stats(stalls_ms: list[float]) -> dict:

@@ -106,6 +106,8 @@ class Project:
         self._trie = None
         self._generators: dict[tuple[str, str], tuple[tuple, object]] = {}  # (kind, device) -> (file stamp, model)
         self._generators_lock = threading.Lock()
+        self._split = None  # the leave-one-out split (data.split.project_split), made once
+        self._split_lock = threading.Lock()
         self.recovered: str | None = None  # what Project.open did to finish or undo an interrupted change
 
     # ---- paths and parts ----
@@ -157,7 +159,9 @@ class Project:
         return self._sids_sha256
 
     def attach_dataset(self, dataset: Dataset) -> None:
-        self._dataset = dataset
+        with self._split_lock:
+            self._dataset = dataset
+            self._split = None  # made again from this dataset
 
     @property
     def tokenizer(self) -> Quantizer:

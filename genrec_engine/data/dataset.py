@@ -86,7 +86,10 @@ class Interactions:
         if len(users) == 0:
             return np.zeros(0, np.int64), []
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-        return users[starts], np.split(indices, starts[1:])
+        # slices, not np.split: its Python loop per piece took 1.25 s for 2M users (0.37 s here),
+        # holding the GIL from the GUI thread the while
+        bounds = np.r_[starts, len(indices)].tolist()
+        return users[starts], [indices[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 @dataclass(frozen=True, eq=False)

@@ -62,6 +62,12 @@ def test_cold_holdout_keeps_cold_items_out_of_trie_and_training(cold_project):
     seqs = list(split.train) + list(split.valid_history) + list(split.test_history)
     assert not any(np.isin(s, cold).any() for s in seqs)
     assert np.isin(np.asarray(split.test_target), cold).any()  # cold items stay as targets
+    # made once per project object and shared by every caller; a new dataset makes it again
+    assert project_split(cold_project) is split
+    cold_project.attach_dataset(cold_project.dataset)
+    again = project_split(cold_project)
+    assert again is not split and np.array_equal(again.test_target, split.test_target)
+    assert all(np.array_equal(a, b) for a, b in zip(again.train, split.train))
 
 
 def test_cli_tokenize_cold_holdout(cold_project, tmp_path, capsys):
