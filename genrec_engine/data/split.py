@@ -42,6 +42,8 @@ def leave_one_out(dataset_or_sequences) -> Split:
     a :class:`ConfigError` names the first user that has fewer.
     """
     source = dataset_or_sequences
+    if hasattr(source, "offsets"):  # flat arrays: two Python passes over the users instead of seven
+        return _leave_one_out_flat(*source.offsets())
     if hasattr(source, "sequences"):
         user_ids, sequences = source.sequences()
     elif isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], list) \
@@ -54,13 +56,7 @@ def leave_one_out(dataset_or_sequences) -> Split:
     if not all(isinstance(s, np.ndarray) and s.dtype == np.int64 for s in sequences):
         sequences = [np.asarray(s, dtype=np.int64) for s in sequences]
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    short = np.flatnonzero(lengths < 3)
-    if len(short):
-        k = short[0]
-        raise ConfigError(
-            f"leave_one_out needs at least 3 interactions per user; user {int(user_ids[k])} has "
-            f"{int(lengths[k])} ({len(short)} users are too short; load with min_user_interactions >= 3)"
-        )
+    _too_short(user_ids, lengths)
     train = [s[:-2] for s in sequences]
     return Split(
         user_ids=user_ids,
@@ -69,6 +65,33 @@ def leave_one_out(dataset_or_sequences) -> Split:
         valid_target=np.fromiter((s[-2] for s in sequences), dtype=np.int64, count=len(sequences)),
         test_history=[s[:-1] for s in sequences],
         test_target=np.fromiter((s[-1] for s in sequences), dtype=np.int64, count=len(sequences)),
+    )
+
+
+def _too_short(user_ids: np.ndarray, lengths: np.ndarray) -> None:
+    short = np.flatnonzero(lengths < 3)
+    if len(short):
+        k = short[0]
+        raise ConfigError(
+            f"leave_one_out needs at least 3 interactions per user; user {int(user_ids[k])} has "
+            f"{int(lengths[k])} ({len(short)} users are too short; load with min_user_interactions >= 3)"
+        )
+
+
+def _leave_one_out_flat(user_ids: np.ndarray, items: np.ndarray, bounds: np.ndarray) -> Split:
+    """:func:`leave_one_out` of user sequences given as flat arrays (see ``Interactions.offsets``);
+    the histories are views into ``items``."""
+    _too_short(user_ids, np.diff(bounds))
+    ends = bounds[1:]
+    b = bounds.tolist()
+    train = [items[x:y - 2] for x, y in zip(b[:-1], b[1:])]
+    return Split(
+        user_ids=user_ids,
+        train=train,
+        valid_history=list(train),
+        valid_target=items[ends - 2],
+        test_history=[items[x:y - 1] for x, y in zip(b[:-1], b[1:])],
+        test_target=items[ends - 1],
     )
 
 

@@ -390,6 +390,15 @@ def test_leave_one_out_from_dataset_and_plain_lists(tmp_path):
     assert plain.user_ids.tolist() == [0, 1] and plain.valid_target.tolist() == [1, 0]
     with pytest.raises(ConfigError, match="user 1 has 2"):
         leave_one_out([[0, 1, 2], [2, 0]])
+    # a dataset is split from flat arrays (Interactions.offsets): the same as from its sequences
+    dataset = load_dataset(folder)
+    users, items, bounds = dataset.offsets()
+    assert bounds.tolist() == [0, 3, 6] and items.tolist() == [0, 1, 2, 2, 0, 1]
+    listed = leave_one_out(dataset.sequences())
+    for name in ("user_ids", "valid_target", "test_target"):
+        assert np.array_equal(getattr(split, name), getattr(listed, name))
+    for name in ("train", "valid_history", "test_history"):
+        assert [s.tolist() for s in getattr(split, name)] == [s.tolist() for s in getattr(listed, name)]
 
 
 # -- save / load round trip (property) -------------------------------------------------------------
