@@ -87,6 +87,22 @@ def coverage_at_k(ranked: Any, n_items: int, k: int = 10) -> float:
     return float(np.unique(r[r >= 0]).size / int(n_items))
 
 
+def _prefix_ids(cols: np.ndarray) -> np.ndarray:
+    """One int64 per row of ``cols`` ``[N, L]``, equal exactly when the rows are: the codes read
+    as one mixed-radix number (~10 ms at 10^6 rows; ``np.unique(axis=0)`` sorts the rows as bytes,
+    ~0.4 s, holding the GIL), or that unique's labels when the number could overflow."""
+    if cols.shape[1] == 0:
+        return np.zeros(len(cols), dtype=np.int64)
+    if len(cols) and cols.min() >= 0:
+        bases = cols.max(axis=0).astype(np.int64) + 1
+        if float(np.prod(bases.astype(np.float64))) < 2.0 ** 62:
+            key = np.zeros(len(cols), dtype=np.int64)
+            for j in range(cols.shape[1]):
+                key = key * bases[j] + cols[:, j]
+            return key
+    return np.unique(cols, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
 def homogeneity_at_k(ranked: Any, sids: Any, k: int = 10, level: int = 1) -> float:
     """Mean over users of the largest share of a top-k list held by one SID prefix of length
     ``level`` (1 = the first token): 1.0 means every item of the list shares that prefix.
@@ -102,8 +118,7 @@ def homogeneity_at_k(ranked: Any, sids: Any, k: int = 10, level: int = 1) -> flo
     r = _ranked(ranked, k)
     if r.size == 0:
         return 0.0
-    _, prefix_id = np.unique(s[:, : int(level)], axis=0, return_inverse=True)
-    prefix_id = prefix_id.reshape(-1)
+    prefix_id = _prefix_ids(s[:, : int(level)])
     valid = r >= 0
     pid = np.where(valid, prefix_id[np.where(valid, r, 0)], -1)  # [U, k]
     same = (pid[:, :, None] == pid[:, None, :]) & valid[:, :, None] & valid[:, None, :]  # [U, k, k]

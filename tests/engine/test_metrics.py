@@ -98,3 +98,19 @@ def test_summarize_has_every_key_and_is_json():
     json.dumps(out, allow_nan=False)
     bare = summarize(RANKED, TARGETS, sids=SIDS, n_items=8)
     assert bare["ild@10"] is None and bare["popularity@10"] is None and bare["invalid_rate"] is None
+
+
+def test_prefix_ids_group_rows_as_unique_does():
+    """Homogeneity groups items by SID prefix through one integer per row (mixed radix), or
+    np.unique's labels when that number could overflow: the same groups either way."""
+    import numpy as np
+
+    from genrec_engine.train.metrics import _prefix_ids
+
+    rng = np.random.default_rng(0)
+    for cols in (rng.integers(0, 7, (500, 3)), rng.integers(0, 2**40, (300, 2))):  # small codes; an overflowing radix
+        ids = _prefix_ids(cols)
+        labels = np.unique(cols, axis=0, return_inverse=True)[1].reshape(-1)
+        same_ids = ids[:, None] == ids[None, :]
+        same_rows = labels[:, None] == labels[None, :]
+        assert np.array_equal(same_ids, same_rows)
