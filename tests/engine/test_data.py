@@ -401,6 +401,24 @@ def test_leave_one_out_from_dataset_and_plain_lists(tmp_path):
         assert [s.tolist() for s in getattr(split, name)] == [s.tolist() for s in getattr(listed, name)]
 
 
+def test_dataset_fingerprint_hashes_each_users_id_length_and_item_ids(tmp_path):
+    """The split hash (laid out as one array) is the SHA-256 of, per user ascending, [id, length]
+    and the item ids, little-endian int64: computed here user by user."""
+    import hashlib
+
+    from genrec_engine.data.fingerprint import dataset_fingerprint
+
+    dataset = load_dataset(make_folder(tmp_path / "d", {"items.csv": ITEMS_CSV, "interactions.csv": INTERACTIONS_CSV}))
+    users, seqs = dataset.sequences()
+    ids = dataset.catalogue.item_ids
+    h = hashlib.sha256()
+    for u, s in zip(users.tolist(), seqs):
+        h.update(np.asarray([u, len(s)], dtype="<i8").tobytes())
+        h.update(np.asarray(ids[s], dtype="<i8").tobytes())
+    fp = dataset_fingerprint(dataset)
+    assert fp == {"users": 2, "items": 3, "interactions": 6, "split_sha256": h.hexdigest()}
+
+
 # -- save / load round trip (property) -------------------------------------------------------------
 _LEVEL = st.text(st.characters(codec="utf-8", exclude_characters="|>\r\n\x00"), min_size=1, max_size=8) \
     .map(str.strip).filter(bool)
