@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 __all__ = ["DecodeState", "GenerativeModel", "pad_histories"]
@@ -56,10 +57,21 @@ class GenerativeModel(Protocol):
 
 def pad_histories(histories, max_len: int, device=None) -> torch.Tensor:
     """Left-pad lists of item indices into ``[B, max_len]`` int64 of ``index + 1`` (0 = pad),
-    keeping the most recent ``max_len`` items."""
-    out = torch.zeros(len(histories), max_len, dtype=torch.long)
-    for r, h in enumerate(histories):
-        h = list(h)[-max_len:]
-        if h:
-            out[r, max_len - len(h):] = torch.as_tensor(h, dtype=torch.long) + 1
-    return out.to(device) if device is not None else out
+    keeping the most recent ``max_len`` items.
+
+    The rows are joined and scattered by NumPy (a per-row list and tensor took ~2 s of
+    GIL-holding Python for 2M users)."""
+    n = len(histories)
+    out = np.zeros((n, max(0, int(max_len))), dtype=np.int64)
+    if n and max_len > 0:
+        lens = np.fromiter(map(len, histories), dtype=np.int64, count=n)
+        if lens.any():
+            flat = np.concatenate([np.asarray(h).reshape(-1) for h in histories] if not all(
+                isinstance(h, np.ndarray) for h in histories) else histories).astype(np.int64, copy=False)
+            row_len = np.repeat(lens, lens)
+            pos = np.arange(len(flat), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)  # index in its row
+            cols = max_len - row_len + pos  # right-aligned; negative: older than the last max_len
+            keep = cols >= 0
+            out[np.repeat(np.arange(n, dtype=np.int64), lens)[keep], cols[keep]] = flat[keep] + 1
+    t = torch.from_numpy(out)
+    return t.to(device) if device is not None else t

@@ -114,3 +114,30 @@ def test_prefix_ids_group_rows_as_unique_does():
         same_ids = ids[:, None] == ids[None, :]
         same_rows = labels[:, None] == labels[None, :]
         assert np.array_equal(same_ids, same_rows)
+
+
+def test_pad_histories_keeps_the_newest_items_right_aligned():
+    """Histories of any length (empty, shorter, longer than max_len; lists, arrays, tensors) become
+    rows of ``index + 1`` right-aligned, 0 padding on the left, as a row-by-row copy makes them."""
+    import numpy as np
+    import torch
+
+    from genrec_engine.models import pad_histories
+
+    def by_row(histories, max_len):
+        out = torch.zeros(len(histories), max_len, dtype=torch.long)
+        for r, h in enumerate(histories):
+            h = list(h)[-max_len:]
+            if h:
+                out[r, max_len - len(h):] = torch.as_tensor(h, dtype=torch.long) + 1
+        return out
+
+    rng = np.random.default_rng(0)
+    assert pad_histories([[4, 5, 6]], 2).tolist() == [[6, 7]]
+    assert pad_histories([[], [3]], 3).tolist() == [[0, 0, 0], [0, 0, 4]]
+    assert pad_histories([], 4).shape == (0, 4)
+    cases = [[np.array([5]), [], np.arange(100), [7, 8], torch.tensor([3, 4, 5])],
+             [rng.integers(0, 1000, rng.integers(0, 80)) for _ in range(300)]]
+    for histories in cases:
+        for max_len in (1, 3, 50):
+            assert torch.equal(pad_histories(histories, max_len), by_row(histories, max_len))
