@@ -127,8 +127,8 @@ class ItemLookups:
         catalogue = self._project.dataset.catalogue
         for share, what, make in ((0.0, "item ids", self.id_index), (0.1, "searchable titles", self.titles.prepared),
                                   (0.35, "item picker completions", self.completions),
-                                  *((0.7 + 0.1 * i, f"item {name}s", lambda name=name: catalogue.column(name))
-                                    for i, name in enumerate(("title", "brand", "categories")))):
+                                  *((0.7 + 0.15 * i, f"item {name}", lambda name=name: catalogue.column(name))
+                                    for i, name in enumerate(("brand", "categories")))):  # titles: made in __init__
             if cancel is not None:
                 cancel.raise_if_cancelled()
             if progress is not None:

@@ -66,8 +66,7 @@ def pad_histories(histories, max_len: int, device=None) -> torch.Tensor:
     if n and max_len > 0:
         lens = np.fromiter(map(len, histories), dtype=np.int64, count=n)
         if lens.any():
-            flat = np.concatenate([np.asarray(h).reshape(-1) for h in histories] if not all(
-                isinstance(h, np.ndarray) for h in histories) else histories).astype(np.int64, copy=False)
+            flat = np.concatenate(histories).astype(np.int64, copy=False)  # lists, arrays or tensors
             row_len = np.repeat(lens, lens)
             pos = np.arange(len(flat), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)  # index in its row
             cols = max_len - row_len + pos  # right-aligned; negative: older than the last max_len

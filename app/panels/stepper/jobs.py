@@ -81,17 +81,9 @@ class CatalogueFacets:
 
         def codes(values, name=lambda u: str(u).strip()) -> tuple[np.ndarray, tuple[str, ...]]:
             raw, uniques = pd.factorize(values.fillna("").astype(str))
-            names = [name(u) for u in uniques]  # few distinct values: the per-string work is done once each
-            final, final_names = pd.factorize(pd.Series(names + [""], dtype=object))
-            table = final.astype(np.int32)
-            empty = table[-1]
-            table = np.where(table == empty, -1, table)[:-1]
-            table = np.where(table > empty, table - 1, table)  # "" dropped from the names
-            out = np.full(len(raw), -1, dtype=np.int32)
-            ok = raw >= 0
-            out[ok] = table[raw[ok]]
-            kept = tuple(str(n) for i, n in enumerate(final_names) if i != empty)
-            return out, kept
+            names = pd.Series([name(u) for u in uniques], dtype=object)  # few distinct values: once each
+            named, kept = pd.factorize(names.where(names != "", None))  # no name: -1
+            return named.astype(np.int32)[raw], tuple(str(n) for n in kept)
 
         category, category_names = codes(frame["categories"], leaf_category)
         brand, brand_names = codes(frame["brand"])
