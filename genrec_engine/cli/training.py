@@ -85,19 +85,37 @@ def cmd_eval(args) -> int:
 
 def cmd_repro(args) -> int:
     from ..train import repro
+    from ..train.recipe import load_recipe
 
     proj = Project.open(args.project)
     tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
-                                  seed=args.seed, eval_every=args.eval_every, patience=args.patience,
+                                  eval_every=args.eval_every, patience=args.patience,
                                   eval_users=args.eval_users).items() if v is not None}
-    mkw = args.model_config or None
+    recipe = None
+    if args.recipe:
+        given = [f"--{k.replace('_', '-')}" for k in tkw] + (["--model-config"] if args.model_config else [])
+        if given:
+            raise ConfigError(f"--recipe gives the model and training settings: drop {', '.join(given)}")
+        recipe = load_recipe(args.recipe)
     with Bar(not args.json, f"repro {args.model}") as bar:
-        out = repro(proj, args.model, seeds=args.seeds, model_config=mkw, train_config=TrainConfig(**tkw),
-                    bundle_seed=args.bundle, beam=args.beam, device=args.device, command=command_line(args),
+        out = repro(proj, args.model, seeds=args.seeds, first_seed=args.seed or 0, recipe=recipe,
+                    model_config=None if recipe else (args.model_config or None),
+                    train_config=None if recipe else TrainConfig(**tkw), bundle_seed=args.bundle,
+                    train_only=args.train_only, beam=args.beam, device=args.device, command=command_line(args),
                     progress=bar)
+    reused = out.get("reused_stages") or {}
+    note = (f" (finished stages reused for seeds {', '.join(reused)}: kept in {args.project}/repro-work)"
+            if reused else "")
+    if args.train_only:
+        human = (f"{args.model}: seeds {out['seeds']} trained{note}; validation recall@10 "
+                 + ", ".join(f"{s}: {v.get('recall@10', float('nan')):.4f}" for s, v in out["trained"].items())
+                 + f"; kept in {out['work']} until a run without --train-only scores them on test")
+        emit(args, out, human)
+        return 0
     m, sd = out["mean"], out["sd"]
     em, esd = out["excluding_history"]["mean"], out["excluding_history"]["sd"]
-    human = (f"{args.model} ({out['variant']}), {len(out['seeds'])} seeds {out['seeds']}, test, {out['seconds']:.0f} s:\n"
+    human = (f"{args.model} ({out['variant']}), {len(out['seeds'])} seeds {out['seeds']}, test, {out['seconds']:.0f} s"
+             f"{note}:\n"
              f"  history kept:     recall@10 {m['recall@10']:.4f} ± {sd['recall@10']:.4f}  "
              f"ndcg@10 {m['ndcg@10']:.4f} ± {sd['ndcg@10']:.4f}\n"
              f"  history excluded: recall@10 {em['recall@10']:.4f} ± {esd['recall@10']:.4f}  "
@@ -169,10 +187,18 @@ def register(sub) -> None:
                     help="do not append this evaluation (figures, protocol card, command, date) to metrics.json")
 
     sp = add_generator_command(sub, "repro", "train one recipe under several seeds (fresh weights), score each on test "
-                                             "once at the end, report mean and sd", cmd_repro)
+                                             "once at the end, report mean and sd; a run stopped part way goes on "
+                                             "where it stopped when run again", cmd_repro)
     sp.add_argument("--seeds", type=whole(1, 100), default=3, help="how many seeds (default 3): --seed, --seed + 1, ...")
     sp.add_argument("--seed", type=whole(0), help="the first seed (default 0)")
-    sp.add_argument("--model-config", type=json_object, help="JSON object of model settings (the recipe)")
+    sp.add_argument("--model-config", type=json_object, help="JSON object of model settings (a one-stage recipe)")
+    sp.add_argument("--recipe", metavar="FILE",
+                    help="a recipe file: the model and training settings of one or more stages, each continuing the "
+                         "last (resources/recipes/ holds the bundled generators'); replaces --model-config and the "
+                         "training flags")
+    sp.add_argument("--train-only", action="store_true",
+                    help="train the seeds (finishing any stopped before) into the project's repro-work folder and "
+                         "score nothing; a later run without it scores them all on test")
     sp.add_argument("--bundle", type=whole(0), metavar="SEED",
                     help="keep that seed's weights as the project's generator (default: the project is untouched "
                          "except for the repro record in metrics.json)")

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import read_generator_meta, save_generator, storage_state
+from ..checkpoint import load_generator, read_generator_meta, save_generator, storage_state
 from ..data import project_split
 from ..device import resolve_device
 from ..errors import ConfigError, ProjectFormatError
 from ..fileio import read_json, write_json_atomic
-from ..generators import generator_path, model_class, new_generator, provenance
+from ..generators import generator_path, model_class, model_kwargs, new_generator, provenance
 from ..txn import check_space, check_writable, project_change, project_lock
 from ..jobs import CancelToken, ProgressFn, Stage, report
 from ..protocol import generator_variant
@@ -105,6 +105,7 @@ def train_generator(
     command: str | None = None,
     resume: bool = False,
     return_model: bool = False,
+    start: tuple | None = None,
 ) -> dict:
     """Train ``kind`` on the project's leave-one-out split, early-stopping on validation
     Recall@10, save ``generator-<kind>.safetensors`` and its record in ``metrics.json``
@@ -121,6 +122,9 @@ def train_generator(
     that add zero-initialised weights (the config's ``ZERO_EXTENSIONS``: ``{"node_levels": n}``
     trie-node output vectors, TIGER's ``{"item_input": "codes+id"}``) to a generator saved without.
     ``return_model``: return ``(record, model)`` (the trained model on the CPU) instead.
+    ``start=(checkpoint_path, record)``: resume from that checkpoint file and its record (a stage
+    of a :mod:`~genrec_engine.train.recipe` kept outside the project) instead of the project's
+    saved generator; the same rules as ``resume`` apply.
 
     With ``save`` the project's writer lock is held for the whole run (a second ``genrec train``
     on the project is refused at once), and what the end needs (metrics.json readable, the folder
@@ -131,14 +135,14 @@ def train_generator(
             preflight(project)
             return _train(project, kind, model_config=model_config, train_config=train_config, device=device,
                           progress=progress, cancel=cancel, on_epoch=on_epoch, save=save, command=command,
-                          resume=resume, return_model=return_model)
+                          resume=resume, return_model=return_model, start=start)
     return _train(project, kind, model_config=model_config, train_config=train_config, device=device,
                   progress=progress, cancel=cancel, on_epoch=on_epoch, save=save, command=command, resume=resume,
-                  return_model=return_model)
+                  return_model=return_model, start=start)
 
 
 def _train(project, kind, *, model_config, train_config, device, progress, cancel, on_epoch, save, command, resume,
-           return_model):
+           return_model, start=None):
     cls = model_class(kind)
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
@@ -151,6 +155,7 @@ def _train(project, kind, *, model_config, train_config, device, progress, cance
     earlier = []
     evaluations: list = []  # kept when resuming: they describe earlier weights, each with its date
     adding_instruction = False
+    resume = resume or start is not None
     if resume:
         extra = dict(model_config or {})
         add = bool(extra.pop("instruction", False))
@@ -159,12 +164,21 @@ def _train(project, kind, *, model_config, train_config, device, progress, cance
         if extra:
             raise ConfigError(f"--resume continues the saved {kind} generator with its own settings; "
                               f"drop {', '.join(sorted(extra))}")
-        adding_instruction = add and not read_generator_meta(generator_path(project, kind))["config"].get("instruction")
-        model = project.generator(kind, dev, cached=False, add_instruction=add, extend=grow)
+        source = Path(start[0]) if start is not None else generator_path(project, kind)
+        adding_instruction = add and not read_generator_meta(source)["config"].get("instruction")
+        if start is not None:
+            with torch.random.fork_rng(devices=[]):  # new weights (an instruction token) seeded by the run
+                torch.manual_seed(tcfg.seed)
+                model = load_generator(source, sids.codes, sids.level_sizes, device=dev, add_instruction=add,
+                                       extend=grow, kind=kind, trained_on=provenance(project, kind),
+                                       **model_kwargs(project, kind))
+            old = start[1]
+        else:
+            model = project.generator(kind, dev, cached=False, add_instruction=add, extend=grow)
+            old = read_metrics(project).get(kind, {})
         if weight is not None:
             model.config = dataclasses.replace(model.config, instruct_weight=float(weight))
         cfg = model.config
-        old = read_metrics(project).get(kind, {})
         earlier = old.get("resumed", []) + [{k: old[k] for k in ("model_config", "best_epoch", "stopped", "train_seconds", "command",
                                                                    "train_config", "valid", "test", "compacted") if k in old}]
         evaluations = old.get("evaluations", [])

@@ -1,32 +1,47 @@
 """``genrec repro``: one recipe trained under several seeds, scored on test once at the end.
 
 A single run's Recall@10 on Beauty moves by about its standard error (~0.0017) from seed to seed,
-so "recipe A beats recipe B" needs the spread. :func:`repro` trains ``kind`` with fresh weights
-under seeds ``seed, seed + 1, ...`` (model selection on validation, as ``genrec train``), keeps
-no weights unless ``bundle_seed`` names one run whose weights replace the project's generator,
-and evaluates every run on the test split once, after all training, under both history rules.
-It writes the runs with their mean and sample standard deviation (n - 1) to ``metrics.json``
-under the generator's ``repro`` list, each with its protocol card and command.
+so "recipe A beats recipe B" needs the spread. :func:`repro` runs a :class:`~genrec_engine.train.
+recipe.Recipe` (one ``genrec train`` run, or several stages, each continuing the last) with fresh
+weights under seeds ``seed, seed + 1, ...`` (model selection on validation, as ``genrec train``),
+keeps no weights unless ``bundle_seed`` names one run whose weights replace the project's
+generator, and evaluates every run on the test split once, after all training, under both history
+rules. It writes the runs with their mean and sample standard deviation (n - 1) to
+``metrics.json`` under the generator's ``repro`` list, each with its protocol card, recipe and
+command.
+
+Long recipes survive being stopped: every finished stage of every seed is kept under
+``<project>/repro-work/<kind>-<recipe key>/seed-<s>/`` (checkpoint + record, written atomically,
+stamped with what it was trained on), and a later ``repro`` of the same recipe on the same SIDs
+and split starts from there. ``train_only`` trains (or finishes) the seeds and scores nothing, so
+seeds can be spread over processes, machines or sessions and scored together by one last run.
+A successful scoring run removes the kept seeds it used.
 """
 from __future__ import annotations
 
-import dataclasses
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import load_generator, save_generator
 from ..data import project_split
 from ..device import resolve_device
-from ..errors import ConfigError
+from ..errors import ConfigError, ProjectFormatError
+from ..fileio import read_json, write_json_atomic
+from ..generators import model_kwargs, provenance
 from ..jobs import CancelToken, ProgressFn, Stage, check_cancel, report
 from ..protocol import protocol_card
 from ..txn import project_lock
 from .api import EVALUATIONS_KEPT, _project_eval, commit_generator, preflight, train_generator
 from .loop import TrainConfig
+from .recipe import Recipe
 
-__all__ = ["repro", "REPORTED"]
+__all__ = ["repro", "REPORTED", "WORK_DIR"]
 
 REPORTED = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20")
+WORK_DIR = "repro-work"
 
 
 def _spread(values: list[float]) -> tuple[float, float]:
@@ -41,63 +56,168 @@ def repro(
     seeds: int = 3,
     model_config: dict | None = None,
     train_config: TrainConfig | None = None,
+    recipe: Recipe | None = None,
+    first_seed: int | None = None,
     bundle_seed: int | None = None,
+    train_only: bool = False,
     beam: int = 20,
     device: str = "auto",
     command: str | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> dict:
-    """Train ``kind`` under ``seeds`` seeds (``train_config.seed`` + 0, 1, ...), evaluate each on
+    """Train ``recipe`` (or the one-stage recipe of ``model_config`` and ``train_config``) under
+    ``seeds`` seeds from ``first_seed`` (default ``train_config.seed``, else 0), evaluate each on
     test at the end (history kept and excluded) and return ``{"model", "seeds", "runs", "mean",
-    "sd", "excluding_history": {"mean", "sd"}, "protocol", ...}``; also appended to ``metrics.json``.
-    ``bundle_seed``: that run's weights and record become the project's ``kind`` generator.
-    Holds the project's writer lock for the whole run; the record (and bundled weights) land as
-    one transaction."""
+    "sd", "excluding_history": {"mean", "sd"}, "protocol", "recipe", ...}``; also appended to
+    ``metrics.json``. ``bundle_seed``: that run's weights and record become the project's ``kind``
+    generator. Holds the project's writer lock for the whole run; the record (and bundled weights)
+    land as one transaction. ``train_only``: train the seeds into the work folder and return
+    ``{"model", "seeds", "trained", "work", ...}`` without scoring or writing ``metrics.json``
+    (no writer lock: several such runs may share a project, one seed each)."""
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds {seeds!r}: must be a positive integer")
+    if recipe is None:
+        recipe = Recipe.one_stage(kind, model_config, train_config)
+    elif model_config or train_config is not None:
+        raise ConfigError("a recipe gives the model and training settings: drop --model-config and the training flags")
+    if recipe.model != kind:
+        raise ConfigError(f"{recipe.source or 'recipe'} [model]: trains {recipe.model!r}, not {kind!r}")
+    if first_seed is None:
+        first_seed = train_config.seed if train_config is not None else 0
+    seed_list = [first_seed + i for i in range(seeds)]
+    if bundle_seed is not None and (train_only or bundle_seed not in seed_list):
+        raise ConfigError(f"--bundle {bundle_seed}: not one of the seeds run ({', '.join(map(str, seed_list))})"
+                          if not train_only else "--bundle: a --train-only run keeps no weights in the project")
+    kw = dict(recipe=recipe, seed_list=seed_list, bundle_seed=bundle_seed, beam=beam, device=device, command=command,
+              progress=progress, cancel=cancel)
+    if train_only:
+        return _repro(project, kind, train_only=True, **kw)
     with project_lock(project.path, f"genrec repro --model {kind}"):
         preflight(project)
-        return _repro(project, kind, seeds=seeds, model_config=model_config, train_config=train_config,
-                      bundle_seed=bundle_seed, beam=beam, device=device, command=command, progress=progress,
-                      cancel=cancel)
+        return _repro(project, kind, train_only=False, **kw)
 
 
-def _repro(project, kind, *, seeds, model_config, train_config, bundle_seed, beam, device, command, progress,
+def work_folder(project, recipe: Recipe) -> Path:
+    """Where ``repro`` keeps the finished stages of ``recipe``'s seeds on this project."""
+    return Path(project.path) / WORK_DIR / f"{recipe.model}-{recipe.key()}"
+
+
+class _SeedRun:
+    """One seed of a recipe, stage by stage, kept in ``folder`` (``stage-<k>.safetensors`` and
+    ``stage-<k>.json``, k from 1): a stage found there, trained on the same split and SIDs, is
+    not trained again."""
+
+    def __init__(self, project, recipe: Recipe, seed: int, folder: Path):
+        self.project, self.recipe, self.seed, self.folder = project, recipe, seed, folder
+        self.stamp = provenance(project, recipe.model)
+
+    def _paths(self, k: int) -> tuple[Path, Path]:
+        return self.folder / f"stage-{k}.safetensors", self.folder / f"stage-{k}.json"
+
+    def done(self, k: int) -> dict | None:
+        """Stage ``k``'s record if it finished before on these SIDs and this split, else None."""
+        weights, meta = self._paths(k)
+        if not (weights.is_file() and meta.is_file()):
+            return None
+        try:
+            kept = read_json(meta)
+        except (OSError, ValueError):
+            return None
+        stage = self.recipe.stages[k - 1]
+        was = kept.get("stage") or {}
+        if kept.get("trained_on") != self.stamp or (was.get("model_config"), was.get("train")) != (
+                stage.model_config, stage.train):
+            return None
+        return kept["record"]
+
+    def finished_stages(self) -> int:
+        k = 0
+        while k < len(self.recipe.stages) and self.done(k + 1) is not None:
+            k += 1
+        return k
+
+    def train(self, *, device, command, progress, cancel) -> dict:
+        """Train the stages not yet kept; return the last stage's record."""
+        stages = self.recipe.stages
+        first = self.finished_stages()
+        record = self.done(first) if first else None
+        for k in range(first + 1, len(stages) + 1):
+            check_cancel(cancel)
+            stage = stages[k - 1]
+            start = (self._paths(k - 1)[0], record) if k > 1 else None
+            record, model = train_generator(
+                self.project, self.recipe.model, model_config=stage.model_config,
+                train_config=stage.train_config(self.seed), device=device, save=False, command=command,
+                return_model=True, start=start, cancel=cancel,
+                progress=Stage(progress, (k - 1) / len(stages), k / len(stages), f"stage {k}/{len(stages)}"))
+            record.pop("history", None)
+            weights, meta = self._paths(k)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            save_generator(model, weights, extra={"best_epoch": record["best_epoch"], "repro_stage": k},
+                           trained_on=self.stamp)
+            write_json_atomic(meta, {"seed": self.seed, "stage": stage.to_dict(), "trained_on": self.stamp,
+                                     "record": record})
+            del model
+        return record
+
+    def model(self, device):
+        """The last stage's model, loaded from the folder."""
+        proj = self.project
+        return load_generator(self._paths(len(self.recipe.stages))[0], proj.sids.codes, proj.sids.level_sizes,
+                              device=device, kind=self.recipe.model, trained_on=self.stamp,
+                              **model_kwargs(proj, self.recipe.model))
+
+
+def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, beam, device, command, progress,
            cancel) -> dict:
-    tcfg = train_config or TrainConfig()
-    seed_list = [tcfg.seed + i for i in range(seeds)]
-    if bundle_seed is not None and bundle_seed not in seed_list:
-        raise ConfigError(f"--bundle {bundle_seed}: not one of the seeds run ({', '.join(map(str, seed_list))})")
     dev = resolve_device(device)
+    folder = work_folder(project, recipe)
     t0 = time.perf_counter()
-    trained = []
+    runs_of = {seed: _SeedRun(project, recipe, seed, folder / f"seed-{seed}") for seed in seed_list}
+    reused = {seed: r.finished_stages() for seed, r in runs_of.items()}
+    share = 1.0 if train_only else 0.8
+    records = {}
     for i, seed in enumerate(seed_list):  # train every seed first: test is scored only after all training
         check_cancel(cancel)
-        record, model = train_generator(
-            project, kind, model_config=model_config, train_config=dataclasses.replace(tcfg, seed=seed), device=device,
-            save=False, command=command, return_model=True,
-            progress=Stage(progress, 0.8 * i / seeds, 0.8 * (i + 1) / seeds, f"seed {seed}"), cancel=cancel)
-        trained.append((seed, record, model))
+        records[seed] = runs_of[seed].train(
+            device=device, command=command, cancel=cancel,
+            progress=Stage(progress, share * i / len(seed_list), share * (i + 1) / len(seed_list), f"seed {seed}"))
+    base = {"model": kind, "recipe": recipe.to_dict(), "recipe_key": recipe.key(), "seeds": seed_list,
+            "reused_stages": {str(s): n for s, n in reused.items() if n}}
+    if recipe.source:
+        base["recipe_file"] = recipe.source
+    if train_only:
+        report(progress, 1.0, "done")
+        return {**base, "trained": {str(s): records[s]["valid"] for s in seed_list}, "work": str(folder),
+                "seconds": round(time.perf_counter() - t0, 1)}
     split = project_split(project)
     runs = []
-    for i, (seed, record, model) in enumerate(trained):
+    for i, seed in enumerate(seed_list):
         check_cancel(cancel)
-        report(progress, 0.8 + 0.2 * i / seeds, f"test, seed {seed}")
-        model.to(dev).eval()
+        report(progress, 0.8 + 0.2 * i / len(seed_list), f"test, seed {seed}")
+        try:
+            model = runs_of[seed].model(dev).eval()
+        except ProjectFormatError as exc:
+            raise ProjectFormatError(f"seed {seed}: its kept weights cannot be read ({exc})") from None
         kept = _project_eval(model, project, split, "test", beam=beam, device=dev, cancel=cancel)
         excl = _project_eval(model, project, split, "test", beam=beam, device=dev, cancel=cancel, exclude_history=True)
-        model.cpu()
+        del model
+        record = records[seed]
         runs.append({"seed": seed, "best_epoch": record["best_epoch"], "stopped": record["stopped"],
-                     "train_seconds": record["train_seconds"], "valid": record["valid"],
+                     "train_seconds": round(record["train_seconds"] + sum(r.get("train_seconds", 0.0)
+                                                                          for r in record.get("resumed", [])), 1),
+                     "stages": [{k: r.get(k) for k in ("best_epoch", "stopped", "train_seconds")}
+                                for r in record.get("resumed", []) + [record]],
+                     "valid": record["valid"],
                      "test": {k: kept[k] for k in REPORTED}, "test_excluding_history": {k: excl[k] for k in REPORTED}})
-    config = trained[0][1]["model_config"]
+    last = records[seed_list[0]]
+    config = last["model_config"]
     out = {
-        "model": kind,
-        "variant": trained[0][1]["variant"],
+        **base,
+        "variant": last["variant"],
         "model_config": config,
-        "train_config": {k: v for k, v in trained[0][1]["train_config"].items() if k != "seed"},
-        "seeds": seed_list,
+        "train_config": {k: v for k, v in last["train_config"].items() if k != "seed"},
         "runs": runs,
         "mean": {}, "sd": {}, "excluding_history": {"mean": {}, "sd": {}},
         "protocol": protocol_card(project, kind=kind, model_config=config, split="test", beam=beam, k=20),
@@ -113,7 +233,7 @@ def _repro(project, kind, *, seeds, model_config, train_config, bundle_seed, bea
         out["command"] = command
     bundled = None
     if bundle_seed is not None:
-        seed, record, bundled = next(t for t in trained if t[0] == bundle_seed)
+        record, bundled = records[bundle_seed], runs_of[bundle_seed].model("cpu")
         run = next(r for r in runs if r["seed"] == bundle_seed)
         evaluation = {"date": out["date"], "split": "test", "users": "all", "beam": beam, "constrained": True,
                       "figures": run["test"], "excluding_history": run["test_excluding_history"],
@@ -129,5 +249,12 @@ def _repro(project, kind, *, seeds, model_config, train_config, bundle_seed, bea
 
     commit_generator(project, "genrec repro", kind=kind, model=bundled,
                      extra={"best_epoch": record["best_epoch"]} if bundled is not None else None, update=add)
+    for seed in seed_list:  # recorded: the kept stages have served
+        shutil.rmtree(runs_of[seed].folder, ignore_errors=True)
+    for empty in (folder, folder.parent):
+        try:
+            empty.rmdir()
+        except OSError:
+            pass
     report(progress, 1.0, "done")
     return out

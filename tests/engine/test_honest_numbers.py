@@ -114,6 +114,87 @@ def test_repro_reports_mean_and_sd_and_leaves_the_generator(trained, tmp_path, c
     assert code == 1 and "--bundle 7" in err
 
 
+def _copy(trained, tmp_path):
+    import shutil
+
+    path = tmp_path / "p"
+    shutil.copytree(trained, path)
+    shutil.copytree(trained.parent / "dataset", tmp_path / "dataset")
+    return path
+
+
+TWO_STAGES = {"format": "genrec-recipe/1", "model": "ran", "stages": [
+    {"model_config": {"d_model": 16, "n_layers": 1, "n_heads": 1}, "train": {"epochs": 1, "eval_every": 1}},
+    {"model_config": {"instruction": True, "node_levels": 1}, "train": {"epochs": 1, "eval_every": 1, "lr": 0.001,
+                                                                        "keep": "last"}}]}
+
+
+def test_a_two_stage_recipe_resumes_from_its_kept_stages(trained, tmp_path, capsys):
+    """Seeds trained with --train-only are kept stage by stage; a later scoring run reuses them
+    (same test figures as training afresh in one go) and removes them."""
+    path = _copy(trained, tmp_path)
+    recipe = tmp_path / "two.json"
+    recipe.write_text(json.dumps(TWO_STAGES))
+    code, out, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--recipe", str(recipe),
+                          "--seeds", "1", "--seed", "1", "--train-only", "--json")
+    assert code == 0, err
+    obj = json.loads(out)
+    work = Path(obj["work"])
+    assert sorted(p.name for p in (work / "seed-1").iterdir()) == [
+        "stage-1.json", "stage-1.safetensors", "stage-2.json", "stage-2.safetensors"]
+    assert not (work / "seed-0").exists() and "repro" not in json.loads((path / "metrics.json").read_text())["ran"]
+    # seed 1 is finished; seed 0 trains now; both are scored and the kept stages go
+    code, out, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--recipe", str(recipe),
+                          "--seeds", "2", "--json")
+    assert code == 0, err
+    both = json.loads(out)
+    assert both["reused_stages"] == {"1": 2} and both["seeds"] == [0, 1]
+    assert both["variant"] == "intrr+nodes+instruct" and both["model_config"]["instruction"] is True
+    assert [len(r["stages"]) for r in both["runs"]] == [2, 2]
+    assert both["recipe"]["stages"][1]["model_config"] == {"instruction": True, "node_levels": 1}
+    assert not work.exists()
+    # seed 1 afresh in one go gives the figures its kept stages gave
+    code, out, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--recipe", str(recipe),
+                          "--seeds", "1", "--seed", "1", "--json")
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["reused_stages"] == {}
+    assert again["runs"][0]["test"] == both["runs"][1]["test"]
+
+
+def test_a_bad_recipe_is_refused_with_its_file_and_field(trained, tmp_path, capsys):
+    path = _copy(trained, tmp_path)
+    bad = tmp_path / "bad.json"
+    for body, expect in [
+        ('{"model": "ran", "stages": [{"train": {"lr": -1}}]}', "[stages[0].train]"),
+        ('{"model": "ran", "stages": [{"train": {"learning_rate": 1}}]}', "[stages[0].train.learning_rate]"),
+        ('{"model": "ran", "stages": []}', "[stages]"),
+        ('{"model": "ran",\n "stages": [}', "bad.json:2: not valid JSON"),
+        ('{"model": "sasrec", "stages": [{}]}', "trains 'sasrec', not 'ran'"),
+    ]:
+        bad.write_text(body)
+        code, _, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--recipe", str(bad))
+        assert code != 0 and expect in err and "Traceback" not in err, (body, err)
+    code, _, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--recipe", str(bad), "--epochs", "2")
+    assert code != 0 and "drop --epochs" in err
+
+
+def test_the_bundled_recipes_read_and_name_their_generators():
+    from genrec_engine.train.recipe import load_recipe
+
+    metrics = json.loads((ROOT / "resources" / "models" / "beauty-default" / "metrics.json").read_text())
+    for kind in ("ran", "sasrec", "tiger"):
+        recipe = load_recipe(ROOT / "resources" / "recipes" / f"{kind}.json")
+        assert recipe.model == kind
+        record = metrics[kind]
+        runs = record.get("resumed", []) + [record]
+        # every stage's settings are those of the run that built the bundled generator
+        final = runs[-1]["model_config"]
+        for key, value in recipe.stages[0].model_config.items():
+            assert final[key] == value, (kind, key)
+        assert recipe.stages[-1].train.get("lr", 0.002) == runs[-1]["train_config"]["lr"]
+
+
 def test_variant_names_say_what_a_model_adds():
     assert generator_variant("ran", {"item_input": "codes", "node_levels": 0}) == "intrr"
     assert generator_variant("ran", {"item_input": "codes+id", "node_levels": 3, "instruction": True}) == \
