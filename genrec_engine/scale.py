@@ -131,7 +131,7 @@ def _train_one(project, split, kind: str, minutes: float, device: torch.device):
     max_len = model.config.max_len
     # the training pairs ``fit`` makes (see next_item_tensors: the last max_len of each sequence's
     # len - 1), counted from the lengths rather than by building the tensors a second time
-    lengths = np.fromiter((len(s) for s in split.train), dtype=np.int64, count=len(split.train))
+    lengths = split.train.lengths
     pairs = int(np.minimum(lengths[lengths >= 2] - 1, max_len).sum())
     config = TrainConfig(epochs=1, batch_size=256, warmup_steps=100, max_minutes=minutes)
     res = fit(model, split.train, config=config, device=device, max_len=max_len)

@@ -11,6 +11,7 @@ from .catalogue import Catalogue
 from .dataset import Dataset, Interactions, check_dataset, load_dataset, save_dataset
 from .fingerprint import dataset_fingerprint
 from .readers import FORMATS
+from .ragged import Ragged
 from .split import Split, leave_one_out, project_split, split_without_cold
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Interactions",
     "Dataset",
     "Split",
+    "Ragged",
     "load_dataset",
     "check_dataset",
     "save_dataset",

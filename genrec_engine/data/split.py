@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from .ragged import Ragged
 
 __all__ = ["Split", "leave_one_out", "split_without_cold", "project_split"]
 
@@ -19,15 +20,22 @@ class Split:
     ``train = s[:L-2]``, ``valid_history = s[:L-2]``, ``valid_target = s[L-2]``,
     ``test_history = s[:L-1]``, ``test_target = s[L-1]``.
     ``user_ids``, ``valid_target`` and ``test_target`` have shape (n_users,); the others are
-    lists of n_users arrays of varying length.
+    :class:`~genrec_engine.data.ragged.Ragged` rows (a list-like of n_users arrays of varying
+    length over one flat array; lists given here are converted).
     """
 
     user_ids: np.ndarray
-    train: list[np.ndarray]
-    valid_history: list[np.ndarray]
+    train: Ragged
+    valid_history: Ragged
     valid_target: np.ndarray
-    test_history: list[np.ndarray]
+    test_history: Ragged
     test_target: np.ndarray
+
+    def __post_init__(self):
+        for name in ("train", "valid_history", "test_history"):
+            rows = getattr(self, name)
+            if not isinstance(rows, Ragged):
+                object.__setattr__(self, name, Ragged.from_rows(rows))
 
     def __len__(self) -> int:
         return len(self.user_ids)
@@ -37,12 +45,12 @@ def leave_one_out(dataset_or_sequences) -> Split:
     """Split each user's chronological sequence leave-one-out.
 
     Accepts a :class:`~genrec_engine.data.Dataset` or :class:`~genrec_engine.data.Interactions`
-    (anything with ``sequences()``), a ``(user_ids, sequences)`` pair as ``sequences()`` returns,
-    or a plain list of sequences (users numbered 0..n-1). Every sequence needs at least 3 items;
-    a :class:`ConfigError` names the first user that has fewer.
+    (anything with ``offsets()`` or ``sequences()``), a ``(user_ids, sequences)`` pair as
+    ``sequences()`` returns, or a plain list of sequences (users numbered 0..n-1). Every sequence
+    needs at least 3 items; a :class:`ConfigError` names the first user that has fewer.
     """
     source = dataset_or_sequences
-    if hasattr(source, "offsets"):  # flat arrays: two Python passes over the users instead of seven
+    if hasattr(source, "offsets"):  # flat arrays: no Python object per user
         return _leave_one_out_flat(*source.offsets())
     if hasattr(source, "sequences"):
         user_ids, sequences = source.sequences()
@@ -52,20 +60,8 @@ def leave_one_out(dataset_or_sequences) -> Split:
     else:
         sequences = list(source)
         user_ids = np.arange(len(sequences), dtype=np.int64)
-    user_ids = np.asarray(user_ids, dtype=np.int64)
-    if not all(isinstance(s, np.ndarray) and s.dtype == np.int64 for s in sequences):
-        sequences = [np.asarray(s, dtype=np.int64) for s in sequences]
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    _too_short(user_ids, lengths)
-    train = [s[:-2] for s in sequences]
-    return Split(
-        user_ids=user_ids,
-        train=train,
-        valid_history=list(train),
-        valid_target=np.fromiter((s[-2] for s in sequences), dtype=np.int64, count=len(sequences)),
-        test_history=[s[:-1] for s in sequences],
-        test_target=np.fromiter((s[-1] for s in sequences), dtype=np.int64, count=len(sequences)),
-    )
+    rows = Ragged.from_rows(sequences)
+    return _leave_one_out_flat(np.asarray(user_ids, dtype=np.int64), rows.items, np.r_[rows.starts, len(rows.items)])
 
 
 def _too_short(user_ids: np.ndarray, lengths: np.ndarray) -> None:
@@ -80,17 +76,18 @@ def _too_short(user_ids: np.ndarray, lengths: np.ndarray) -> None:
 
 def _leave_one_out_flat(user_ids: np.ndarray, items: np.ndarray, bounds: np.ndarray) -> Split:
     """:func:`leave_one_out` of user sequences given as flat arrays (see ``Interactions.offsets``);
-    the histories are views into ``items``."""
+    the histories are rows over ``items`` (no copy, no Python object per user)."""
     _too_short(user_ids, np.diff(bounds))
-    ends = bounds[1:]
-    b = bounds.tolist()
-    train = [items[x:y - 2] for x, y in zip(b[:-1], b[1:])]
+    items = np.asarray(items, dtype=np.int64)
+    rows = Ragged.from_bounds(items, bounds)
+    ends = rows.ends
+    train = rows.trimmed(tail=2)
     return Split(
         user_ids=user_ids,
         train=train,
-        valid_history=list(train),
+        valid_history=train,
         valid_target=items[ends - 2],
-        test_history=[items[x:y - 1] for x, y in zip(b[:-1], b[1:])],
+        test_history=rows.trimmed(tail=1),
         test_target=items[ends - 1],
     )
 
@@ -106,12 +103,10 @@ def split_without_cold(split: Split, cold: np.ndarray) -> Split:
     if len(cold) == 0:
         return split
     cold = np.asarray(cold, dtype=np.int64)
-
-    def drop(seqs):
-        return [s[~np.isin(s, cold)] for s in seqs]
-
-    return Split(user_ids=split.user_ids, train=drop(split.train), valid_history=drop(split.valid_history),
-                 valid_target=split.valid_target, test_history=drop(split.test_history), test_target=split.test_target)
+    train = split.train.without(cold)
+    valid = train if split.valid_history is split.train else split.valid_history.without(cold)
+    return Split(user_ids=split.user_ids, train=train, valid_history=valid, valid_target=split.valid_target,
+                 test_history=split.test_history.without(cold), test_target=split.test_target)
 
 
 def project_split(project) -> Split:
@@ -119,7 +114,7 @@ def project_split(project) -> Split:
     (``project.cold_indices``, see :mod:`genrec_engine.coldstart.holdout`) kept out of training and histories.
 
     Made once per :class:`~genrec_engine.project.Project` object and shared (several panels ask
-    for it when a project opens: ~2 s of Python each at 2M users); read it, never change it.
+    for it when a project opens); read it, never change it.
     Thread-safe."""
     lock = getattr(project, "_split_lock", None)
     if lock is None:  # not a Project (a stand-in): no cache

@@ -46,6 +46,7 @@ import torch
 
 from ..errors import ConfigError
 from ..index.trie import PrefixTrie
+from ..data.ragged import Ragged, as_ragged
 from ..models.base import GenerativeModel, pad_histories
 from .checks import check_history, check_int, check_model, check_positive
 from .masks import combine_masks, decode_masks
@@ -436,7 +437,7 @@ class HeldOutUsers:
     ``[U]`` the item each user really took next (the held-out test item)."""
 
     user_ids: np.ndarray
-    histories: tuple[np.ndarray, ...]
+    histories: Ragged
     targets: np.ndarray
 
     def __len__(self) -> int:
@@ -444,12 +445,11 @@ class HeldOutUsers:
 
 
 def held_out_users(project, *, progress=None, cancel=None) -> HeldOutUsers:
-    """The project's test users (``project_split``; ~0.5 s for 22k users: run it as a job)."""
+    """The project's test users (``project_split``; run it as a job)."""
     from ..data import project_split
 
     split = project_split(project)
-    return HeldOutUsers(np.asarray(split.user_ids, dtype=np.int64),
-                        tuple(np.asarray(h, dtype=np.int64) for h in split.test_history),
+    return HeldOutUsers(np.asarray(split.user_ids, dtype=np.int64), as_ragged(split.test_history),
                         np.asarray(split.test_target, dtype=np.int64))
 
 
@@ -462,7 +462,7 @@ def find_demo_user(model: GenerativeModel, trie: PrefixTrie, users: HeldOutUsers
     n = len(users)
     if n == 0:
         raise ConfigError("users: the project has no test users")
-    lengths = np.array([len(h) for h in users.histories])
+    lengths = as_ragged(users.histories).lengths
     pool = np.flatnonzero(lengths >= min_history)
     if len(pool) == 0:
         pool = np.arange(n)

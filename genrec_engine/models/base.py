@@ -57,20 +57,15 @@ class GenerativeModel(Protocol):
 
 def pad_histories(histories, max_len: int, device=None) -> torch.Tensor:
     """Left-pad lists of item indices into ``[B, max_len]`` int64 of ``index + 1`` (0 = pad),
-    keeping the most recent ``max_len`` items.
+    keeping the most recent ``max_len`` items. ``histories``: a
+    :class:`~genrec_engine.data.ragged.Ragged` or a list of sequences (lists, arrays, tensors).
 
-    The rows are joined and scattered by NumPy (a per-row list and tensor took ~2 s of
-    GIL-holding Python for 2M users)."""
-    n = len(histories)
-    out = np.zeros((n, max(0, int(max_len))), dtype=np.int64)
-    if n and max_len > 0:
-        lens = np.fromiter(map(len, histories), dtype=np.int64, count=n)
-        if lens.any():
-            flat = np.concatenate(histories).astype(np.int64, copy=False)  # lists, arrays or tensors
-            row_len = np.repeat(lens, lens)
-            pos = np.arange(len(flat), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)  # index in its row
-            cols = max_len - row_len + pos  # right-aligned; negative: older than the last max_len
-            keep = cols >= 0
-            out[np.repeat(np.arange(n, dtype=np.int64), lens)[keep], cols[keep]] = flat[keep] + 1
+    The rows are scattered by NumPy (a per-row list and tensor took ~2 s of GIL-holding Python for
+    2M users)."""
+    from ..data.ragged import Ragged
+
+    if not isinstance(histories, Ragged):
+        histories = Ragged.from_rows([np.asarray(h) for h in histories])
+    out = histories.pad_left(max_len, shift=1)
     t = torch.from_numpy(out)
     return t.to(device) if device is not None else t

@@ -4,28 +4,25 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data.ragged import as_ragged
 from ..models.base import pad_histories
 
-__all__ = ["next_item_tensors", "eval_tensors"]
+__all__ = ["next_item_tensors", "eval_tensors", "split_rows"]
 
 
 def next_item_tensors(train_sequences, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """SASRec-style training pairs: for each sequence s, inputs ``s[:-1]`` and targets ``s[1:]``
     at every position, truncated to the most recent ``max_len`` pairs. Returns
-    ``(history [U, max_len], target [U, max_len])``; users with fewer than 2 items are dropped."""
-    hist, tgt = [], []
-    for s in train_sequences:
-        s = np.asarray(s)
-        if len(s) < 2:
-            continue
-        s = s[-(max_len + 1):]
-        hist.append(s[:-1])
-        tgt.append(s[1:])
-    return pad_histories(hist, max_len), pad_histories(tgt, max_len)
+    ``(history [U, max_len], target [U, max_len])``; users with fewer than 2 items are dropped.
+    ``train_sequences``: a :class:`~genrec_engine.data.ragged.Ragged` or a list of sequences."""
+    rows = as_ragged(train_sequences)
+    rows = rows[rows.lengths >= 2].last(max_len + 1)
+    return pad_histories(rows.trimmed(tail=1), max_len), pad_histories(rows.trimmed(head=1), max_len)
 
 
-def eval_tensors(split, which: str, max_len: int) -> tuple[torch.Tensor, np.ndarray, list[np.ndarray]]:
-    """``(history [U, max_len], targets [U] item indices, full histories)`` for "valid" or "test"."""
+def split_rows(split, which: str):
+    """``(histories, targets)`` of the "valid" or "test" side of ``split``: the histories as
+    :class:`~genrec_engine.data.ragged.Ragged` rows, the targets int64 ``[U]`` item indices."""
     if which == "valid":
         hists, targets = split.valid_history, split.valid_target
     elif which == "test":
@@ -34,4 +31,11 @@ def eval_tensors(split, which: str, max_len: int) -> tuple[torch.Tensor, np.ndar
         from ..errors import ConfigError
 
         raise ConfigError(f"split={which!r}: expected 'valid' or 'test'")
-    return pad_histories(hists, max_len), np.asarray(targets, dtype=np.int64), [np.asarray(h) for h in hists]
+    return as_ragged(hists), np.asarray(targets, dtype=np.int64)
+
+
+def eval_tensors(split, which: str, max_len: int) -> tuple[torch.Tensor, np.ndarray, list[np.ndarray]]:
+    """``(history [U, max_len], targets [U] item indices, full histories)`` for "valid" or "test"
+    (the full histories as :class:`~genrec_engine.data.ragged.Ragged` rows)."""
+    hists, targets = split_rows(split, which)
+    return pad_histories(hists, max_len), targets, hists

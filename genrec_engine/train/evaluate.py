@@ -10,7 +10,9 @@ import numpy as np
 import torch
 
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
-from .data import eval_tensors
+from ..data.ragged import as_ragged
+from ..models.base import pad_histories
+from .data import split_rows
 from .metrics import summarize
 
 __all__ = ["RankedLists", "rank_lists", "rank_users", "evaluate", "item_counts"]
@@ -20,7 +22,7 @@ _BEAM_ROWS = 20_480  # users x beams decoded at once (1,024 users at beam 20): b
 
 def item_counts(split, n_items: int) -> np.ndarray:
     """int64 ``[n_items]``: how often each item occurs in the split's training sequences."""
-    return np.bincount(np.concatenate([np.asarray(s) for s in split.train]), minlength=n_items)
+    return np.bincount(as_ragged(split.train).flat(), minlength=n_items)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,12 +161,13 @@ def evaluate(
     ``exclude_history``: the user's whole history (not only the ``max_len`` items the model
     reads) is masked out of the ranking, the rule RecBole and Cornac use; default: kept."""
     t0 = time.perf_counter()
-    H, targets, full = eval_tensors(split, which, max_len)
+    hists, targets = split_rows(split, which)
     rows = np.arange(len(targets), dtype=np.int64)
     if users is not None and users < len(targets):
         rows = np.sort(np.random.default_rng(seed).choice(len(targets), users, replace=False))
-        H, targets = H[torch.as_tensor(rows)], targets[rows]
-    exclude = [np.unique(full[int(r)]) for r in rows] if exclude_history else None
+    hists, targets = hists[rows], targets[rows]  # only the users scored are padded
+    H = pad_histories(hists, max_len)
+    exclude = [np.unique(h) for h in hists] if exclude_history else None
     lists = rank_lists(model, H, trie=trie, beam=beam, k=20, constrained=constrained, device=device,
                        exclude=exclude, progress=progress, cancel=cancel)
     ranked, invalid = lists.items, lists.invalid

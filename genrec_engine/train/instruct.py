@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.ragged import as_ragged
 from ..jobs import CancelToken, ProgressFn
 from ..models.instruct import INSTRUCTION_DIM
 
@@ -125,10 +126,12 @@ class GroundingSampler:
         self.rng = np.random.default_rng(seed)
         items = np.asarray(items, dtype=np.int64)
         self.text_items = items
-        self.seqs = [np.asarray(s, dtype=np.int64) for s in train_sequences]
+        self.seqs = as_ragged(train_sequences)
         # every (sequence, position) whose item has a phrase is a pseudo-instruction example
-        pairs = [(u, t) for u, s in enumerate(self.seqs) for t in range(len(s)) if len(vocab.item_phrases[s[t]])]
-        self.pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        has_phrase = np.fromiter(map(len, vocab.item_phrases), dtype=np.int64, count=len(vocab.item_phrases)) > 0
+        row, where = self.seqs.positions()
+        keep = has_phrase[self.seqs.items[where]]
+        self.pairs = np.stack([row[keep], (where - self.seqs.starts[row])[keep]], axis=1).astype(np.int64)
         self.vectors = torch.from_numpy(np.ascontiguousarray(vocab.vectors, dtype=np.float32))
         self.item_text = torch.from_numpy(np.ascontiguousarray(vocab.item_text, dtype=np.float32))
 
