@@ -29,6 +29,7 @@ LEVEL_SEP = " > "  # joins the levels of one category path
 PATH_SEP = " | "  # joins several category paths of one item
 
 TEXT_COLUMNS = ("title", "brand", "categories")  # always present, str, "" when missing
+_COLUMN_CHUNK = 50_000  # rows converted at a time by Catalogue.column
 _LABELS = {"brand": "Brand", "categories": "Category"}
 
 
@@ -139,7 +140,8 @@ class Catalogue:
     def column(self, name: str) -> np.ndarray:
         """Column ``name`` as an object array ``[N]`` of Python values, made on first use and kept
         (read it, do not write it): a pandas look-up per cell costs ~0.1 ms, and converting a
-        text column of 10^6 items ~0.3 s, which a caller may do ahead on a worker thread.
+        text column of 10^6 items ~0.3 s, which a caller may do ahead on a worker thread (it is
+        converted in parts of :data:`_COLUMN_CHUNK` rows, so the GUI thread is not held up).
         Several threads may ask at once; one of the equal arrays is kept."""
         cache = self.__dict__.get("_columns")
         if cache is None:
@@ -147,7 +149,11 @@ class Catalogue:
             object.__setattr__(self, "_columns", cache)
         arr = cache.get(name)
         if arr is None:
-            arr = cache.setdefault(name, self.items[name].to_numpy(dtype=object))
+            series = self.items[name]
+            arr = np.empty(len(series), dtype=object)
+            for lo in range(0, len(series), _COLUMN_CHUNK):  # in parts: other threads get the GIL between them
+                arr[lo:lo + _COLUMN_CHUNK] = series.iloc[lo:lo + _COLUMN_CHUNK].to_numpy(dtype=object)
+            arr = cache.setdefault(name, arr)
         return arr
 
     def title(self, i: int) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import app
+from app.model import ItemLookups
 from app.panels.playground import state as st
 from app.panels.playground.state import (
     KINDS,
@@ -159,20 +160,24 @@ def test_overlap_and_shared_items(project):
 
 def test_search_and_test_users(project, setup):
     ids, n = project.sids.item_ids, project.sids.n_items
-    assert len(setup.completions) == n and setup.completions[0].endswith(f"[id {int(ids[0])}]")
     s = PlaygroundState(LABELS)
     s.open(project)
+    assert s.resolve(str(int(ids[40]))) is None  # no look-ups given: nothing to search in
+    s.open(project, ItemLookups(project))
+    completions = list(s.lookups.completions())  # the look-ups every item picker shares
+    assert len(completions) == n and completions[0].endswith(f"[{int(ids[0])}]")
     assert s.resolve(str(int(ids[40]))) == 40 and s.resolve(f"id: {int(ids[41])}") == 41  # before the setup
-    assert s.resolve("cleanser") is None and s.resolve("  ") is None
+    assert s.resolve("  ") is None
     s.prepared_with(setup)
-    assert s.prepared and s.completion_item(setup.completions[77]) == 77 and s.completion_item("cleanser") is None
-    assert s.resolve(setup.completions[77]) == 77
-    folded = [c.lower() for c in setup.completions]
-    assert s.resolve("CLEANSER") == next(i for i, c in enumerate(folded) if "cleanser" in c)
+    assert s.prepared and s.completion_item(completions[77]) == 77 and s.completion_item("cleanser") is None
+    assert s.resolve(completions[77]) == 77
+    titles = [str(t).lower() for t in project.dataset.catalogue.items["title"]]
+    assert s.resolve("CLEANSER") == next(i for i, t in enumerate(titles) if "cleanser" in t)
     assert s.resolve("no such item anywhere 98765") is None
-    eligible = [np.asarray(h)[-MAX_HISTORY:].tolist() for h in leave_one_out(project.dataset).test_history
+    split = leave_one_out(project.dataset)
+    eligible = [(int(u), np.asarray(h)[-MAX_HISTORY:].tolist()) for u, h in zip(split.user_ids, split.test_history)
                 if len(h) >= st.PREFILL_MIN_ITEMS]
-    assert [list(h) for _, h in s.users[:30]] == eligible[:30] and len(s.users) == st.USER_CHOICES
+    assert [(u, list(h)) for u, h in s.users] == eligible[:st.USER_CHOICES] and len(s.users) == st.USER_CHOICES
     assert s.prepare_failed("disk gone") == "Could not list the test users: disk gone" and s.prepared
 
 

@@ -19,7 +19,7 @@ import itertools
 import shlex
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -30,9 +30,9 @@ from genrec_engine import (
     ProgressFn,
     Recommendation,
     interest_groups,
-    leave_one_out,
     recommend_indices,
 )
+from genrec_engine.data import project_split
 
 __all__ = [
     "KINDS", "KIND_NOTES", "MAX_HISTORY", "PREFILL_MIN_ITEMS", "USER_CHOICES", "NOTHING_TO_DECODE",
@@ -88,12 +88,9 @@ class GeneratorLoad:
 
 @dataclass(frozen=True)
 class PlaygroundSetup:
-    """What the history builder needs (a bridge job's result)."""
+    """The test users the picker offers (a bridge job's result)."""
 
-    completions: tuple[str, ...]  # one per item index: "title · brand [id N]"
-    folded: tuple[str, ...]  # the same, case-folded (the search matches in them)
     users: tuple[tuple[int, tuple[int, ...]], ...]  # (user id, test history: item indices, oldest first)
-    by_completion: dict[str, int] | None = None  # completion -> item index (built on the worker)
 
 
 @dataclass(frozen=True)
@@ -168,33 +165,20 @@ def load_generator(project, kind: str, label: str | None = None, *, progress: Pr
 
 def prepare_playground(project, *, min_items: int = PREFILL_MIN_ITEMS, limit: int = USER_CHOICES,
                        progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> PlaygroundSetup:
-    """The item search's texts and the test users (a bridge job, ~0.1 s for 12k items, 22k users):
-    the leave-one-out **test** histories (cold items removed, the last :data:`MAX_HISTORY` kept)
-    of the first ``limit`` users with at least ``min_items`` items."""
-    frame = project.dataset.catalogue.items
-    titles = frame["title"].astype(str).tolist()
-    brands = frame["brand"].fillna("").astype(str).tolist() if "brand" in frame.columns else [""] * len(titles)
-    completions = tuple(f"{t or '(untitled)'} · {b} [id {int(i)}]" if b.strip() else f"{t or '(untitled)'} [id {int(i)}]"
-                        for t, b, i in zip(titles, brands, project.sids.item_ids))
-    folded = tuple(c.casefold() for c in completions)
+    """The test users (a bridge job): the leave-one-out **test** histories of the project's split
+    (cold items removed, the last :data:`MAX_HISTORY` kept) of the first ``limit`` users with at
+    least ``min_items`` items. The item search uses the snapshot's look-ups, not this job."""
+    if progress is not None:
+        progress(0.0, "test users")
+    split = project_split(project)  # shared with the other panels; cold items already left out
+    lengths = split.test_history.lengths
+    users = tuple((int(split.user_ids[u]), tuple(int(i) for i in split.test_history[u][-MAX_HISTORY:]))
+                  for u in np.flatnonzero(lengths >= min_items)[:limit])
     if cancel is not None:
         cancel.raise_if_cancelled()
     if progress is not None:
-        progress(0.5, "test users")
-    split = leave_one_out(project.dataset)
-    cold = np.asarray(project.cold_indices, dtype=np.int64)
-    users: list[tuple[int, tuple[int, ...]]] = []
-    for uid, hist in zip(split.user_ids, split.test_history):
-        hist = np.asarray(hist, dtype=np.int64)
-        if len(cold):
-            hist = hist[~np.isin(hist, cold)]  # the generators never saw cold items
-        if len(hist) >= min_items:
-            users.append((int(uid), tuple(int(i) for i in hist[-MAX_HISTORY:])))
-            if len(users) >= limit:
-                break
-    if progress is not None:
         progress(1.0, "ready")
-    return PlaygroundSetup(completions, folded, tuple(users), {c: n for n, c in enumerate(completions)})
+    return PlaygroundSetup(users)
 
 
 def recommend_list(project, kind: str, model, request: PlaygroundRequest, *, progress: ProgressFn | None = None,
@@ -265,10 +249,11 @@ class PlaygroundState:
         self.open(None)
 
     # ---- project ----
-    def open(self, project, id_index: "Callable[[], dict[int, int]] | None" = None) -> None:
+    def open(self, project, lookups=None) -> None:
         """A project was opened (None: closed): everything of the previous one is stale.
-        ``id_index``: returns item id -> item index when the caller has it (the snapshot's
-        look-ups, built on first use); else a dict is made here on the first id typed."""
+        ``lookups``: the snapshot's :class:`app.model.ItemLookups` (completions, ids, titles;
+        shared with the other panels, built on first use), which the item search reads; without
+        them typed items resolve to nothing."""
         self.project = project
         self.models: dict[str, object] = {}  # kind -> loaded generator (shared for the project)
         self.load_errors: dict[str, str] = {}  # kind -> why it could not be loaded
@@ -280,20 +265,7 @@ class PlaygroundState:
         self.prepared = False  # the test users are listed (or could not be)
         self.ready = False  # the first request was answered (sig_ready emitted)
         self.groups: list[InterestGroup] = []
-        self._by_completion: dict[str, int] = {}
-        self._id_index = id_index
-        self._own_id_index: dict[int, int] | None = None
-
-    @property
-    def _by_id(self) -> dict[int, int]:
-        """Item id -> item index of the open project (empty when none is open)."""
-        if self.project is None:
-            return {}
-        if self._id_index is not None:
-            return self._id_index()
-        if self._own_id_index is None:
-            self._own_id_index = {int(i): n for n, i in enumerate(self.project.sids.item_ids)}
-        return self._own_id_index
+        self.lookups = lookups if project is not None else None
 
     @property
     def page(self) -> str:
@@ -322,8 +294,6 @@ class PlaygroundState:
 
     def prepared_with(self, setup: PlaygroundSetup) -> None:
         self.setup = setup
-        self._by_completion = setup.by_completion if setup.by_completion is not None \
-            else {c: n for n, c in enumerate(setup.completions)}
         self.prepared = True
 
     def prepare_failed(self, message: str) -> str:
@@ -333,24 +303,26 @@ class PlaygroundState:
 
     # ---- items ----
     def resolve(self, text: str) -> int | None:
-        """An item index for typed text: a completion, an item id (``123`` or ``id:123``), or the
-        first item whose completion (title, brand or id) contains the text, case-insensitively."""
+        """An item index for typed text: a completion (see :func:`app.model.item_completions`), an
+        item id (``123`` or ``id:123``), or the first item whose title contains the text,
+        case-insensitively (the shared title index: one scan of one text, fast at 10^6 items)."""
         text = text.strip()
-        if not text:
+        if not text or self.lookups is None:
             return None
-        if text in self._by_completion:
-            return self._by_completion[text]
+        hit = self.completion_item(text)
+        if hit is not None:
+            return hit
         body = text[3:].strip() if text.lower().startswith("id:") else text
-        if body.isdigit() and int(body) in self._by_id:
-            return self._by_id[int(body)]
-        if self.setup is not None:
-            needle = text.casefold()
-            return next((n for n, c in enumerate(self.setup.folded) if needle in c), None)
-        return None
+        if body.isdigit():
+            hit = self.lookups.id_index().get(int(body))
+            if hit is not None:
+                return hit
+        found = self.lookups.titles.find(text)
+        return int(found[0]) if len(found) else None
 
     def completion_item(self, text: str) -> int | None:
         """The item of an exact completion (a suggestion the user picked), else None."""
-        return self._by_completion.get(text)
+        return self.lookups.completions().get(text) if self.lookups is not None else None
 
     def update_groups(self, history: Sequence[int], depth: int) -> list[InterestGroup]:
         """The interest groups of ``history`` by the first ``depth`` SID codes (cheap: <= 50 items)."""

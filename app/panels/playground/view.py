@@ -270,8 +270,8 @@ class PlaygroundPanel(QWidget):
             scope.cancel()
         self._timer.stop()
         project = snapshot.project if snapshot is not None else None
-        self.state.open(project, snapshot.lookups.id_index if snapshot is not None else None)
-        self._history.completion_list.set_strings([])
+        self.state.open(project, snapshot.lookups if snapshot is not None else None)
+        self._history.completion_list.set_strings(self.state.lookups.completions if project is not None else [])
         self._history.user_combo.clear()
         for model in self.result_models.values():
             model.clear()
@@ -326,7 +326,6 @@ class PlaygroundPanel(QWidget):
 
     def _on_prepared(self, setup: PlaygroundSetup) -> None:
         self.state.prepared_with(setup)
-        self._history.completion_list.set_strings(setup.completions)
         combo = self._history.user_combo
         combo.blockSignals(True)
         combo.clear()
