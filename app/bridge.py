@@ -98,10 +98,11 @@ class Job(QObject):
     sig_finished = Signal()
     """The last signal of every job, whatever its outcome."""
 
-    def __init__(self, job_id: int, name: str):
+    def __init__(self, job_id: int, name: str, quiet: bool = False):
         super().__init__()
         self.id = job_id
         self.name = name
+        self.quiet = quiet  # housekeeping (a redraw, an index): the window shows no progress bar for it
         self.cancel = CancelToken()
         self.state = "queued"
         self.result: object = None
@@ -293,6 +294,7 @@ class EngineBridge(QObject):
         *args: Any,
         name: str | None = None,
         partials: tuple[str, ...] = (),
+        quiet: bool = False,
         **kwargs: Any,
     ) -> Job:
         """Run ``fn(*args, progress=..., cancel=..., **kwargs)`` on a worker thread; return its handle.
@@ -300,14 +302,20 @@ class EngineBridge(QObject):
         ``args``/``kwargs`` must be snapshots the GUI will not mutate while the job runs, and no Qt
         objects. Each name in ``partials`` becomes a keyword callback of the job whose calls arrive
         as the handle's ``sig_partial(name, payload)`` (e.g. per-epoch rows of a training run).
+        ``quiet``: housekeeping the user did not ask for (:attr:`Job.quiet`; see :meth:`is_quiet`).
         """
-        job = Job(next(self._ids), name or getattr(fn, "__name__", "job"))
+        job = Job(next(self._ids), name or getattr(fn, "__name__", "job"), quiet)
         self._jobs[job.id] = job
         _BUSY.add(self)
         self._futures[job.id] = self._pool.submit(
             _run_job, job.id, job.cancel, self._mail.post, fn, args, dict(kwargs), tuple(partials)
         )
         return job
+
+    def is_quiet(self, job_id: int) -> bool:
+        """Whether job ``job_id`` was submitted ``quiet`` (no progress bar for it)."""
+        job = self._jobs.get(job_id)
+        return job is not None and job.quiet
 
     def cancel(self, job_id: int) -> bool:
         """Ask job ``job_id`` to stop at its next check; False when it is unknown or already over."""
@@ -460,11 +468,12 @@ class JobScope:
         on_cancelled: Callable[[], None] | None = None,
         on_finished: Callable[[], None] | None = None,
         partials: tuple[str, ...] = (),
+        quiet: bool = False,
         **kwargs: Any,
     ) -> Job:
         """Cancel the current job (if any) and submit ``fn`` as the new one; see :meth:`EngineBridge.submit`."""
         self.cancel()
-        job = self._bridge.submit(fn, *args, name=name, partials=partials, **kwargs)
+        job = self._bridge.submit(fn, *args, name=name, partials=partials, quiet=quiet, **kwargs)
         self.current = job
         for signal, callback in (
             (job.sig_result, on_result), (job.sig_error, on_error), (job.sig_progress, on_progress),

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["Ragged", "as_ragged"]
+__all__ = ["Ragged", "as_ragged", "BLOCK_ROWS"]
+
+BLOCK_ROWS = 65_536  # rows per block of whole-array work (see Ragged.blocks)
 
 
 class Ragged(Sequence):
@@ -90,33 +92,46 @@ class Ragged(Sequence):
         offset_in_row = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
         return row, self.starts[row] + offset_in_row
 
+    def blocks(self, rows: int | None = None):
+        """``(first row, Ragged of the next <= rows rows)`` in order: whole-array work done block by
+        block, so a thread waiting for the GIL (the GUI's) gets it between blocks."""
+        rows = rows or BLOCK_ROWS
+        for lo in range(0, len(self), rows):
+            yield lo, self[lo:lo + rows]
+
     def flat(self) -> np.ndarray:
         """All rows' items joined, row by row (a view when the rows are ``items`` itself)."""
         if len(self) and self.starts[0] == 0 and self.ends[-1] == len(self.items) \
                 and np.array_equal(self.starts[1:], self.ends[:-1]):
             return self.items
-        return self.items[self.positions()[1]]
+        parts = [part.items[part.positions()[1]] for _, part in self.blocks()]
+        return np.concatenate(parts) if parts else self.items[:0]
 
     def without(self, drop: np.ndarray) -> "Ragged":
         """The rows with every item in ``drop`` removed (a new flat array)."""
-        row, where = self.positions()
-        values = self.items[where]
-        keep = ~np.isin(values, np.asarray(drop))
-        counts = np.bincount(row[keep], minlength=len(self))
+        drop = np.asarray(drop)
+        values, counts = [], []
+        for _, part in self.blocks():
+            row, where = part.positions()
+            kept = part.items[where]
+            keep = ~np.isin(kept, drop)
+            values.append(kept[keep])
+            counts.append(np.bincount(row[keep], minlength=len(part)))
         bounds = np.zeros(len(self) + 1, np.int64)
-        np.cumsum(counts, out=bounds[1:])
-        return Ragged.from_bounds(values[keep], bounds)
+        if counts:
+            np.cumsum(np.concatenate(counts), out=bounds[1:])
+        return Ragged.from_bounds(np.concatenate(values) if values else self.items[:0], bounds)
 
     def pad_left(self, width: int, *, shift: int = 0, fill: int = 0) -> np.ndarray:
         """``[rows, width]`` int64: each row's last ``width`` items right-aligned, plus ``shift``,
         the rest ``fill``."""
         width = max(0, int(width))
         out = np.full((len(self), width), fill, dtype=np.int64)
-        if width and len(self):
-            part = self.last(width)
-            row, where = part.positions()
-            cols = width - np.repeat(part.lengths, part.lengths) + (where - part.starts[row])
-            out[row, cols] = self.items[where].astype(np.int64, copy=False) + shift
+        if width:
+            for lo, part in self.last(width).blocks():
+                row, where = part.positions()
+                cols = width - np.repeat(part.lengths, part.lengths) + (where - part.starts[row])
+                out[lo + row, cols] = part.items[where].astype(np.int64, copy=False) + shift
         return out
 
     def tolist(self) -> list[np.ndarray]:

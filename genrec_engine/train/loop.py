@@ -3,6 +3,7 @@ stopping on validation Recall@10, callbacks, cancel, a wall-clock budget, mixed 
 and DDP when launched under ``torchrun``."""
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import math
@@ -51,6 +52,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _copy_state(model) -> dict:
+    """A copy of ``model.state_dict()``, one tensor clone at a time (torch copies without the GIL;
+    ``copy.deepcopy`` held it for ~170 ms per copy of a 1M-item model)."""
+    state = model.state_dict()
+    out = collections.OrderedDict((k, v.detach().clone()) for k, v in state.items())
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        out._metadata = copy.deepcopy(metadata)
+    return out
 
 
 @dataclass
@@ -144,7 +156,7 @@ def fit(
         score = metrics.get("recall@10", 0.0)
         if score > best:
             best, best_epoch, bad = score, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = _copy_state(model)
             if on_best is not None and rank == 0 and epoch > 0:
                 on_best(model, epoch)  # e.g. save it, so a killed run keeps its best weights
         else:

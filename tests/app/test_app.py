@@ -78,6 +78,22 @@ def test_item_lookups_are_built_after_the_load_by_a_job_of_their_own(window):
     assert fresh.id_index == snap.id_index  # built on first use when the job has not run
 
 
+def test_item_lookups_built_in_parts_equal_those_built_at_once(monkeypatch):
+    import app.model
+    from app.model import ItemLookups, item_completions
+    from genrec_engine import Project
+
+    project = Project.open(app.DEFAULT_PROJECT)
+    whole = ItemLookups(project)
+    monkeypatch.setattr(app.model, "LOOKUP_CHUNK", 1000)  # 13 parts for Beauty's 12,101 items
+    parts = ItemLookups(project)
+    assert parts.id_index() == whole.id_index() == {int(i): n for n, i in enumerate(project.sids.item_ids)}
+    made = item_completions(project)
+    assert list(made.values()) == list(range(project.sids.n_items))
+    titles = project.dataset.catalogue.items["title"].astype(str).tolist()
+    assert list(made) == [f"{t}  [{int(i)}]" for t, i in zip(titles, project.sids.item_ids)]
+
+
 def test_open_non_project_folder_shows_error_and_keeps_project(window, qtbot, tmp_path, monkeypatch):
     before = window.snapshot
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(tmp_path)))

@@ -415,6 +415,35 @@ def test_a_large_catalogue_is_drawn_as_an_image_of_the_visible_region(qtbot, mon
     assert not plot.density_mode() and len(plot.scatter.data) == 500 and not plot.raster.isVisible()
 
 
+def test_with_a_bridge_the_density_image_is_drawn_off_the_gui_thread(qtbot, monkeypatch):
+    """The density image of a large catalogue is drawn by a quiet bridge job (no progress bar); the
+    image it delivers equals the one drawn in place, and a newer request replaces an older one."""
+    from app.bridge import EngineBridge
+    from app.panels.map import plots
+
+    monkeypatch.setattr(plots, "SCATTER_MAX", 1000)
+    bridge = EngineBridge()
+    started = []
+    bridge.sig_started.connect(lambda job_id, name: started.append(bridge.is_quiet(job_id)))
+    rng = np.random.default_rng(1)
+    pos = rng.uniform(0, 10, (5000, 2)).astype(np.float32)
+    colours = rng.integers(0, 4, 5000)
+    drawn = {}
+    for name, b in (("here", None), ("worker", bridge)):
+        plot = plots.MapPlot(lambda: False, lambda polygon: None, b)
+        qtbot.addWidget(plot)
+        plot.resize(400, 300)
+        plot.show()
+        plot.set_palette(4)
+        plot.show_points(pos, colours)
+        plot.set_colours(colours[::-1].copy())  # a second request at once: the first one's image is dropped
+        qtbot.waitUntil(lambda plot=plot: not plot.raster_pending, timeout=10_000)
+        drawn[name] = plot.raster.image.copy()
+    np.testing.assert_array_equal(drawn["worker"], drawn["here"])
+    assert started and all(started)  # every map image job was quiet
+    assert bridge.wait_all(5_000)
+
+
 def test_rasterize_puts_rows_bottom_up_and_later_items_on_top():
     from app.panels.map.plots import rasterize
 

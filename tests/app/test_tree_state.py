@@ -255,10 +255,14 @@ def test_export_request_and_what_a_project_switch_makes_stale(state, snapshot):
     assert state.table_pick(0) is None
 
 
-def test_the_title_index_finds_what_a_per_title_substring_search_finds():
+@pytest.mark.parametrize("chunk", [3, 50_000])
+def test_the_title_index_finds_what_a_per_title_substring_search_finds(monkeypatch, chunk):
     import pandas as pd
 
+    import app.model
     from app.panels.tree.state import TitleIndex
+
+    monkeypatch.setattr(app.model, "LOOKUP_CHUNK", chunk)  # built in several parts, or one
 
     titles = np.array(["Rose Water Toner", None, "rose gold (2 pack)", "Café Crème", "a+b [x]", "two\nlines",
                        "ROSEROSE", "", float("nan"), "Eyeliner"], dtype=object)

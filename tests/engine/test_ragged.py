@@ -29,7 +29,11 @@ def test_ragged_behaves_like_its_list():
         r[len(rows)]
 
 
-def test_whole_array_operations_match_row_by_row():
+@pytest.mark.parametrize("block", [7, 65_536])
+def test_whole_array_operations_match_row_by_row(monkeypatch, block):
+    from genrec_engine.data import ragged
+
+    monkeypatch.setattr(ragged, "BLOCK_ROWS", block)  # many blocks, or one
     rows = _rows(1)
     r = Ragged.from_rows(rows)
     assert [x.tolist() for x in r.trimmed(head=1, tail=2)] == [x[1:max(1, len(x) - 2)].tolist() for x in rows]

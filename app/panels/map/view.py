@@ -86,6 +86,7 @@ class MapPanel(QWidget):
         self._vm, self._selection = view_model, selection
         # the app never writes into a project folder (the bundled one included): its caches go to the user's
         self._layout_fn = layout_fn or functools.partial(item_layout, cache="user")
+        self._bridge = bridge
         self._layout = JobScope(bridge)
         self.state = MapState()
         self._hover_scene: QPointF | None = None
@@ -165,8 +166,9 @@ class MapPanel(QWidget):
         return self.plot.lab_markers()
 
     def screenshot_ready(self) -> bool:
-        """True once the scatter shows the points of a layout."""
-        return self.state.shown is not None and self.plot.displayed_count() > 0 and not self._follow.pending
+        """True once the scatter (or the density image) shows the points of a layout."""
+        return (self.state.shown is not None and self.plot.displayed_count() > 0 and not self._follow.pending
+                and not self.plot.raster_pending)
 
     # ---- private: building ----
     def _build_map_page(self) -> QWidget:
@@ -198,7 +200,7 @@ class MapPanel(QWidget):
         self._legend.setVisible(False)
         lay.addWidget(self._legend)
 
-        self.plot = MapPlot(self.lasso_button.isChecked, self.select_in_polygon)
+        self.plot = MapPlot(self.lasso_button.isChecked, self.select_in_polygon, self._bridge)
         scene = self.plot.scene()
         scene.sigMouseMoved.connect(self._on_mouse_moved)
         scene.sigMouseClicked.connect(self._on_scene_clicked)
