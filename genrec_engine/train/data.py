@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.ragged import as_ragged
+from ..data.ragged import Ragged, as_ragged
 from ..models.base import pad_histories
 
 __all__ = ["next_item_tensors", "eval_tensors", "split_rows"]
@@ -34,7 +34,7 @@ def split_rows(split, which: str):
     return as_ragged(hists), np.asarray(targets, dtype=np.int64)
 
 
-def eval_tensors(split, which: str, max_len: int) -> tuple[torch.Tensor, np.ndarray, list[np.ndarray]]:
+def eval_tensors(split, which: str, max_len: int) -> tuple[torch.Tensor, np.ndarray, Ragged]:
     """``(history [U, max_len], targets [U] item indices, full histories)`` for "valid" or "test"
     (the full histories as :class:`~genrec_engine.data.ragged.Ragged` rows)."""
     hists, targets = split_rows(split, which)

@@ -207,6 +207,23 @@ def test_bridge_delivers_result_in_order(qtbot):
     assert bridge.wait_all(5_000) and bridge.active_threads() == 0
 
 
+def _own_nice(*, progress, cancel):
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_bridge_workers_run_below_the_gui_threads_priority(qtbot):
+    """The GUI thread wins the CPU (and so the GIL) from the workers when both want it."""
+    from app.bridge import WORKER_NICE
+
+    bridge = EngineBridge()
+    job = bridge.submit(_own_nice)
+    with qtbot.waitSignal(job.sig_finished, timeout=10_000):
+        pass
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert job.result == min(19, gui + WORKER_NICE)
+
+
 @pytest.mark.parametrize(
     "fn, expected", [(_boom, "ValueError: boom"), (_bad_project, "x/project.json: format 'v0'")]
 )
