@@ -51,7 +51,8 @@ def leave_one_out(dataset_or_sequences) -> Split:
     """
     source = dataset_or_sequences
     if hasattr(source, "offsets"):  # flat arrays: no Python object per user
-        return _leave_one_out_flat(*source.offsets())
+        user_ids, items, bounds = source.offsets()
+        return _leave_one_out_rows(user_ids, Ragged.from_bounds(np.asarray(items, dtype=np.int64), bounds))
     if hasattr(source, "sequences"):
         user_ids, sequences = source.sequences()
     elif isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], list) \
@@ -60,8 +61,7 @@ def leave_one_out(dataset_or_sequences) -> Split:
     else:
         sequences = list(source)
         user_ids = np.arange(len(sequences), dtype=np.int64)
-    rows = Ragged.from_rows(sequences)
-    return _leave_one_out_flat(np.asarray(user_ids, dtype=np.int64), rows.items, np.r_[rows.starts, len(rows.items)])
+    return _leave_one_out_rows(np.asarray(user_ids, dtype=np.int64), Ragged.from_rows(sequences))
 
 
 def _too_short(user_ids: np.ndarray, lengths: np.ndarray) -> None:
@@ -74,13 +74,11 @@ def _too_short(user_ids: np.ndarray, lengths: np.ndarray) -> None:
         )
 
 
-def _leave_one_out_flat(user_ids: np.ndarray, items: np.ndarray, bounds: np.ndarray) -> Split:
-    """:func:`leave_one_out` of user sequences given as flat arrays (see ``Interactions.offsets``);
-    the histories are rows over ``items`` (no copy, no Python object per user)."""
-    _too_short(user_ids, np.diff(bounds))
-    items = np.asarray(items, dtype=np.int64)
-    rows = Ragged.from_bounds(items, bounds)
-    ends = rows.ends
+def _leave_one_out_rows(user_ids: np.ndarray, rows: Ragged) -> Split:
+    """:func:`leave_one_out` of user sequences given as rows (one per user, oldest item first);
+    the histories are rows over the same items (no copy, no Python object per user)."""
+    _too_short(user_ids, rows.lengths)
+    items, ends = rows.items, rows.ends
     train = rows.trimmed(tail=2)
     return Split(
         user_ids=user_ids,

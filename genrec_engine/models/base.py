@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 import torch
 
 __all__ = ["DecodeState", "GenerativeModel", "pad_histories"]
@@ -62,10 +61,8 @@ def pad_histories(histories, max_len: int, device=None) -> torch.Tensor:
 
     The rows are scattered by NumPy (a per-row list and tensor took ~2 s of GIL-holding Python for
     2M users)."""
-    from ..data.ragged import Ragged
+    from ..data.ragged import as_ragged
 
-    if not isinstance(histories, Ragged):
-        histories = Ragged.from_rows([np.asarray(h) for h in histories])
-    out = histories.pad_left(max_len, shift=1)
+    out = as_ragged(histories).pad_left(max_len, shift=1)
     t = torch.from_numpy(out)
     return t.to(device) if device is not None else t
