@@ -19,9 +19,9 @@ def cmd_train(args) -> int:
         if fresh:
             print(f"genrec: {len(proj.cold_indices)} cold items held out; the tokenizer was re-fitted on the others "
                   "(generators trained before on this project must be retrained)", file=sys.stderr)
-    tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
-                                  seed=args.seed, eval_every=args.eval_every, patience=args.patience,
-                                  eval_users=args.eval_users, keep=args.keep).items() if v is not None}
+    tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, stop_after=args.stop_after,
+                                  lr=args.lr, batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every,
+                                  patience=args.patience, eval_users=args.eval_users, keep=args.keep).items() if v is not None}
     mkw = {}
     for name in ("d_model", "n_layers", "n_heads", "dropout", "max_len"):
         v = getattr(args, name)
@@ -88,9 +88,9 @@ def cmd_repro(args) -> int:
     from ..train.recipe import load_recipe
 
     proj = Project.open(args.project)
-    tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
-                                  eval_every=args.eval_every, patience=args.patience,
-                                  eval_users=args.eval_users).items() if v is not None}
+    tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, stop_after=args.stop_after,
+                                  lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every,
+                                  patience=args.patience, eval_users=args.eval_users).items() if v is not None}
     recipe = None
     if args.recipe:
         given = [f"--{k.replace('_', '-')}" for k in tkw] + (["--model-config"] if args.model_config else [])
@@ -148,6 +148,9 @@ def register(sub) -> None:
     sp = add_generator_command(sub, "train", "train a generator on the project's leave-one-out split", cmd_train)
     sp.add_argument("--epochs", type=whole(1, 100_000))
     sp.add_argument("--max-minutes", type=real(0, 1e6, lo_open=True), help="wall-clock budget; the best checkpoint so far is kept")
+    sp.add_argument("--stop-after", type=whole(1, 100_000), metavar="N",
+                    help="epoch budget: stop after N epochs of the --epochs-long schedule (the learning rate still "
+                         "decays over --epochs); the best checkpoint so far is kept")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--lr", type=real(0, 10, lo_open=True))
     sp.add_argument("--batch-size", type=whole(1, 1 << 20))
@@ -204,6 +207,8 @@ def register(sub) -> None:
                          "except for the repro record in metrics.json)")
     sp.add_argument("--epochs", type=whole(1, 100_000))
     sp.add_argument("--max-minutes", type=real(0, 1e6, lo_open=True), help="wall-clock budget per seed")
+    sp.add_argument("--stop-after", type=whole(1, 100_000), metavar="N",
+                    help="epoch budget per seed: stop after N epochs of the --epochs-long schedule")
     sp.add_argument("--lr", type=real(0, 10, lo_open=True))
     sp.add_argument("--batch-size", type=whole(1, 1 << 20))
     sp.add_argument("--eval-every", type=whole(1, 100_000))

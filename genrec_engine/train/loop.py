@@ -35,6 +35,10 @@ class TrainConfig:
     eval_beam: int = 20
     eval_users: int | None = None  # validate on a seeded subset of users (None = all)
     max_minutes: float | None = None  # wall-clock budget; the best checkpoint so far is kept
+    # an epoch budget: stop after this many epochs of the ``epochs``-long schedule (the learning
+    # rate still decays over ``epochs``), the best checkpoint so far kept. What ``max_minutes`` did on
+    # the machine a recipe was made on, written so that it means the same on every machine.
+    stop_after: int | None = None
     seed: int = 0
     # which weights to keep: "best" = best validation Recall@10 (early stopping on), "last" = the final
     # epoch's (validation only reported; for instruction fine-tuning, whose gain recall cannot see)
@@ -45,6 +49,8 @@ class TrainConfig:
             v = getattr(self, n)
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{n}={v!r}: must be a positive integer")
+        if self.stop_after is not None and (not isinstance(self.stop_after, int) or self.stop_after < 1):
+            raise ConfigError(f"stop_after={self.stop_after!r}: must be a positive integer (or null: no epoch budget)")
         if not self.lr > 0:
             raise ConfigError(f"lr={self.lr}: must be > 0")
         if self.keep not in ("best", "last"):
@@ -70,7 +76,7 @@ class TrainResult:
     best_epoch: int
     best_metrics: dict
     history: list[dict] = field(default_factory=list)  # one row per epoch: loss parts, metrics, seconds
-    stopped: str = "epochs"  # "epochs" | "early-stop" | "time" | "cancelled"
+    stopped: str = "epochs"  # "epochs" | "early-stop" | "time" | "stop-after" | "cancelled"
     seconds: float = 0.0
     samples_per_second: float = 0.0
 
@@ -168,8 +174,9 @@ def fit(
         history.append(row0)
         if on_epoch is not None:
             on_epoch(row0)
+    last = min(config.epochs, config.stop_after or config.epochs)
     try:
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(1, last + 1):
             batches = _length_buckets(lengths, config.batch_size, gen)
             if world > 1:  # every rank must take the same number of steps, or DDP's all-reduce hangs
                 batches = batches[: len(batches) // world * world][rank::world]
@@ -203,7 +210,7 @@ def fit(
             row = {"epoch": epoch, **{k: v / max(done, 1) for k, v in sums.items()},
                    "seconds": round(time.perf_counter() - t0, 1)}
             out_of_time = bool(deadline and time.perf_counter() > deadline)
-            if validate is not None and (epoch % config.eval_every == 0 or epoch == config.epochs or out_of_time):
+            if validate is not None and (epoch % config.eval_every == 0 or epoch == last or out_of_time):
                 check(epoch, row)
             history.append(row)
             if on_epoch is not None:
@@ -214,6 +221,8 @@ def fit(
             if bad >= config.patience and config.keep == "best":
                 stopped = "early-stop"
                 break
+            if epoch == last < config.epochs:
+                stopped = "stop-after"
     except Cancelled:
         if best_state is None:
             raise

@@ -18,7 +18,9 @@ its ``model_config`` may only add what resuming can add (``{"instruction": true}
 zero-initialised extensions such as ``{"node_levels": 3}``); its starting weights are validated
 first and kept unless training beats them. ``train`` holds :class:`~genrec_engine.train.loop.
 TrainConfig` fields (all but ``seed``, which the run gives). ``note`` (any stage) and ``about`` are
-free text. ``max_minutes`` budgets depend on the machine: on a faster one the epoch counts decide.
+free text. A ``max_minutes`` budget depends on the machine and its load (on a faster one the epoch
+counts decide), so a recipe that writes down a run cut by one gives ``stop_after``, the epochs the
+cut came to, instead: the same training everywhere.
 """
 from __future__ import annotations
 

@@ -239,6 +239,37 @@ def test_an_epoch_cut_by_the_time_budget_reports_the_mean_of_the_steps_it_took()
     assert res.history[0]["loss"] == pytest.approx(2.0) and res.history[0]["part"] == pytest.approx(1.0)
 
 
+def test_an_epoch_budget_stops_inside_the_longer_schedule():
+    """``stop_after=3`` of a 6-epoch schedule: the first three epochs are exactly those of the full
+    run (same learning rates, same weights), the third is validated, and the run says why it ended."""
+
+    def run(**kw):
+        torch.manual_seed(0)
+        model = RAN(RANConfig(d_model=16, n_layers=1, n_heads=1, max_len=8, dropout=0.0), CODES, SIZES)
+        seen = []
+        res = fit(model, _planted_sequences(40), config=TrainConfig(epochs=6, batch_size=16, eval_every=2, patience=9,
+                                                                    warmup_steps=2, keep="last", **kw),
+                  validate=lambda m: {"recall@10": 0.5}, device=torch.device("cpu"), max_len=8,
+                  on_epoch=lambda row: seen.append(row["loss"]))
+        return res, seen
+
+    cut, cut_losses = run(stop_after=3)
+    full, full_losses = run()
+    assert cut.stopped == "stop-after" and [r["epoch"] for r in cut.history] == [1, 2, 3]
+    assert "valid_recall@10" in cut.history[-1]  # the last epoch run is validated
+    assert cut_losses == full_losses[:3]  # the schedule is the 6-epoch one, cut
+    def three_epochs():
+        torch.manual_seed(0)
+        model = RAN(RANConfig(d_model=16, n_layers=1, n_heads=1, max_len=8, dropout=0.0), CODES, SIZES)
+        return fit(model, _planted_sequences(40), config=TrainConfig(epochs=3, batch_size=16, eval_every=2, patience=9,
+                                                                     warmup_steps=2, keep="last"),
+                   device=torch.device("cpu"), max_len=8)
+
+    assert [r["loss"] for r in three_epochs().history] != cut_losses  # a 3-epoch schedule decays sooner
+    with pytest.raises(Exception, match="stop_after"):
+        TrainConfig(stop_after=0)
+
+
 def test_trie_node_vectors_score_only_trie_children_and_decode_like_training(tmp_path):
     """``node_levels``: a learned vector per trie node is added to the codeword vector at the
     last levels. It moves only the logits of tokens that are children of the prefix in the trie,

@@ -193,6 +193,12 @@ def test_the_bundled_recipes_read_and_name_their_generators():
         for key, value in recipe.stages[0].model_config.items():
             assert final[key] == value, (kind, key)
         assert recipe.stages[-1].train.get("lr", 0.002) == runs[-1]["train_config"]["lr"]
+        assert len(recipe.stages) == len(runs)
+        for stage, run in zip(recipe.stages, runs):
+            # a cut run (budget, hand) is written down as the epochs it came to: its best epoch ended it
+            if "stop_after" in stage.train:
+                assert run["stopped"] != "early-stop" and run["best_epoch"] == stage.train["stop_after"], (kind, run)
+            assert "max_minutes" not in stage.train or kind != "tiger"
 
 
 def test_variant_names_say_what_a_model_adds():
