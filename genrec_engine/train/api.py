@@ -106,6 +106,7 @@ def train_generator(
     resume: bool = False,
     return_model: bool = False,
     start: tuple | None = None,
+    run_state=None,
 ) -> dict:
     """Train ``kind`` on the project's leave-one-out split, early-stopping on validation
     Recall@10, save ``generator-<kind>.safetensors`` and its record in ``metrics.json``
@@ -124,7 +125,9 @@ def train_generator(
     ``return_model``: return ``(record, model)`` (the trained model on the CPU) instead.
     ``start=(checkpoint_path, record)``: resume from that checkpoint file and its record (a stage
     of a :mod:`~genrec_engine.train.recipe` kept outside the project) instead of the project's
-    saved generator; the same rules as ``resume`` apply.
+    saved generator; the same rules as ``resume`` apply. ``run_state``: a :class:`~genrec_engine.
+    train.runstate.RunState` that keeps the run's state after every epoch and takes up a matching
+    one (see :func:`~genrec_engine.train.loop.fit`).
 
     With ``save`` the project's writer lock is held for the whole run (a second ``genrec train``
     on the project is refused at once), and what the end needs (metrics.json readable, the folder
@@ -135,14 +138,14 @@ def train_generator(
             preflight(project)
             return _train(project, kind, model_config=model_config, train_config=train_config, device=device,
                           progress=progress, cancel=cancel, on_epoch=on_epoch, save=save, command=command,
-                          resume=resume, return_model=return_model, start=start)
+                          resume=resume, return_model=return_model, start=start, run_state=run_state)
     return _train(project, kind, model_config=model_config, train_config=train_config, device=device,
                   progress=progress, cancel=cancel, on_epoch=on_epoch, save=save, command=command, resume=resume,
-                  return_model=return_model, start=start)
+                  return_model=return_model, start=start, run_state=run_state)
 
 
 def _train(project, kind, *, model_config, train_config, device, progress, cancel, on_epoch, save, command, resume,
-           return_model, start=None):
+           return_model, start=None, run_state=None):
     cls = model_class(kind)
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
@@ -206,7 +209,7 @@ def _train(project, kind, *, model_config, train_config, device, progress, cance
     result: TrainResult = fit(model, split.train, config=tcfg, validate=validate, device=dev, max_len=cfg.max_len,
                               progress=Stage(progress, 0.05 if grounding else 0.0, 0.95, f"train {kind}"), cancel=cancel,
                               on_epoch=on_epoch, on_best=keep_best, grounding=grounding,
-                              validate_first=resume and not adding_instruction)
+                              validate_first=resume and not adding_instruction, run_state=run_state)
     record = {
         "model": kind,
         "model_config": cfg.to_dict(),

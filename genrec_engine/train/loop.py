@@ -18,6 +18,7 @@ import torch.distributed as dist
 from ..errors import Cancelled, ConfigError
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
 from .data import next_item_tensors
+from .runstate import RunState
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "ddp_context"]
 
@@ -114,6 +115,7 @@ def fit(
     on_best: Callable[[torch.nn.Module, int], None] | None = None,
     grounding=None,
     validate_first: bool = False,
+    run_state: RunState | None = None,
 ) -> TrainResult:
     """Train ``model`` (its ``forward(history, target)`` returns ``(loss, parts)``) on next-item
     pairs from ``train_sequences``; ``validate(model) -> {"recall@10": ...}`` drives early
@@ -125,7 +127,9 @@ def fit(
     (a :class:`~genrec_engine.train.instruct.GroundingSampler`) adds an instruction batch to
     every step: ``forward(history, target, **grounding.batch(device))``. ``validate_first``
     validates the starting weights as "epoch 0" (a resumed model), so training never ends with
-    weights worse than those it started from."""
+    weights worse than those it started from. ``run_state`` (a :class:`~genrec_engine.train.runstate.
+    RunState`, one process only) keeps the run's state after every epoch and, when it finds a state
+    of the same key and settings, goes on from it: a killed run loses at most one epoch."""
     rank, world = ddp_context()
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -149,9 +153,21 @@ def fit(
     )
     amp = device.type == "cuda"
     t0 = time.perf_counter()
-    deadline = t0 + config.max_minutes * 60 if config.max_minutes else None
     best, best_state, best_epoch, bad = -1.0, None, 0, 0
     history, stopped, samples = [], "epochs", 0
+    if world > 1:
+        run_state = None  # the ranks' states would have to be gathered: not kept under DDP
+    state_of = dict(config=config.to_dict(), model=model, optimizer=opt, schedule=sched, batches=gen,
+                    grounding=grounding)
+    taken_up = run_state.load(**state_of) if run_state is not None else None
+    first, finished = 1, None
+    if taken_up is not None:
+        c = taken_up["counters"]
+        best, best_epoch, bad, history, samples = c["best"], c["best_epoch"], c["bad"], c["history"], c["samples"]
+        best_state, finished, first = taken_up["best_state"], c["finished"], c["epoch"] + 1
+        t0 -= c["seconds"]
+        report(progress, (first - 1) / config.epochs, f"going on from epoch {first - 1} (kept in {run_state.path.name})")
+    deadline = t0 + config.max_minutes * 60 if config.max_minutes else None
 
     def check(epoch: int, row: dict) -> None:
         nonlocal best, best_state, best_epoch, bad
@@ -168,15 +184,17 @@ def fit(
         else:
             bad += 1
 
-    if validate is not None and validate_first:
+    if validate is not None and validate_first and taken_up is None:
         row0 = {"epoch": 0, "seconds": 0.0}
         check(0, row0)
         history.append(row0)
         if on_epoch is not None:
             on_epoch(row0)
     last = min(config.epochs, config.stop_after or config.epochs)
+    if finished:  # the kept state is of a run that had ended
+        stopped, first = finished, last + 1
     try:
-        for epoch in range(1, last + 1):
+        for epoch in range(first, last + 1):
             batches = _length_buckets(lengths, config.batch_size, gen)
             if world > 1:  # every rank must take the same number of steps, or DDP's all-reduce hangs
                 batches = batches[: len(batches) // world * world][rank::world]
@@ -215,14 +233,20 @@ def fit(
             history.append(row)
             if on_epoch is not None:
                 on_epoch(row)
+            reason = None
             if out_of_time:
-                stopped = "time"
+                reason = "time"
+            elif bad >= config.patience and config.keep == "best":
+                reason = "early-stop"
+            elif epoch == last < config.epochs:
+                reason = "stop-after"
+            if run_state is not None and rank == 0:
+                run_state.save(**state_of, best_state=best_state, counters={
+                    "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad": bad, "history": history,
+                    "samples": samples, "seconds": round(time.perf_counter() - t0, 3), "finished": reason})
+            if reason:
+                stopped = reason
                 break
-            if bad >= config.patience and config.keep == "best":
-                stopped = "early-stop"
-                break
-            if epoch == last < config.epochs:
-                stopped = "stop-after"
     except Cancelled:
         if best_state is None:
             raise

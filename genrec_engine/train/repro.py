@@ -13,12 +13,15 @@ command.
 Long recipes survive being stopped: every finished stage of every seed is kept under
 ``<project>/repro-work/<kind>-<recipe key>/seed-<s>/`` (checkpoint + record, written atomically,
 stamped with what it was trained on), and a later ``repro`` of the same recipe on the same SIDs
-and split starts from there. ``train_only`` trains (or finishes) the seeds and scores nothing, so
+and split starts from there; a stage stopped part way keeps its run state after every epoch
+(:mod:`~genrec_engine.train.runstate`) and goes on from its last epoch. ``train_only`` trains (or finishes) the seeds and scores nothing, so
 seeds can be spread over processes, machines or sessions and scored together by one last run.
 A successful scoring run removes the kept seeds it used.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -28,7 +31,7 @@ import numpy as np
 from ..checkpoint import load_generator, save_generator
 from ..data import project_split
 from ..device import resolve_device
-from ..errors import ConfigError, ProjectFormatError
+from ..errors import Cancelled, ConfigError, ProjectFormatError
 from ..fileio import read_json, write_json_atomic
 from ..generators import model_kwargs, provenance
 from ..jobs import CancelToken, ProgressFn, Stage, check_cancel, report
@@ -37,6 +40,7 @@ from ..txn import project_lock
 from .api import EVALUATIONS_KEPT, _project_eval, commit_generator, preflight, train_generator
 from .loop import TrainConfig
 from .recipe import Recipe
+from .runstate import RunState
 
 __all__ = ["repro", "REPORTED", "WORK_DIR"]
 
@@ -131,6 +135,20 @@ class _SeedRun:
             return None
         return kept["record"]
 
+    def run_state(self, k: int) -> RunState:
+        """Where stage ``k`` keeps its state after every epoch, so that a run killed inside the stage
+        goes on from its last epoch; keyed by what the stage starts from (the seed, the stage's
+        settings, the SIDs and split, and the digest of the previous stage's weights)."""
+        digest = hashlib.sha256()
+        stage = self.recipe.stages[k - 1]
+        digest.update(json.dumps({"seed": self.seed, "model_config": stage.model_config, "train": stage.train,
+                                  "trained_on": self.stamp}, sort_keys=True).encode())
+        if k > 1:
+            with open(self._paths(k - 1)[0], "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        return RunState(self.folder / f"stage-{k}.run.safetensors", digest.hexdigest())
+
     def finished_stages(self) -> int:
         k = 0
         while k < len(self.recipe.stages) and self.done(k + 1) is not None:
@@ -146,11 +164,14 @@ class _SeedRun:
             check_cancel(cancel)
             stage = stages[k - 1]
             start = (self._paths(k - 1)[0], record) if k > 1 else None
+            state = self.run_state(k)
             record, model = train_generator(
                 self.project, self.recipe.model, model_config=stage.model_config,
                 train_config=stage.train_config(self.seed), device=device, save=False, command=command,
-                return_model=True, start=start, cancel=cancel,
+                return_model=True, start=start, cancel=cancel, run_state=state,
                 progress=Stage(progress, (k - 1) / len(stages), k / len(stages), f"stage {k}/{len(stages)}"))
+            if record["stopped"] == "cancelled":  # not a finished stage: its run state stays for the next run
+                raise Cancelled(f"seed {self.seed}, stage {k}: cancelled (a later run goes on from its last epoch)")
             record.pop("history", None)
             weights, meta = self._paths(k)
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -158,6 +179,7 @@ class _SeedRun:
                            trained_on=self.stamp)
             write_json_atomic(meta, {"seed": self.seed, "stage": stage.to_dict(), "trained_on": self.stamp,
                                      "record": record})
+            state.remove()
             del model
         return record
 
