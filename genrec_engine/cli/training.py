@@ -101,8 +101,8 @@ def cmd_repro(args) -> int:
         out = repro(proj, args.model, seeds=args.seeds, first_seed=args.seed or 0, recipe=recipe,
                     model_config=None if recipe else (args.model_config or None),
                     train_config=None if recipe else TrainConfig(**tkw), bundle_seed=args.bundle,
-                    train_only=args.train_only, beam=args.beam, device=args.device, command=command_line(args),
-                    progress=bar)
+                    train_only=args.train_only, score_stages=args.score_stages or (), beam=args.beam,
+                    device=args.device, command=command_line(args), progress=bar)
     reused = out.get("reused_stages") or {}
     note = (f" (finished stages reused for seeds {', '.join(reused)}: kept in {args.project}/repro-work)"
             if reused else "")
@@ -120,6 +120,11 @@ def cmd_repro(args) -> int:
              f"ndcg@10 {m['ndcg@10']:.4f} ± {sd['ndcg@10']:.4f}\n"
              f"  history excluded: recall@10 {em['recall@10']:.4f} ± {esd['recall@10']:.4f}  "
              f"ndcg@10 {em['ndcg@10']:.4f} ± {esd['ndcg@10']:.4f}  (mean ± sd over seeds)")
+    for st in out.get("stages", ()):
+        m, sd, em, esd = st["mean"], st["sd"], st["excluding_history"]["mean"], st["excluding_history"]["sd"]
+        human += (f"\n  stage {st['stage']} ({st['variant']}): recall@10 {m['recall@10']:.4f} ± {sd['recall@10']:.4f}"
+                  f"  ndcg@10 {m['ndcg@10']:.4f} ± {sd['ndcg@10']:.4f} kept; {em['recall@10']:.4f} ± "
+                  f"{esd['recall@10']:.4f} / {em['ndcg@10']:.4f} ± {esd['ndcg@10']:.4f} excluded")
     emit(args, out, human)
     return 0
 
@@ -141,6 +146,19 @@ def cmd_compact(args) -> int:
                 for m in ("recall@10", "ndcg@10"))
     emit(args, out, human)
     return 0
+
+
+def stage_list(text: str) -> tuple[int, ...]:
+    """An argparse ``type`` for ``--score-stages``: stage numbers from 1, comma-separated."""
+    import argparse
+
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected stage numbers separated by commas, e.g. 1,2") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: stages are numbered from 1")
+    return values
 
 
 def register(sub) -> None:
@@ -202,6 +220,9 @@ def register(sub) -> None:
     sp.add_argument("--train-only", action="store_true",
                     help="train the seeds (finishing any stopped before) into the project's repro-work folder and "
                          "score nothing; a later run without it scores them all on test")
+    sp.add_argument("--score-stages", type=stage_list, metavar="K[,K...]",
+                    help="also score these earlier stages of a --recipe on test (e.g. 1,2: what each later stage "
+                         "adds, mean ± sd over the seeds); the last stage is always scored")
     sp.add_argument("--bundle", type=whole(0), metavar="SEED",
                     help="keep that seed's weights as the project's generator (default: the project is untouched "
                          "except for the repro record in metrics.json)")

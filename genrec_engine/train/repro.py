@@ -64,6 +64,7 @@ def repro(
     first_seed: int | None = None,
     bundle_seed: int | None = None,
     train_only: bool = False,
+    score_stages: tuple[int, ...] = (),
     beam: int = 20,
     device: str = "auto",
     command: str | None = None,
@@ -78,7 +79,10 @@ def repro(
     generator. Holds the project's writer lock for the whole run; the record (and bundled weights)
     land as one transaction. ``train_only``: train the seeds into the work folder and return
     ``{"model", "seeds", "trained", "work", ...}`` without scoring or writing ``metrics.json``
-    (no writer lock: several such runs may share a project, one seed each)."""
+    (no writer lock: several such runs may share a project, one seed each). ``score_stages``: also
+    score these earlier stages' weights of every seed on test (stage numbers from 1; the last stage
+    is always scored), reported under ``"stages"`` with their variant names: what each stage of a
+    recipe adds, with its spread (the TIGER-style recipe's stage 1 is the plain TIGER-style)."""
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds {seeds!r}: must be a positive integer")
     if recipe is None:
@@ -90,10 +94,18 @@ def repro(
     if first_seed is None:
         first_seed = train_config.seed if train_config is not None else 0
     seed_list = [first_seed + i for i in range(seeds)]
+    score_stages = tuple(sorted(set(score_stages)))
+    for k in score_stages:
+        if not 1 <= k < len(recipe.stages):
+            raise ConfigError(f"--score-stages {k}: the recipe's earlier stages are 1-{len(recipe.stages) - 1} "
+                              "(the last is always scored)" if len(recipe.stages) > 1 else
+                              f"--score-stages {k}: a one-stage recipe has no earlier stage to score")
+        if train_only:
+            raise ConfigError("--score-stages: a --train-only run scores nothing")
     if bundle_seed is not None and (train_only or bundle_seed not in seed_list):
         raise ConfigError(f"--bundle {bundle_seed}: not one of the seeds run ({', '.join(map(str, seed_list))})"
                           if not train_only else "--bundle: a --train-only run keeps no weights in the project")
-    kw = dict(recipe=recipe, seed_list=seed_list, bundle_seed=bundle_seed, beam=beam, device=device, command=command,
+    kw = dict(recipe=recipe, seed_list=seed_list, bundle_seed=bundle_seed, score_stages=score_stages, beam=beam, device=device, command=command,
               progress=progress, cancel=cancel)
     if train_only:
         return _repro(project, kind, train_only=True, **kw)
@@ -183,16 +195,33 @@ class _SeedRun:
             del model
         return record
 
-    def model(self, device):
-        """The last stage's model, loaded from the folder."""
+    def model(self, device, stage: int | None = None):
+        """The last stage's model (or ``stage``'s), loaded from the folder."""
         proj = self.project
-        return load_generator(self._paths(len(self.recipe.stages))[0], proj.sids.codes, proj.sids.level_sizes,
+        return load_generator(self._paths(stage or len(self.recipe.stages))[0], proj.sids.codes, proj.sids.level_sizes,
                               device=device, kind=self.recipe.model, trained_on=self.stamp,
                               **model_kwargs(proj, self.recipe.model))
 
 
-def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, beam, device, command, progress,
-           cancel) -> dict:
+def _score(model, project, split, *, beam, device, cancel) -> tuple[dict, dict]:
+    """Test figures of ``model`` with the history kept and with it excluded."""
+    kept = _project_eval(model, project, split, "test", beam=beam, device=device, cancel=cancel)
+    excl = _project_eval(model, project, split, "test", beam=beam, device=device, cancel=cancel, exclude_history=True)
+    return {k: kept[k] for k in REPORTED}, {k: excl[k] for k in REPORTED}
+
+
+def _summary(runs: list[dict]) -> dict:
+    """Mean and sample sd over runs of their ``test`` and ``test_excluding_history`` figures."""
+    out = {"mean": {}, "sd": {}, "excluding_history": {"mean": {}, "sd": {}}}
+    for key in REPORTED:
+        out["mean"][key], out["sd"][key] = _spread([r["test"][key] for r in runs])
+        m, sd = _spread([r["test_excluding_history"][key] for r in runs])
+        out["excluding_history"]["mean"][key], out["excluding_history"]["sd"][key] = m, sd
+    return out
+
+
+def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, score_stages, beam, device, command,
+           progress, cancel) -> dict:
     dev = resolve_device(device)
     folder = work_folder(project, recipe)
     t0 = time.perf_counter()
@@ -214,25 +243,29 @@ def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, beam, d
         return {**base, "trained": {str(s): records[s]["valid"] for s in seed_list}, "work": str(folder),
                 "seconds": round(time.perf_counter() - t0, 1)}
     split = project_split(project)
-    runs = []
+    runs, stage_runs = [], {k: [] for k in score_stages}
     for i, seed in enumerate(seed_list):
-        check_cancel(cancel)
-        report(progress, 0.8 + 0.2 * i / len(seed_list), f"test, seed {seed}")
-        try:
-            model = runs_of[seed].model(dev).eval()
-        except ProjectFormatError as exc:
-            raise ProjectFormatError(f"seed {seed}: its kept weights cannot be read ({exc})") from None
-        kept = _project_eval(model, project, split, "test", beam=beam, device=dev, cancel=cancel)
-        excl = _project_eval(model, project, split, "test", beam=beam, device=dev, cancel=cancel, exclude_history=True)
-        del model
+        for k in (*score_stages, None):
+            check_cancel(cancel)
+            report(progress, 0.8 + 0.2 * i / len(seed_list),
+                   f"test, seed {seed}" + (f", stage {k}" if k is not None else ""))
+            try:
+                model = runs_of[seed].model(dev, stage=k).eval()
+            except ProjectFormatError as exc:
+                raise ProjectFormatError(f"seed {seed}: its kept weights cannot be read ({exc})") from None
+            kept, excl = _score(model, project, split, beam=beam, device=dev, cancel=cancel)
+            del model
+            if k is not None:
+                done = runs_of[seed].done(k)
+                stage_runs[k].append({"seed": seed, "variant": done["variant"], "best_epoch": done["best_epoch"],
+                                      "valid": done["valid"], "test": kept, "test_excluding_history": excl})
         record = records[seed]
         runs.append({"seed": seed, "best_epoch": record["best_epoch"], "stopped": record["stopped"],
                      "train_seconds": round(record["train_seconds"] + sum(r.get("train_seconds", 0.0)
                                                                           for r in record.get("resumed", [])), 1),
                      "stages": [{k: r.get(k) for k in ("best_epoch", "stopped", "train_seconds")}
                                 for r in record.get("resumed", []) + [record]],
-                     "valid": record["valid"],
-                     "test": {k: kept[k] for k in REPORTED}, "test_excluding_history": {k: excl[k] for k in REPORTED}})
+                     "valid": record["valid"], "test": kept, "test_excluding_history": excl})
     last = records[seed_list[0]]
     config = last["model_config"]
     out = {
@@ -241,16 +274,16 @@ def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, beam, d
         "model_config": config,
         "train_config": {k: v for k, v in last["train_config"].items() if k != "seed"},
         "runs": runs,
-        "mean": {}, "sd": {}, "excluding_history": {"mean": {}, "sd": {}},
+        **_summary(runs),
         "protocol": protocol_card(project, kind=kind, model_config=config, split="test", beam=beam, k=20),
         "seconds": round(time.perf_counter() - t0, 1),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "device": str(dev),
     }
-    for key in REPORTED:
-        out["mean"][key], out["sd"][key] = _spread([r["test"][key] for r in runs])
-        m, sd = _spread([r["test_excluding_history"][key] for r in runs])
-        out["excluding_history"]["mean"][key], out["excluding_history"]["sd"][key] = m, sd
+    if score_stages:
+        out["stages"] = [{"stage": k, "variant": stage_runs[k][0]["variant"],
+                          "model_config": recipe.stages[k - 1].model_config, **_summary(stage_runs[k]),
+                          "runs": stage_runs[k]} for k in score_stages]
     if command:
         out["command"] = command
     bundled = None

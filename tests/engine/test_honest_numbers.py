@@ -144,10 +144,26 @@ def test_a_two_stage_recipe_resumes_from_its_kept_stages(trained, tmp_path, caps
         "stage-1.json", "stage-1.safetensors", "stage-2.json", "stage-2.safetensors"]
     assert not (work / "seed-0").exists() and "repro" not in json.loads((path / "metrics.json").read_text())["ran"]
     # seed 1 is finished; seed 0 trains now; both are scored and the kept stages go
+    for bad, expect in ((["--score-stages", "2"], "earlier stages are 1-1"), (["--score-stages", "0"], "numbered from 1"),
+                        (["--score-stages", "1", "--train-only"], "scores nothing")):
+        try:
+            code, _, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--recipe", str(recipe),
+                                "--seeds", "2", *bad)
+        except SystemExit as exc:  # refused by the argument parser
+            code, err = exc.code, capsys.readouterr().err
+        assert code != 0 and expect in err and "Traceback" not in err, (bad, err)
+    assert (work / "seed-1" / "stage-2.json").is_file()  # nothing trained or removed by the refused runs
     code, out, err = _cli(capsys, "repro", "--project", str(path), "--model", "ran", "--recipe", str(recipe),
-                          "--seeds", "2", "--json")
+                          "--seeds", "2", "--score-stages", "1", "--json")
     assert code == 0, err
     both = json.loads(out)
+    # stage 1 scored too, under its own variant name, with its spread over the two seeds
+    (first,) = both["stages"]
+    assert first["stage"] == 1 and first["variant"] == "intrr" and [r["seed"] for r in first["runs"]] == [0, 1]
+    assert set(first["mean"]) == set(first["sd"]) >= {"recall@10", "ndcg@10"}
+    assert set(first["excluding_history"]["mean"]) >= {"recall@10", "ndcg@10"}
+    recorded = json.loads((path / "metrics.json").read_text())["ran"]["repro"][-1]
+    assert recorded["stages"][0]["variant"] == "intrr"
     assert both["reused_stages"] == {"1": 2} and both["seeds"] == [0, 1]
     assert both["variant"] == "intrr+nodes+instruct" and both["model_config"]["instruction"] is True
     assert [len(r["stages"]) for r in both["runs"]] == [2, 2]
