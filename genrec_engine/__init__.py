@@ -25,8 +25,8 @@ from .jobs import CancelToken, ProgressFn
 from .workcopy import warm_up_training, make_working_copy, retokenize_copy, save_working_copy, train_copy
 from .project import PROJECT_FORMAT, Project, TokenizeResult, compute_embeddings, tokenize_dataset
 from .protocol import generator_variant, protocol_card
-from .train import (TrainConfig, evaluate_generator, instruct_eval, latest_evaluation, leaf_category_groups,
-                    train_generator)
+from .train import (TrainConfig, evaluate_generator, instruct_eval, latest_evaluation, latest_repro,
+                    leaf_category_groups, train_generator)
 from .quantize import (
     METHODS,
     QuantizerConfig,
@@ -58,7 +58,7 @@ __all__ = [
     "METHODS", "QuantizerConfig", "suggest_codebook_size", "SIDTable", "TokenizerDiagnostics", "build_quantizer", "diagnose_codes",
     "load_quantizer", "save_quantizer",
     "KINDS", "load_project_generator", "RECOMMEND_MODES", "Recommendation", "recommend", "recommend_indices",
-    "TrainConfig", "evaluate_generator", "train_generator", "latest_evaluation", "generator_variant", "protocol_card",
+    "TrainConfig", "evaluate_generator", "train_generator", "latest_evaluation", "latest_repro", "generator_variant", "protocol_card",
     "LevelWeights", "codeword_weights", "divergence_ranking", "js_divergence",
     "LAYOUT_SPACES", "item_layout", "layout_matrix", "layout_note", "layout_sample", "nearest_neighbours", "row_norms",
 ]

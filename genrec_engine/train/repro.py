@@ -42,7 +42,7 @@ from .loop import TrainConfig
 from .recipe import Recipe
 from .runstate import RunState
 
-__all__ = ["repro", "REPORTED", "WORK_DIR"]
+__all__ = ["repro", "latest_repro", "REPORTED", "WORK_DIR"]
 
 REPORTED = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20")
 WORK_DIR = "repro-work"
@@ -112,6 +112,18 @@ def repro(
     with project_lock(project.path, f"genrec repro --model {kind}"):
         preflight(project)
         return _repro(project, kind, train_only=False, **kw)
+
+
+def latest_repro(record: dict) -> dict | None:
+    """The newest ``genrec repro`` entry of a generator record that trained the record's own
+    variant (a repro of another configuration, e.g. the faithful model beside a hybrid, is not
+    this generator's spread), or None."""
+    from ..protocol import generator_variant
+
+    variant = record.get("variant") or generator_variant(record.get("model", ""), record.get("model_config") or {})
+    same = [r for r in record.get("repro") or () if isinstance(r, dict) and r.get("variant") == variant
+            and isinstance(r.get("mean"), dict)]
+    return same[-1] if same else None
 
 
 def work_folder(project, recipe: Recipe) -> Path:

@@ -92,6 +92,22 @@ def test_metric_columns_show_the_saved_weights_figures():
     assert _text(METRIC_COLUMNS, "Variant", {"model": "ran", "model_config": {"item_input": "codes+id"}}) == "intrr+id"
 
 
+def test_the_spread_over_seeds_is_that_of_the_generators_own_variant():
+    def entry(variant, r10, seeds=(0, 1, 2)):
+        return {"variant": variant, "seeds": list(seeds), "mean": {"recall@10": r10, "ndcg@10": 0.04},
+                "sd": {"recall@10": 0.0013, "ndcg@10": 0.0009},
+                "excluding_history": {"mean": {"recall@10": 0.0726, "ndcg@10": 0.0456},
+                                      "sd": {"recall@10": 0.0012, "ndcg@10": 0.0006}}}
+
+    record = {"model": "ran", "variant": "intrr+id+nodes", "valid": {},
+              "repro": [entry("intrr+id+nodes", 0.05), entry("intrr+id+nodes", 0.069), entry("intrr", 0.049)]}
+    # the newest repro of this variant; the faithful model's repro beside it is not this one's spread
+    assert _text(METRIC_COLUMNS, "R@10 over seeds", record) == ".0690 ± .0013 | .0726 ± .0012 · 3 seeds"
+    assert _text(METRIC_COLUMNS, "N@10 over seeds", record) == ".0400 ± .0009 | .0456 ± .0006 · 3 seeds"
+    assert _text(METRIC_COLUMNS, "R@10 over seeds", {"model": "ran", "valid": {}}) == "–"
+    assert _text(METRIC_COLUMNS, "R@10 over seeds", {**record, "repro": [entry("intrr", 0.049)]}) == "–"
+
+
 def test_read_metrics_keeps_generators_only(tmp_path):
     assert read_metrics(tmp_path) is None
     (tmp_path / "metrics.json").write_text(json.dumps({"ran": {"valid": {}}, "coldstart": {"x": 1}, "note": 3}))

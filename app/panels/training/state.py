@@ -114,6 +114,24 @@ def _test(key: str) -> Callable[[dict], Any]:
     return lambda r: saved_test_metrics(r).get(key)
 
 
+def over_seeds_text(record: dict, key: str) -> str:
+    """``".0690 ± .0013 | .0726 ± .0012 · 3 seeds"``: the newest ``genrec repro`` of the record's
+    variant, history kept | excluded; "–" when there is none."""
+    entry = genrec_engine.latest_repro(record)
+    if entry is None or key not in entry["mean"]:
+        return "–"
+
+    def pair(part: dict) -> str:
+        mean, sd = part.get("mean", {}).get(key), part.get("sd", {}).get(key)
+        return "–" if mean is None else f"{mean:.4f} ± {sd or 0.0:.4f}".replace("0.", ".")
+
+    return f"{pair(entry)} | {pair(entry.get('excluding_history') or {})} · {len(entry.get('seeds') or ())} seeds"
+
+
+def _over_seeds(key: str) -> Callable[[dict], Any]:
+    return lambda r: over_seeds_text(r, key)
+
+
 def total_train_seconds(record: dict) -> float | None:
     """Training time of a generator record plus that of the runs it went on from."""
     if record.get("train_seconds") is None:
@@ -157,6 +175,13 @@ METRIC_COLUMNS: tuple[MetricColumn, ...] = (
                  lambda r: saved_test_metrics_excluding_history(r).get("recall@10"), lambda v: _fmt(v, ".4f")),
     MetricColumn("N@10 excl. hist.", "Test-split NDCG@10 with the user's history masked out of the ranking.",
                  lambda r: saved_test_metrics_excluding_history(r).get("ndcg@10"), lambda v: _fmt(v, ".4f")),
+    *(
+        MetricColumn(f"{name}@10 over seeds", f"Test-split {name}@10 of this generator's recipe retrained under "
+                     "several seeds by genrec repro (fresh weights each; every seed scored on test once, after all "
+                     "training): mean ± sample sd with the history kept | with it excluded, and how many seeds. "
+                     "'–' until genrec repro has run this variant.", _over_seeds(f"{key}@10"), str)
+        for name, key in (("R", "recall"), ("N", "ndcg"))
+    ),
     MetricColumn("Evaluated", "The date of the genrec eval run whose test figures are shown (training scores "
                  "validation only, never test).", evaluated_text, str, right=False),
     MetricColumn("Best epoch", "The epoch whose validation Recall@10 was best; its weights were kept.",
