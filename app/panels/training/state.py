@@ -64,8 +64,8 @@ NO_METRICS = (
     "Press <b>Train</b> to train one on a working copy."
 )
 _METRICS_NOTE = ("Test split (each user's last item) as the newest <code>genrec eval</code> scored it (training scores "
-                 "validation only), beam 20 over valid semantic IDs; history kept, then excluded. Hover a header for "
-                 "its meaning.")
+                 "validation only), beam 20 over valid semantic IDs; history kept, then excluded; over seeds: "
+                 "mean ± sd of <code>genrec repro</code> runs of the same recipe. Hover a header for its meaning.")
 
 
 # ------------------------------------------------------------------------------------ table columns
@@ -132,6 +132,16 @@ def _over_seeds(key: str) -> Callable[[dict], Any]:
     return lambda r: over_seeds_text(r, key)
 
 
+def _test_columns(ks: tuple[int, ...]) -> list:
+    """Recall@k and NDCG@k of the newest test evaluation, history kept."""
+    return [MetricColumn(f"{name}@{k}", f"Test-split {name} at {k}, history kept: {tip} Measured by the newest "
+                         "genrec eval of the saved weights.", _test(f"{key}@{k}"), lambda v: _fmt(v, ".4f"))
+            for name, key, tip in (
+                ("Recall", "recall", "share of users whose held-out last item is in the top-K list."),
+                ("NDCG", "ndcg", "like Recall, but a hit counts more the higher it is ranked."))
+            for k in ks]
+
+
 def total_train_seconds(record: dict) -> float | None:
     """Training time of a generator record plus that of the runs it went on from."""
     if record.get("train_seconds") is None:
@@ -161,15 +171,7 @@ METRIC_COLUMNS: tuple[MetricColumn, ...] = (
                  str, right=False),
     MetricColumn("Where", "'project': saved in the open project's metrics.json. 'working copy': trained in this "
                  "session, not saved yet.", lambda r: r.get("_where", "project"), str, right=False),
-    *(
-        MetricColumn(f"{name}@{k}", f"Test-split {name} at {k}, history kept: {tip} Measured by the newest genrec "
-                     "eval of the saved weights.", _test(f"{key}@{k}"), lambda v: _fmt(v, ".4f"))
-        for name, key, tip in (
-            ("Recall", "recall", "share of users whose held-out last item is in the top-K list."),
-            ("NDCG", "ndcg", "like Recall, but a hit counts more the higher it is ranked."),
-        )
-        for k in (5, 10, 20)
-    ),
+    *_test_columns((10,)),
     MetricColumn("R@10 excl. hist.", "Test-split Recall@10 with the user's history masked out of the ranking (the "
                  "rule RecBole and Cornac use); the columns before keep the history in the list.",
                  lambda r: saved_test_metrics_excluding_history(r).get("recall@10"), lambda v: _fmt(v, ".4f")),
@@ -184,12 +186,13 @@ METRIC_COLUMNS: tuple[MetricColumn, ...] = (
     ),
     MetricColumn("Evaluated", "The date of the genrec eval run whose test figures are shown (training scores "
                  "validation only, never test).", evaluated_text, str, right=False),
+    *_test_columns((5, 20)),
     MetricColumn("Best epoch", "The epoch whose validation Recall@10 was best; its weights were kept.",
                  lambda r: r.get("best_epoch"), lambda v: _fmt(v, "d")),
     MetricColumn("Train time", "Wall-clock training time, validation included; for a generator built over several "
                  "runs (genrec train --resume) the sum of all of them.", total_train_seconds, _duration),
     MetricColumn("Stopped", "Why training ended: epochs done, early stop (validation stopped improving), time "
-                 "budget, or cancelled.", lambda r: r.get("stopped"), lambda v: "–" if v is None else str(v)),
+                 "budget, epoch budget (stop-after), or cancelled.", lambda r: r.get("stopped"), lambda v: "–" if v is None else str(v)),
 )
 
 HEALTH_COLUMNS: tuple[MetricColumn, ...] = (
