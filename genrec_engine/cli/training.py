@@ -41,7 +41,8 @@ def cmd_train(args) -> int:
                                        if not k.startswith("valid_") or k in ("valid_recall@10", "valid_ndcg@10")))
 
         rec = train_generator(proj, args.model, model_config=mkw, train_config=TrainConfig(**tkw), device=args.device,
-                              progress=bar, on_epoch=on_epoch, command=command_line(args), resume=args.resume)
+                              progress=bar, on_epoch=on_epoch, command=command_line(args), resume=args.resume,
+                              keep_state=True)
     obj = {k: v for k, v in rec.items() if k != "history"}
     v = rec["valid"]
     emit(args, obj, f"{args.model} ({rec['variant']}): best epoch {rec['best_epoch']} ({rec['stopped']}), validation "

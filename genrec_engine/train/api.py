@@ -22,6 +22,7 @@ from ..protocol import generator_variant
 from .evaluate import evaluate, item_counts
 from .instruct import GroundingSampler, build_vocab
 from .loop import TrainConfig, TrainResult, ddp_context, fit
+from .runstate import RunState, run_key
 
 __all__ = ["train_generator", "evaluate_generator", "compact_generator", "record_evaluation", "latest_evaluation",
            "EVALUATIONS_KEPT", "read_metrics", "commit_generator", "preflight"]
@@ -107,6 +108,7 @@ def train_generator(
     return_model: bool = False,
     start: tuple | None = None,
     run_state=None,
+    keep_state: bool = False,
 ) -> dict:
     """Train ``kind`` on the project's leave-one-out split, early-stopping on validation
     Recall@10, save ``generator-<kind>.safetensors`` and its record in ``metrics.json``
@@ -127,7 +129,10 @@ def train_generator(
     of a :mod:`~genrec_engine.train.recipe` kept outside the project) instead of the project's
     saved generator; the same rules as ``resume`` apply. ``run_state``: a :class:`~genrec_engine.
     train.runstate.RunState` that keeps the run's state after every epoch and takes up a matching
-    one (see :func:`~genrec_engine.train.loop.fit`).
+    one (see :func:`~genrec_engine.train.loop.fit`). ``keep_state`` (``genrec train``; with ``save``,
+    one process): keep the run's state beside the project, ``train-<kind>.run.safetensors``, after
+    every epoch, and take up the one a killed run of the same settings left there; removed when
+    the run's weights are saved.
 
     With ``save`` the project's writer lock is held for the whole run (a second ``genrec train``
     on the project is refused at once), and what the end needs (metrics.json readable, the folder
@@ -138,14 +143,15 @@ def train_generator(
             preflight(project)
             return _train(project, kind, model_config=model_config, train_config=train_config, device=device,
                           progress=progress, cancel=cancel, on_epoch=on_epoch, save=save, command=command,
-                          resume=resume, return_model=return_model, start=start, run_state=run_state)
+                          resume=resume, return_model=return_model, start=start, run_state=run_state,
+                          keep_state=keep_state)
     return _train(project, kind, model_config=model_config, train_config=train_config, device=device,
                   progress=progress, cancel=cancel, on_epoch=on_epoch, save=save, command=command, resume=resume,
-                  return_model=return_model, start=start, run_state=run_state)
+                  return_model=return_model, start=start, run_state=run_state, keep_state=keep_state)
 
 
 def _train(project, kind, *, model_config, train_config, device, progress, cancel, on_epoch, save, command, resume,
-           return_model, start=None, run_state=None):
+           return_model, start=None, run_state=None, keep_state=False):
     cls = model_class(kind)
     tcfg = train_config or TrainConfig()
     dev = resolve_device(device)
@@ -196,6 +202,13 @@ def _train(project, kind, *, model_config, train_config, device, progress, cance
                         beam=tcfg.eval_beam, users=tcfg.eval_users, seed=tcfg.seed, device=dev, cancel=cancel)
 
     partial = Path(project.path) / f"generator-{kind}.partial.safetensors"
+    own_state = None
+    if run_state is None and keep_state and save and world == 1:
+        # what the run starts from: a rerun of the same command after a killed run takes up its state
+        source = generator_path(project, kind) if resume and start is None else None
+        run_state = own_state = RunState(Path(project.path) / f"train-{kind}.run.safetensors", run_key(
+            {"kind": kind, "model_config": model_config or {}, "train": tcfg.to_dict(),
+             "trained_on": provenance(project, kind)}, source if source is not None and source.is_file() else None))
 
     def keep_best(m, epoch):
         """Checkpoint each improvement beside the project, so a killed run leaves its best weights."""
@@ -236,6 +249,8 @@ def _train(project, kind, *, model_config, train_config, device, progress, cance
         commit_generator(project, f"genrec train --model {kind}", kind=kind, model=model,
                          extra={"best_epoch": result.best_epoch}, update=lambda metrics: metrics.__setitem__(kind, record))
         partial.unlink(missing_ok=True)
+        if own_state is not None:
+            own_state.remove()
     report(progress, 1.0, "done")
     return (record, model) if return_model else record
 

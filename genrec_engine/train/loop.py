@@ -231,8 +231,6 @@ def fit(
             if validate is not None and (epoch % config.eval_every == 0 or epoch == last or out_of_time):
                 check(epoch, row)
             history.append(row)
-            if on_epoch is not None:
-                on_epoch(row)
             reason = None
             if out_of_time:
                 reason = "time"
@@ -244,6 +242,8 @@ def fit(
                 run_state.save(**state_of, best_state=best_state, counters={
                     "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad": bad, "history": history,
                     "samples": samples, "seconds": round(time.perf_counter() - t0, 3), "finished": reason})
+            if on_epoch is not None:  # after the state is kept: a callback that fails loses no epoch
+                on_epoch(row)
             if reason:
                 stopped = reason
                 break

@@ -20,8 +20,6 @@ A successful scoring run removes the kept seeds it used.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
 from pathlib import Path
@@ -40,7 +38,7 @@ from ..txn import project_lock
 from .api import EVALUATIONS_KEPT, _project_eval, commit_generator, preflight, train_generator
 from .loop import TrainConfig
 from .recipe import Recipe
-from .runstate import RunState
+from .runstate import RunState, run_key
 
 __all__ = ["repro", "latest_repro", "REPORTED", "WORK_DIR"]
 
@@ -163,15 +161,10 @@ class _SeedRun:
         """Where stage ``k`` keeps its state after every epoch, so that a run killed inside the stage
         goes on from its last epoch; keyed by what the stage starts from (the seed, the stage's
         settings, the SIDs and split, and the digest of the previous stage's weights)."""
-        digest = hashlib.sha256()
         stage = self.recipe.stages[k - 1]
-        digest.update(json.dumps({"seed": self.seed, "model_config": stage.model_config, "train": stage.train,
-                                  "trained_on": self.stamp}, sort_keys=True).encode())
-        if k > 1:
-            with open(self._paths(k - 1)[0], "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-        return RunState(self.folder / f"stage-{k}.run.safetensors", digest.hexdigest())
+        key = run_key({"seed": self.seed, "model_config": stage.model_config, "train": stage.train,
+                       "trained_on": self.stamp}, self._paths(k - 1)[0] if k > 1 else None)
+        return RunState(self.folder / f"stage-{k}.run.safetensors", key)
 
     def finished_stages(self) -> int:
         k = 0

@@ -12,6 +12,7 @@ A state whose key or settings differ is ignored, and overwritten by the new run'
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from ..fileio import atomic_path
 
-__all__ = ["RunState", "RUN_STATE_FORMAT"]
+__all__ = ["RunState", "RUN_STATE_FORMAT", "run_key"]
 
 RUN_STATE_FORMAT = "genrec-run-state/1"
 
@@ -34,6 +35,17 @@ def _plain(state: dict, prefix: str) -> dict[str, torch.Tensor]:
 
 def _rng_tensor(state) -> torch.Tensor:
     return state.detach().cpu().clone() if isinstance(state, torch.Tensor) else torch.as_tensor(state)
+
+
+def run_key(what: dict, start_file: Path | None = None) -> str:
+    """A key for :class:`RunState`: the SHA-256 of ``what`` (JSON: settings, seed, what the run
+    trains on) and of the bytes of ``start_file``, the weights the run starts from, if any."""
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode())
+    if start_file is not None:
+        with open(start_file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

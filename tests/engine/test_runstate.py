@@ -133,3 +133,44 @@ def test_repro_goes_on_inside_a_stopped_stage(tmp_path):
     again = json.loads((work / "stage-2.json").read_text())["record"]["valid"]
     assert {k: v for k, v in record["valid"].items() if k != "seconds"} == {k: v for k, v in again.items()
                                                                             if k != "seconds"}
+
+
+def test_genrec_train_killed_part_way_goes_on_when_the_same_command_runs_again(tmp_path):
+    """``genrec train`` keeps its run state beside the project while it runs: after a killed run
+    (here: an error out of the epoch callback) the same command goes on from the last epoch and
+    saves the weights a run never stopped saves; another command starts afresh."""
+    from genrec_engine import Project
+    from genrec_engine.testing import make_tiny_project
+    from genrec_engine.train import train_generator
+
+    path = make_tiny_project(ROOT / "resources" / "datasets" / "beauty", tmp_path / "a", items=60, users=40, per_user=6)
+    twin = tmp_path / "b" / "project"
+    shutil.copytree(path, twin)
+    shutil.copytree(path.parent / "dataset", twin.parent / "dataset")
+    mc = {"d_model": 16, "n_layers": 1, "n_heads": 1, "dropout": 0.3}
+    tc = TrainConfig(epochs=5, eval_every=2, patience=9)
+
+    def train(project_path, stop_at=None, config=tc):
+        seen = []
+
+        def on_epoch(row):
+            seen.append(row["epoch"])
+            if row["epoch"] == stop_at:
+                raise RuntimeError("the machine went away")
+
+        train_generator(Project.open(project_path), "ran", model_config=mc, train_config=config, on_epoch=on_epoch,
+                        keep_state=True)
+        return seen
+
+    state = path / "train-ran.run.safetensors"
+    with pytest.raises(RuntimeError):
+        train(path, stop_at=3)
+    assert state.is_file() and not (path / "generator-ran.safetensors").exists()
+    assert train(path) == [4, 5] and not state.exists()
+    assert train(twin) == [1, 2, 3, 4, 5]
+    a, b = load_file(str(path / "generator-ran.safetensors")), load_file(str(twin / "generator-ran.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(RuntimeError):
+        train(twin, stop_at=2)
+    other = TrainConfig(epochs=5, eval_every=2, patience=9, lr=1e-3)
+    assert train(twin, config=other) == [1, 2, 3, 4, 5]  # other settings: the kept state is not theirs
