@@ -217,6 +217,14 @@ def test_the_bundled_recipes_read_and_name_their_generators():
             assert "max_minutes" not in stage.train or kind != "tiger"
 
 
+def test_the_faithful_intrr_recipe_trains_the_paper_s_model():
+    from genrec_engine.train.recipe import load_recipe
+
+    recipe = load_recipe(ROOT / "resources" / "recipes" / "ran-intrr.json")
+    assert recipe.model == "ran" and len(recipe.stages) == 1
+    assert generator_variant("ran", recipe.stages[0].model_config) == "intrr"
+
+
 def test_variant_names_say_what_a_model_adds():
     assert generator_variant("ran", {"item_input": "codes", "node_levels": 0}) == "intrr"
     assert generator_variant("ran", {"item_input": "codes+id", "node_levels": 3, "instruction": True}) == \
