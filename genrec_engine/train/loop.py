@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 from ..errors import Cancelled, ConfigError
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
+from ..txn import describe_os_error
 from .data import next_item_tensors
 from .runstate import RunState
 
@@ -239,9 +240,14 @@ def fit(
             elif epoch == last < config.epochs:
                 reason = "stop-after"
             if run_state is not None and rank == 0:
-                run_state.save(**state_of, best_state=best_state, counters={
-                    "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad": bad, "history": history,
-                    "samples": samples, "seconds": round(time.perf_counter() - t0, 3), "finished": reason})
+                try:
+                    run_state.save(**state_of, best_state=best_state, counters={
+                        "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad": bad, "history": history,
+                        "samples": samples, "seconds": round(time.perf_counter() - t0, 3), "finished": reason})
+                except OSError as exc:  # e.g. a full disk: training goes on, only the safety net is lost
+                    report(progress, epoch / config.epochs, f"run state not kept ({describe_os_error(exc)}); "
+                                                            "training goes on without it")
+                    run_state = None
             if on_epoch is not None:  # after the state is kept: a callback that fails loses no epoch
                 on_epoch(row)
             if reason:

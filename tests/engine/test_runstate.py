@@ -93,6 +93,17 @@ def test_a_state_of_another_run_or_other_settings_is_not_taken_up(tmp_path):
     assert "rng.torch" in load_file(str(tmp_path / "c.safetensors"))
 
 
+def test_a_state_that_cannot_be_written_does_not_stop_training(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    whole, whole_model, _ = _run()
+    model, said = _model(), []
+    res = fit(model, _planted_sequences(48), config=CONFIG, validate=_score, device=torch.device("cpu"), max_len=8,
+              run_state=RunState(tmp_path / "a-file" / "run.safetensors", "k"),
+              progress=lambda f, msg: said.append(msg))
+    assert _same_weights(model, whole_model) and res.stopped == whole.stopped
+    assert sum("run state not kept" in m for m in said) == 1  # said once, then training goes on without it
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
