@@ -444,6 +444,34 @@ def test_with_a_bridge_the_density_image_is_drawn_off_the_gui_thread(qtbot, monk
     assert bridge.wait_all(5_000)
 
 
+def test_a_hidden_density_map_draws_nothing_until_shown_again(qtbot, monkeypatch):
+    """A view change on a hidden (or closed) map starts no image job; showing it again redraws."""
+    from app.bridge import EngineBridge
+    from app.panels.map import plots
+
+    monkeypatch.setattr(plots, "SCATTER_MAX", 1000)
+    bridge = EngineBridge()
+    started = []
+    bridge.sig_started.connect(lambda job_id, name: started.append(name))
+    plot = plots.MapPlot(lambda: False, lambda polygon: None, bridge)
+    qtbot.addWidget(plot)
+    plot.resize(400, 300)
+    plot.show()
+    plot.set_palette(4)
+    pos = np.random.default_rng(1).uniform(0, 10, (5000, 2)).astype(np.float32)
+    plot.show_points(pos, np.zeros(5000, dtype=np.int64))
+    qtbot.waitUntil(lambda: not plot.raster_pending and not plot._redraw.isActive(), timeout=10_000)
+    n = len(started)
+    plot.hide()
+    plot.view.setRange(xRange=(2, 3), yRange=(2, 3), padding=0)
+    qtbot.wait(3 * plots._REDRAW_MS)
+    assert len(started) == n and bridge.running() == 0
+    plot.show()
+    qtbot.waitUntil(lambda: len(started) > n, timeout=5_000)
+    qtbot.waitUntil(lambda: not plot.raster_pending, timeout=10_000)
+    assert bridge.wait_all(5_000)
+
+
 def test_rasterize_puts_rows_bottom_up_and_later_items_on_top():
     from app.panels.map.plots import rasterize
 

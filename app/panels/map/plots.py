@@ -179,8 +179,29 @@ class MapPlot(pg.PlotWidget):
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(_REDRAW_MS)
-        self._redraw.timeout.connect(self._draw_raster)
+        self._redraw.timeout.connect(self._redraw_if_shown)
+        self._redraw_skipped = False
         self.view.sigRangeChanged.connect(lambda *_: self._redraw.start() if self._colours is not None else None)
+
+    def _redraw_if_shown(self) -> None:
+        """The debounced redraw after the view moved; a hidden or closed map (another tab, a closed
+        window) draws nothing until it is shown again."""
+        if self.isVisible():
+            self._draw_raster()
+        else:
+            self._redraw_skipped = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._redraw_skipped:
+            self._redraw_skipped = False
+            self._redraw.start()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self._redraw.isActive():
+            self._redraw.stop()
+            self._redraw_skipped = True
+        super().hideEvent(event)
 
     # ---- drawing ----
     def set_palette(self, k: int) -> None:
