@@ -362,10 +362,12 @@ class TIGER(nn.Module):
         x = torch.cat(parts, 1)
         return self.drop(x + self.dec_pos(torch.arange(lo, hi, device=prefix.device)))
 
-    def _decode(self, x, lo: int, past, cross, cross_mask):
+    def _decode(self, x, lo: int, past, cross, cross_mask, cross_rows: torch.Tensor | None = None):
         """Run the decoder on positions ``lo..lo+t-1`` (``x [n, t, d]``) given the self-attention
         K/V of positions ``< lo`` (``past``: per layer ``(k, v)`` or None) and the per-layer
-        cross K/V. Returns the normed output ``[n, t, d]`` and the new per-layer ``(k, v)``."""
+        cross K/V (one row per user; ``cross_rows [n]``: the user of each row, gathered one layer
+        at a time, so the beams of a user share one copy between steps). Returns the normed output
+        ``[n, t, d]`` and the new per-layer ``(k, v)``."""
         t = x.shape[1]
         self_mask = None
         if t > 1:  # causal: query lo+i sees keys 0..lo+i
@@ -374,7 +376,10 @@ class TIGER(nn.Module):
         kv = []
         for i, layer in enumerate(self.dec_layers):
             pk, pv = past[i] if past is not None else (None, None)
-            x, k, v = layer(x, pk, pv, self_mask, cross[i][0], cross[i][1], cross_mask)
+            ck, cv = cross[i]
+            if cross_rows is not None:
+                ck, cv = ck.index_select(0, cross_rows), cv.index_select(0, cross_rows)
+            x, k, v = layer(x, pk, pv, self_mask, ck, cv, cross_mask)
             kv.append((k, v))
         return self.dec_norm(x), kv
 
@@ -438,21 +443,24 @@ class TIGER(nn.Module):
 
     # ---------------------------------------------------------------- generator protocol
     def start(self, history: torch.Tensor, instruction: torch.Tensor | None = None) -> DecodeState:
-        """Encode ``history [B, T]`` once. State tensors (all ``[B, ...]``): ``mask [B, S]``,
-        per decoder layer i the cross K/V ``ck{i}, cv{i} [B, h, S, d/h]``, the self-attention
-        cache ``sk{i}, sv{i} [B, h, p, d/h]`` of the p positions decoded so far (p = 0 here),
-        ``fed [B, max(p-1, 0)]`` the prefix tokens behind them, and ``ctx [B, d]`` with DECOR.
-        ``instruction`` ``[B, 384]`` or ``[384]``: instruction models only."""
+        """Encode ``history [B, T]`` once. State tensors (row-aligned, ``[B, ...]`` here):
+        ``user [B]`` the user of each row, ``mask [B, S]``, the self-attention cache ``sk{i},
+        sv{i} [B, h, p, d/h]`` of decoder layer i for the p positions decoded so far (p = 0 here),
+        ``fed [B, max(p-1, 0)]`` the prefix tokens behind them, and ``ctx [B, d]`` with DECOR. The
+        cross K/V ``ck{i}, cv{i} [B, h, S, d/h]`` are per user, in ``shared``: beam search
+        multiplies the rows by the beam width, and copying them per row held ~7 GB at 1,024 users
+        x beam 20. ``instruction`` ``[B, 384]`` or ``[384]``: instruction models only."""
         instruction = check_instruction(self, instruction, history.shape[0])
         memory, valid, ctx = self.encode(history, instruction)
-        t = {"mask": valid, "fed": history.new_zeros(history.shape[0], 0)}
+        B, dh = history.shape[0], self.config.d_model // self.n_heads
+        t = {"user": torch.arange(B, device=history.device), "mask": valid, "fed": history.new_zeros(B, 0)}
         if ctx is not None:
             t["ctx"] = ctx
-        B, dh = history.shape[0], self.config.d_model // self.n_heads
+        shared = {}
         for i, (k, v) in enumerate(self._cross_kv(memory)):
-            t[f"ck{i}"], t[f"cv{i}"] = k, v
+            shared[f"ck{i}"], shared[f"cv{i}"] = k, v
             t[f"sk{i}"] = t[f"sv{i}"] = memory.new_zeros(B, self.n_heads, 0, dh)
-        return DecodeState(t)
+        return DecodeState(t, shared)
 
     def next_logits(self, state: DecodeState, prefix: torch.Tensor, *, use_cache: bool = True) -> torch.Tensor:
         """Log-probabilities ``[R, K_l]`` (float32) of level ``l = prefix.shape[1]`` for the rows
@@ -473,9 +481,9 @@ class TIGER(nn.Module):
         past = None
         if lo:
             past = [(ts[f"sk{i}"], ts[f"sv{i}"]) for i in range(len(self.dec_layers))]
-        cross = [(ts[f"ck{i}"], ts[f"cv{i}"]) for i in range(len(self.dec_layers))]
+        cross = [(state.shared[f"ck{i}"], state.shared[f"cv{i}"]) for i in range(len(self.dec_layers))]
         x = self._dec_inputs(prefix, lo, l + 1, ts.get("ctx"))
-        out, kv = self._decode(x, lo, past, cross, ts["mask"][:, None, None, :])
+        out, kv = self._decode(x, lo, past, cross, ts["mask"][:, None, None, :], cross_rows=ts["user"])
         if use_cache:
             for i, (k, v) in enumerate(kv):
                 ts[f"sk{i}"], ts[f"sv{i}"] = k, v

@@ -100,9 +100,13 @@ def test_cached_decoding_matches_full_recompute(decor):
             cached = m.next_logits(st, prefix)
             full = m.next_logits(st, prefix, use_cache=False)
             assert torch.allclose(cached, full, atol=1e-5)
+            # each row reads its own user's encoder output: as if that user's history were started alone
+            alone = m.next_logits(m.start(h[st.tensors["user"]]), prefix, use_cache=False)
+            assert torch.allclose(cached, alone, atol=1e-5)
             # beam bookkeeping: reorder/duplicate rows, then extend the prefix
             rows = torch.randint(0, prefix.shape[0], (7,), generator=gen)
             st, prefix = st.select(rows), prefix[rows]
+            assert st.rows == 7 and st.shared["ck0"].shape[0] == 5  # the cross K/V stay one per user
             prefix = torch.cat([prefix, torch.randint(0, k, (7, 1), generator=gen)], 1)
     with torch.no_grad():  # teacher-forced training logits give the same distributions
         codes = torch.as_tensor(_codes(30)[[0, 5, 9]])
