@@ -187,10 +187,66 @@ def _median_seconds(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
+def _rss_high_water_mb() -> float | None:
+    """This process's resident-memory high-water mark in MB: ``VmHWM`` on Linux (ru_maxrss there
+    starts from the parent's mark after fork and exec), ``ru_maxrss`` elsewhere; None on Windows."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024)  # bytes on macOS
+
+
+def decode_peak_rss(kind: str, users: int, beam: int, device: str = "cpu") -> dict:
+    """In this process: the resident-memory high-water mark (MB) before and after one constrained
+    beam search of ``users`` Beauty test users (seeded) at ``beam`` with the bundled ``kind``
+    generator. Meaningful in a fresh process only (:func:`bench_decode` starts one per figure)."""
+    from .data import leave_one_out
+    from .decode import beam_search
+    from .models import pad_histories
+
+    dev = resolve_device(device)
+    project = _beauty_project()
+    split = leave_one_out(project.dataset)
+    model = _models_for_bench(project, [kind], dev)[kind][0]
+    picked = np.random.default_rng(0).choice(len(split.test_history), users, replace=False)
+    H = pad_histories([split.test_history[u] for u in picked], model.config.max_len, device=dev)
+    trie = project.trie.to(dev)
+    before = _rss_high_water_mb()
+    with torch.no_grad():
+        beam_search(model, H, trie=trie, beam=beam, k=10, constrained=True)
+    peak = _rss_high_water_mb()
+    return {"kind": kind, "users": users, "beam": beam, "before_mb": None if before is None else round(before, 1),
+            "peak_mb": None if peak is None else round(peak, 1)}
+
+
+def _peak_rss_in_child(kind: str, users: int, beam: int, device: str) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json; from genrec_engine.bench import decode_peak_rss; "
+            f"print(json.dumps(decode_peak_rss({kind!r}, {users}, {beam}, {device!r})))")
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"kind": kind, "users": users, "beam": beam, "error": tail}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def bench_decode(*, batch: int = 256, beams=(10, 20, 50), repeats: int = 3, device: str = "auto",
-                 progress: ProgressFn | None = None) -> dict:
+                 memory_users: int = 0, progress: ProgressFn | None = None) -> dict:
     """Decode latency per batch of Beauty test users: RAN vs TIGER-style at several beam widths,
-    and constrained vs unconstrained (the trie's overhead)."""
+    and constrained vs unconstrained (the trie's overhead). ``memory_users``: also the peak
+    resident memory of one constrained decode of that many users per model and beam, each in a
+    fresh process (``"memory_mb"``: the high-water mark before the decode, i.e. after loading,
+    and at its peak)."""
     from .data import leave_one_out
     from .decode import beam_search
     from .models import MODEL_CLASSES, pad_histories
@@ -220,6 +276,12 @@ def bench_decode(*, batch: int = 256, beams=(10, 20, 50), repeats: int = 3, devi
         for kind in kinds:
             out["ratios"][f"{kind}_constrained_over_unconstrained/beam{b}"] = round(
                 lat[f"{kind}/beam{b}/constrained"] / lat[f"{kind}/beam{b}/unconstrained"], 3)
+    if memory_users:
+        out["memory_users"] = memory_users
+        out["memory_mb"] = {}
+        for j, (kind, b) in enumerate([(kind, b) for b in beams for kind in kinds]):
+            report(progress, j / (len(beams) * len(kinds)), f"memory: {kind} beam {b}, {memory_users} users")
+            out["memory_mb"][f"{kind}/beam{b}"] = _peak_rss_in_child(kind, memory_users, b, str(dev))
     report(progress, 1.0, "done")
     return out
 

@@ -28,7 +28,8 @@ def cmd_bench_tokenize(args) -> int:
 def cmd_bench_decode(args) -> int:
     from ..bench import bench_decode
 
-    return _run_bench(args, "decode", bench_decode, batch=args.batch, beams=int_list(args.beams, "--beams"))
+    return _run_bench(args, "decode", bench_decode, batch=args.batch, beams=int_list(args.beams, "--beams"),
+                      memory_users=args.memory_users)
 
 
 def cmd_bench_train(args) -> int:
@@ -118,6 +119,9 @@ def register(sub) -> None:
     sp = add_command(bench, "decode", "beam-search latency: RAN vs TIGER-style, constrained vs unconstrained", cmd_bench_decode)
     sp.add_argument("--batch", type=whole(1, 1 << 20), default=256)
     sp.add_argument("--beams", default="10,20,50")
+    sp.add_argument("--memory-users", type=whole(0, 1 << 20), default=0, metavar="N",
+                    help="also measure the peak resident memory of one constrained decode of N users per model "
+                         "and beam, each in a fresh process")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--out", help="also write the JSON to this file")
     sp = add_command(bench, "gui-stall", "GUI-thread stalls of the app as launched: loading, idle, while a generator trains",
