@@ -164,7 +164,9 @@ def stage_list(text: str) -> tuple[int, ...]:
 
 def register(sub) -> None:
     """Add the train, eval and compact commands to ``sub``."""
-    sp = add_generator_command(sub, "train", "train a generator on the project's leave-one-out split", cmd_train)
+    sp = add_generator_command(sub, "train", "train a generator on the project's leave-one-out split (validation "
+                                             "only; a run killed part way goes on from its last epoch when the same "
+                                             "command runs again)", cmd_train)
     sp.add_argument("--epochs", type=whole(1, 100_000))
     sp.add_argument("--max-minutes", type=real(0, 1e6, lo_open=True), help="wall-clock budget; the best checkpoint so far is kept")
     sp.add_argument("--stop-after", type=whole(1, 100_000), metavar="N",
