@@ -239,3 +239,17 @@ def test_bundled_project_card_names_the_beauty_5core():
                          model_config={"item_input": "codes+id", "node_levels": 3})
     assert card["dataset"]["is_beauty_5core"] and card["generator"]["variant"] == "intrr+id+nodes"
     assert card["encoder"]["fields"] == ["title", "brand", "categories"]
+
+
+def test_genrec_train_stop_after_cuts_the_schedule_and_says_so(trained, tmp_path, capsys):
+    path = _copy(trained, tmp_path)
+    code, out, err = _cli(capsys, "train", "--project", str(path), "--model", "ran", "--epochs", "6", "--stop-after",
+                          "2", "--eval-every", "1", "--d-model", "16", "--n-layers", "1", "--n-heads", "1", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["stopped"] == "stop-after" and rec["train_config"]["stop_after"] == 2
+    assert rec["train_config"]["epochs"] == 6 and rec["best_epoch"] <= 2
+    assert not (path / "train-ran.run.safetensors").exists()  # the run state goes once the weights are saved
+    with pytest.raises(SystemExit):  # refused by the argument parser, before any work
+        cli_main(["train", "--project", str(path), "--model", "ran", "--stop-after", "0"])
+    assert "--stop-after" in capsys.readouterr().err
