@@ -167,7 +167,8 @@ def fit(
         best, best_epoch, bad, history, samples = c["best"], c["best_epoch"], c["bad"], c["history"], c["samples"]
         best_state, finished, first = taken_up["best_state"], c["finished"], c["epoch"] + 1
         t0 -= c["seconds"]
-        report(progress, (first - 1) / config.epochs, f"going on from epoch {first - 1} (kept in {run_state.path.name})")
+        report(progress, (first - 1) / config.epochs,
+               f"going on from epoch {first - 1} (kept in {run_state.path.name})")
     deadline = t0 + config.max_minutes * 60 if config.max_minutes else None
 
     def check(epoch: int, row: dict) -> None:

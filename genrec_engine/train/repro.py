@@ -14,8 +14,9 @@ Long recipes survive being stopped: every finished stage of every seed is kept u
 ``<project>/repro-work/<kind>-<recipe key>/seed-<s>/`` (checkpoint + record, written atomically,
 stamped with what it was trained on), and a later ``repro`` of the same recipe on the same SIDs
 and split starts from there; a stage stopped part way keeps its run state after every epoch
-(:mod:`~genrec_engine.train.runstate`) and goes on from its last epoch. ``train_only`` trains (or finishes) the seeds and scores nothing, so
-seeds can be spread over processes, machines or sessions and scored together by one last run.
+(:mod:`~genrec_engine.train.runstate`) and goes on from its last epoch. ``train_only`` trains (or
+finishes) the seeds and scores nothing, so seeds can be spread over processes, machines or
+sessions and scored together by one last run.
 A successful scoring run removes the kept seeds it used.
 """
 from __future__ import annotations
@@ -103,8 +104,8 @@ def repro(
     if bundle_seed is not None and (train_only or bundle_seed not in seed_list):
         raise ConfigError(f"--bundle {bundle_seed}: not one of the seeds run ({', '.join(map(str, seed_list))})"
                           if not train_only else "--bundle: a --train-only run keeps no weights in the project")
-    kw = dict(recipe=recipe, seed_list=seed_list, bundle_seed=bundle_seed, score_stages=score_stages, beam=beam, device=device, command=command,
-              progress=progress, cancel=cancel)
+    kw = dict(recipe=recipe, seed_list=seed_list, bundle_seed=bundle_seed, score_stages=score_stages, beam=beam,
+              device=device, command=command, progress=progress, cancel=cancel)
     if train_only:
         return _repro(project, kind, train_only=True, **kw)
     with project_lock(project.path, f"genrec repro --model {kind}"):
@@ -203,9 +204,9 @@ class _SeedRun:
     def model(self, device, stage: int | None = None):
         """The last stage's model (or ``stage``'s), loaded from the folder."""
         proj = self.project
-        return load_generator(self._paths(stage or len(self.recipe.stages))[0], proj.sids.codes, proj.sids.level_sizes,
-                              device=device, kind=self.recipe.model, trained_on=self.stamp,
-                              **model_kwargs(proj, self.recipe.model))
+        path = self._paths(stage or len(self.recipe.stages))[0]
+        return load_generator(path, proj.sids.codes, proj.sids.level_sizes, device=device, kind=self.recipe.model,
+                              trained_on=self.stamp, **model_kwargs(proj, self.recipe.model))
 
 
 def _score(model, project, split, *, beam, device, cancel) -> tuple[dict, dict]:
