@@ -89,6 +89,8 @@ def cmd_repro(args) -> int:
     from ..train.recipe import load_recipe
 
     proj = Project.open(args.project)
+    if args.status:
+        return _repro_status(args, proj)
     tkw = {k: v for k, v in dict(epochs=args.epochs, max_minutes=args.max_minutes, stop_after=args.stop_after,
                                   lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every,
                                   patience=args.patience, eval_users=args.eval_users).items() if v is not None}
@@ -146,6 +148,32 @@ def cmd_compact(args) -> int:
                 f"{m} {out['valid'][m]:.4f}" + (f" (was {was[m]:.4f})" if m in was else "")
                 for m in ("recall@10", "ndcg@10"))
     emit(args, out, human)
+    return 0
+
+
+def _repro_status(args, proj) -> int:
+    """``genrec repro --status``: what the project's repro-work folder holds, trains nothing."""
+    from ..train.repro import repro_status
+
+    entries = repro_status(proj, args.model)
+    lines = []
+    for e in entries:
+        recipe = e["recipe"]
+        lines.append(f"{e['model']}: " + (f"{recipe.get('file') or 'a recipe'} ({len(recipe['stages'])} stages)"
+                                          if recipe else "a recipe not recorded there") + f", kept in {e['folder']}")
+        for sd in e["seeds"]:
+            done = ", ".join(f"stage {f['stage']} best epoch {f['best_epoch']} ({f['stopped']}, valid recall@10 "
+                             f"{f['valid_recall@10'] or float('nan'):.4f})" for f in sd["finished"]) or "no stage finished"
+            now = sd.get("running")
+            if now is not None:
+                until = now["stop_after"] or now["epochs"]
+                best = now["best_valid_recall@10"]
+                done += (f"; stage {now['stage']} at epoch {now['epoch']} of {until}"
+                         + (f", best valid recall@10 {best:.4f} at epoch {now['best_epoch']}" if best is not None else "")
+                         + f", {now['seconds'] / 60:.0f} min")
+            lines.append(f"  seed {sd['seed']}: {done}")
+    emit(args, {"model": args.model, "work": entries},
+         "\n".join(lines) if lines else f"{args.project}: no repro of {args.model} kept (nothing in repro-work)")
     return 0
 
 
@@ -223,6 +251,9 @@ def register(sub) -> None:
     sp.add_argument("--train-only", action="store_true",
                     help="train the seeds (finishing any stopped before) into the project's repro-work folder and "
                          "score nothing; a later run without it scores them all on test")
+    sp.add_argument("--status", action="store_true",
+                    help="show what the project's repro-work folder holds for this model (finished stages per seed, "
+                         "the stage in progress and its epoch) and train nothing; safe while a repro runs")
     sp.add_argument("--score-stages", type=stage_list, metavar="K[,K...]",
                     help="also score these earlier stages of a --recipe on test (e.g. 1,2: what each later stage "
                          "adds, mean ± sd over the seeds); the last stage is always scored")

@@ -41,10 +41,11 @@ from .loop import TrainConfig
 from .recipe import Recipe
 from .runstate import RunState, run_key
 
-__all__ = ["repro", "latest_repro", "REPORTED", "WORK_DIR"]
+__all__ = ["repro", "repro_status", "latest_repro", "REPORTED", "WORK_DIR"]
 
 REPORTED = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20")
 WORK_DIR = "repro-work"
+RECIPE_FILE = "recipe.json"  # the recipe a work folder's seeds train, written when the first seed starts
 
 
 def _spread(values: list[float]) -> tuple[float, float]:
@@ -123,6 +124,47 @@ def latest_repro(record: dict) -> dict | None:
     same = [r for r in record.get("repro") or () if isinstance(r, dict) and r.get("variant") == variant
             and isinstance(r.get("mean"), dict)]
     return same[-1] if same else None
+
+
+def repro_status(project, kind: str | None = None) -> list[dict]:
+    """What ``<project>/repro-work`` holds, read only (a repro may be running beside it): one entry
+    per recipe folder (of ``kind``, if given) with its recipe (when the folder names it) and per
+    seed the finished stages (best epoch, why it stopped, validation Recall@10, seconds) and the
+    stage in progress from its run state (epochs done of its schedule, best validation so far,
+    seconds)."""
+    root = Path(project.path) / WORK_DIR
+    out = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else ():
+        model = folder.name.split("-", 1)[0]
+        if not folder.is_dir() or (kind is not None and model != kind):
+            continue
+        try:
+            recipe = read_json(folder / RECIPE_FILE)
+        except (OSError, ValueError):
+            recipe = None
+        entry = {"model": model, "folder": str(folder), "recipe": recipe, "seeds": []}
+        for seed_dir in sorted(folder.glob("seed-*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1):
+            seed = {"seed": int(seed_dir.name[5:]) if seed_dir.name[5:].isdigit() else seed_dir.name, "finished": []}
+            k = 1
+            while (seed_dir / f"stage-{k}.json").is_file():
+                try:
+                    rec = read_json(seed_dir / f"stage-{k}.json")["record"]
+                except (OSError, ValueError, KeyError):
+                    break
+                seed["finished"].append({"stage": k, "best_epoch": rec.get("best_epoch"), "stopped": rec.get("stopped"),
+                                         "valid_recall@10": (rec.get("valid") or {}).get("recall@10"),
+                                         "train_seconds": rec.get("train_seconds")})
+                k += 1
+            running = RunState.peek(seed_dir / f"stage-{k}.run.safetensors")
+            if running is not None:
+                cfg = running["config"]
+                seed["running"] = {"stage": k, "epoch": running.get("epoch"), "epochs": cfg.get("epochs"),
+                                   "stop_after": cfg.get("stop_after"), "best_epoch": running.get("best_epoch"),
+                                   "best_valid_recall@10": running.get("best") if (running.get("best") or -1) >= 0
+                                   else None, "seconds": running.get("seconds")}
+            entry["seeds"].append(seed)
+        out.append(entry)
+    return out
 
 
 def work_folder(project, recipe: Recipe) -> Path:
@@ -232,6 +274,8 @@ def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, score_s
     folder = work_folder(project, recipe)
     t0 = time.perf_counter()
     runs_of = {seed: _SeedRun(project, recipe, seed, folder / f"seed-{seed}") for seed in seed_list}
+    if not (folder / RECIPE_FILE).is_file():  # for repro_status (genrec repro --status)
+        write_json_atomic(folder / RECIPE_FILE, {**recipe.to_dict(), **({"file": recipe.source} if recipe.source else {})})
     reused = {seed: r.finished_stages() for seed, r in runs_of.items()}
     share = 1.0 if train_only else 0.8
     records = {}
@@ -312,6 +356,8 @@ def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, score_s
                      extra={"best_epoch": record["best_epoch"]} if bundled is not None else None, update=add)
     for seed in seed_list:  # recorded: the kept stages have served
         shutil.rmtree(runs_of[seed].folder, ignore_errors=True)
+    if not any(folder.glob("seed-*")):  # no other seeds wait here: the recipe note goes too
+        (folder / RECIPE_FILE).unlink(missing_ok=True)
     for empty in (folder, folder.parent):
         try:
             empty.rmdir()

@@ -130,5 +130,19 @@ class RunState:
             grounding.rng.bit_generator.state = run["grounding_rng"]
         return {"counters": run["counters"], "best_state": best}
 
+    @staticmethod
+    def peek(path: str | Path) -> dict | None:
+        """The counters of the state kept at ``path`` (epoch, best, best_epoch, bad, history,
+        samples, seconds, finished) and its settings under ``"config"``, without reading any
+        weights; None when there is none or it cannot be read."""
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                run = json.loads((fh.metadata() or {}).get("run", "{}"))
+        except (OSError, ValueError, SafetensorError):
+            return None
+        if run.get("format") != RUN_STATE_FORMAT or not isinstance(run.get("counters"), dict):
+            return None
+        return {**run["counters"], "config": run.get("config") or {}}
+
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -107,13 +107,15 @@ def test_a_state_that_cannot_be_written_does_not_stop_training(tmp_path):
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_repro_goes_on_inside_a_stopped_stage(tmp_path):
+def test_repro_goes_on_inside_a_stopped_stage(tmp_path, capsys):
     """A seed cancelled inside its second stage (an instruction stage: its grounding sampler's stream
     is kept too) goes on from that stage's last epoch, and its weights equal a run never stopped."""
     from genrec_engine import Project
     from genrec_engine.testing import make_tiny_project
+    from genrec_engine.cli import main as cli_main
     from genrec_engine.train import repro
     from genrec_engine.train.recipe import Recipe
+    from genrec_engine.train.repro import repro_status
 
     recipe = Recipe.from_dict({"model": "ran", "stages": [
         {"model_config": {"d_model": 16, "n_layers": 1, "n_heads": 1}, "train": {"epochs": 1}},
@@ -131,6 +133,15 @@ def test_repro_goes_on_inside_a_stopped_stage(tmp_path):
         repro(project, "ran", seeds=1, recipe=recipe, train_only=True, progress=progress, cancel=token)
     work = next((path / "repro-work").iterdir()) / "seed-0"
     assert sorted(p.name for p in work.iterdir()) == ["stage-1.json", "stage-1.safetensors", "stage-2.run.safetensors"]
+    # what is kept can be read while nothing (or a repro beside it) runs
+    (status,) = repro_status(project, "ran")
+    assert len(status["recipe"]["stages"]) == 2 and repro_status(project, "tiger") == []
+    (seed,) = status["seeds"]
+    assert seed["seed"] == 0 and [f["stage"] for f in seed["finished"]] == [1]
+    assert seed["running"]["stage"] == 2 and seed["running"]["epochs"] == 4 and 2 <= seed["running"]["epoch"] < 4
+    assert cli_main(["repro", "--project", str(path), "--model", "ran", "--status"]) == 0
+    said = capsys.readouterr().out
+    assert "seed 0: stage 1 best epoch" in said and "stage 2 at epoch" in said and "of 4" in said
     out = repro(project, "ran", seeds=1, recipe=recipe, train_only=True)
     assert out["reused_stages"] == {"0": 1}
     assert sorted(p.name for p in work.iterdir()) == [
