@@ -9,7 +9,7 @@ from .data import Catalogue, Dataset, Interactions, Split, check_dataset, import
 from .device import device_label, resolve_device
 from .analysis import (
     EXPORT_FORMATS, SPACES as LAYOUT_SPACES, GenerationDiagnostics, LevelWeights, SubtreeExport, codeword_weights,
-    divergence_ranking, export_subtree, generation_diagnostics, homogeneity_per_user, item_layout, js_divergence,
+    content_ranking, divergence_ranking, export_subtree, generation_diagnostics, homogeneity_per_user, item_layout, js_divergence,
     layout_matrix, layout_note, layout_sample, nearest_neighbours, row_norms, subtree_graph, subtree_items,
 )
 from .embed import StructuredEncoder, TextEncoder, load_embeddings
@@ -59,6 +59,6 @@ __all__ = [
     "load_quantizer", "save_quantizer",
     "KINDS", "load_project_generator", "RECOMMEND_MODES", "Recommendation", "recommend", "recommend_indices",
     "TrainConfig", "evaluate_generator", "train_generator", "latest_evaluation", "latest_repro", "generator_variant", "protocol_card",
-    "LevelWeights", "codeword_weights", "divergence_ranking", "js_divergence",
+    "LevelWeights", "codeword_weights", "divergence_ranking", "content_ranking", "js_divergence",
     "LAYOUT_SPACES", "item_layout", "layout_matrix", "layout_note", "layout_sample", "nearest_neighbours", "row_norms",
 ]

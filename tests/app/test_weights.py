@@ -20,7 +20,8 @@ from app.panels import load_project
 from app.panels.weights import SOURCE, LevelWeightsModel, RankingModel, WeightsPanel
 
 from .helpers import mount_panel
-from genrec_engine import Project, codeword_weights, divergence_ranking, js_divergence, load_project_generator
+from genrec_engine import (Project, codeword_weights, content_ranking, divergence_ranking, js_divergence,
+                           load_project_generator)
 
 WAIT_MS = 60_000  # generous: the RAN loads in ~20 ms and the ranking takes ~0.3 s
 PROJECT_FILES = ("project.json", "embeddings.npy", "sids.parquet", "tokenizer.safetensors")
@@ -258,17 +259,59 @@ def test_search_by_item_id_and_title(qtbot, loaded, snapshot):
 # ------------------------------------------------------------------------- missing RAN, DECOR
 
 
-def test_missing_ran_says_which_command_trains_it(qtbot, snapshot, tmp_path):
+def test_without_a_ran_the_content_side_is_shown(qtbot, snapshot, tmp_path):
+    """A project with no RAN (imported SIDs, another generator) still shows what its tokenizer
+    says: items ranked by the content margin of their code, content-only charts, and a notice
+    naming the command that trains a RAN."""
     folder = _copy_project(app.DEFAULT_PROJECT, tmp_path / "no-ran")
     snap = EngineBridge.run_sync(load_project, folder)
     panel, vm, selection, bridge = _make_panel(qtbot, snap)
-    qtbot.waitUntil(lambda: panel.state.page == "no_ran", timeout=WAIT_MS)
-    text = _w(panel, QLabel, "weights_no_ran").text()
+    with qtbot.waitSignal(panel.sig_ready, timeout=WAIT_MS):
+        pass
+    qtbot.waitUntil(lambda: bridge.running() == 0 and panel.screenshot_ready(), timeout=WAIT_MS)
+    assert panel.state.page == "weights" and panel.state.content_only
+    notice = _w(panel, QLabel, "weights_no_ran")
+    assert not notice.isHidden()
+    text = notice.text()
     assert "genrec train --project" in text and str(folder) in text and "--model ran" in text
     assert "generator-ran.safetensors" in text
-    assert not panel.state.ran_loaded and panel.screenshot_ready()  # the notice is all there is to show
-    selection.select_items([3], "map")  # nothing to compute without a RAN: no job, no crash
-    assert bridge.running() == 0
+    assert "margin" in _w(panel, QLabel, "weights_header").text()
+    assert "collaborative" not in _w(panel, QLabel, "weights_legend").text()
+
+    project = snap.project
+    N, D = project.sids.n_items, project.sids.depth
+    ref = content_ranking(project)
+    model = panel.ranking_model
+    assert model.rowCount() == N and model.columnCount() == 2 + D - 1 and model.kind == "content"
+    assert model.headerData(1, Qt.Orientation.Horizontal) == "Weakest"
+    weakest = np.array([model.data(model.index(r, 1), Qt.ItemDataRole.UserRole) for r in range(N)])
+    assert (np.diff(weakest) >= 0).all()  # the least supported first
+    top = model.item_at(0)
+    assert panel.shown_item() == top and weakest[0] == pytest.approx(float(ref["ratio"][top].min()))
+    assert model.data(model.index(0, 2)).startswith(f"{ref['ratio'][top, 0]:.3f}")
+
+    # the item's levels: content charts only, the margin per quantizer level
+    assert [p.content_only and p.bottom is None for p in panel.plots] == [True] * D
+    lm = panel.level_model
+    assert lm.columnCount() == 5 and lm.headerData(3, Qt.Orientation.Horizontal) == "Margin"
+    shown = codeword_weights(project, None, top)
+    for l, lw in enumerate(shown):
+        np.testing.assert_allclose(panel.plots[l].bar_heights()[0], lw.content, atol=1e-7)
+        if l < D - 1:
+            assert lm.data(lm.index(l, 3), Qt.ItemDataRole.UserRole) == pytest.approx(lw.own_ratio)
+            assert f"margin {lw.own_ratio:.3f}×" in panel.plots[l].title.text
+    assert lm.data(lm.index(D - 1, 3)) == "–"
+
+    # a clicked row is shown and selected; the compared item's content weights outline the bars
+    view = _w(panel, QTableView, "weights_ranking")
+    target = model.item_at(4)
+    with qtbot.waitSignal(selection.sig_changed, timeout=WAIT_MS):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(model.index(4, 0)).center())
+    qtbot.waitUntil(lambda: _shown(panel, target) and panel.state.shown.compare is not None, timeout=WAIT_MS)
+    other = codeword_weights(project, None, panel.state.shown.compare)
+    for l, plot in enumerate(panel.plots):
+        assert plot.compare_curve.isVisible()
+        np.testing.assert_allclose(np.asarray(plot.compare_curve.getData()[1]), other[l].content, atol=1e-7)
     bridge.wait_all()
 
 

@@ -10,14 +10,16 @@ import pytest
 
 from app.bridge import EngineBridge
 from app.panels.weights.jobs import (
+    CONTENT,
+    DIVERGENCE,
     Generators,
     ItemWeights,
     compute_item_weights,
     compute_ranking,
     load_weight_generators,
 )
-from app.panels.weights.state import NO_DECOR, WeightsState, escape, level_name
-from genrec_engine import codeword_weights, divergence_ranking
+from app.panels.weights.state import NO_DECOR, WeightsState, escape, level_name, ratio_text
+from genrec_engine import codeword_weights, content_ranking, divergence_ranking
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,8 @@ def state(snapshot, generators):
     """A state over the bundled project, its generators loaded, nothing picked yet."""
     s = WeightsState()
     s.open(snapshot)
-    assert s.set_generators(generators)
+    s.set_generators(generators)
+    assert not s.content_only and s.no_ran_html == ""
     return s
 
 
@@ -58,14 +61,28 @@ def test_generators_are_the_projects_cached_ran_and_no_decor_tiger(snapshot, gen
 def test_ranking_is_the_engines_with_its_mean_and_order(snapshot, generators, ranking):
     ref = divergence_ranking(snapshot.project, generators.ran)
     N, D = snapshot.project.sids.n_items, snapshot.project.sids.depth
-    assert ranking.js.shape == ranking.moved.shape == (N, D) and ranking.order.shape == (N,)
-    np.testing.assert_allclose(ranking.js, ref["js"], atol=1e-7)
-    np.testing.assert_array_equal(ranking.moved, ref["moved"] & ref["signal"])  # a flagged move needs signal
+    assert ranking.kind == DIVERGENCE
+    assert ranking.values.shape == ranking.flags.shape == (N, D) and ranking.order.shape == (N,)
+    np.testing.assert_allclose(ranking.values, ref["js"], atol=1e-7)
+    np.testing.assert_array_equal(ranking.flags, ref["moved"] & ref["signal"])  # a flagged move needs signal
     np.testing.assert_array_equal(ranking.signal, ref["signal"])
-    np.testing.assert_allclose(ranking.mean, ref["js"].mean(1), atol=1e-6)
+    np.testing.assert_allclose(ranking.summary, ref["js"].mean(1), atol=1e-6)
     assert sorted(ranking.order.tolist()) == list(range(N))
-    assert (np.diff(ranking.mean[ranking.order]) <= 0).all()  # largest mean first
-    assert ranking.moved_any == int((ref["moved"] & ref["signal"]).any(1).sum())
+    assert (np.diff(ranking.summary[ranking.order]) <= 0).all()  # largest mean first
+    assert ranking.flagged_any == int((ref["moved"] & ref["signal"]).any(1).sum())
+
+
+def test_without_a_ran_the_ranking_is_by_content_margin(snapshot):
+    ref = content_ranking(snapshot.project)
+    ranking = EngineBridge.run_sync(compute_ranking, snapshot.project, None)
+    N, D = snapshot.project.sids.n_items, snapshot.project.sids.depth
+    assert ranking.kind == CONTENT and ranking.values.shape == ranking.flags.shape == (N, D - 1)
+    np.testing.assert_array_equal(ranking.values, ref["ratio"])
+    np.testing.assert_array_equal(ranking.flags, ref["prefers_other"])
+    np.testing.assert_array_equal(ranking.summary, ref["ratio"].min(1))
+    assert sorted(ranking.order.tolist()) == list(range(N))
+    assert (np.diff(ranking.summary[ranking.order]) >= 0).all()  # the weakest margin first
+    assert ranking.flagged_any == 0  # a fitted tokenizer's codes are its nearest codewords
 
 
 def test_item_weights_and_the_comparison_js(snapshot, generators):
@@ -103,24 +120,42 @@ def test_a_new_project_drops_everything_of_the_previous_one(snapshot, generators
     assert state.page == "empty" and state.completions == {} and state.level_sizes == ()
 
 
-def test_without_a_ran_the_page_says_which_command_trains_it(snapshot):
+def test_without_a_ran_the_content_side_is_shown_and_the_command_named(snapshot):
     state = WeightsState()
     state.open(snapshot)
-    error = "generator file not found: generator-ran.safetensors <missing>"
-    assert not state.set_generators(Generators(None, error, None, None))
-    assert state.page == "no_ran" and not state.ran_loaded
+    state.set_generators(Generators(None, "weights of another shape <bad>", None, None))
+    html = state.no_ran_html
+    assert "could not be loaded" in html and escape("<bad>") in html and "<bad>" not in html  # escaped
+    state.open(snapshot)
+    state.set_generators(Generators(None, "generator-ran.safetensors: generator checkpoint not found", None, None))
+    assert state.page == "weights" and not state.ran_loaded and state.content_only
     html = state.no_ran_html
     assert "genrec train --project" in html and str(snapshot.path) in html and "--model ran" in html
-    assert escape("<missing>") in html and "<missing>" not in html  # the message is escaped
-    state.choose(3)
-    assert state.request() is None
+    assert "has none" in html and "generator-ran.safetensors" in html
+    assert "content margin" in state.ranking_status
+    ranking = EngineBridge.run_sync(compute_ranking, snapshot.project, None)
+    top = state.set_ranking(ranking)
+    assert top == int(ranking.order[0]) and "prefers another codeword" in state.ranking_status
+    close = int((ranking.summary < 1.01).sum())
+    assert f"{close:,} other" in state.ranking_status
+    state.choose(top, auto=True)
+    request = state.request()
+    assert request is not None and request.ran is None
+    w = EngineBridge.run_sync(compute_item_weights, *request.args())
+    assert all(lw.collaborative is None for lw in w.levels)
+    state.set_weights(w)
+    D = snapshot.project.sids.depth
+    margins = ", ".join(f"{level_name(lw.level, D)} {ratio_text(lw.own_ratio)}" for lw in w.levels[:-1])
+    assert f"content margin of its code: {margins}" in state.item_status
+    assert state.item_status.endswith("shown because it tops the content-margin ranking")
+    assert "prefers another codeword" not in state.item_status  # the bundled tokenizer's own codes
 
 
 def test_the_ranking_shows_its_top_item_until_one_is_picked(snapshot, ranking, state):
     top = state.set_ranking(ranking)
-    assert top == int(np.argmax(ranking.mean)) == int(ranking.order[0])
+    assert top == int(np.argmax(ranking.summary)) == int(ranking.order[0])
     assert f"{snapshot.project.sids.n_items:,} items" in state.ranking_status
-    assert f"{ranking.moved_any:,}" in state.ranking_status
+    assert f"{ranking.flagged_any:,}" in state.ranking_status
     state.choose(top, auto=True)
     w = EngineBridge.run_sync(compute_item_weights, *state.request().args())
     state.set_weights(w)
@@ -208,3 +243,20 @@ def test_typed_text_finds_an_item(snapshot, state):
 
 def test_level_names():
     assert [level_name(l, 4) for l in range(4)] == ["L1", "L2", "L3", "Coll."]
+
+
+def test_ratio_text():
+    assert ratio_text(1.2144) == "1.214×" and ratio_text(0.5) == "0.500×"
+    assert ratio_text(None) == "–" and ratio_text(float("inf")) == "–"
+
+
+def test_without_a_ran_the_comparison_is_between_content_weights(snapshot):
+    i, j = _colliding_pair(snapshot.project.sids)
+    w = EngineBridge.run_sync(compute_item_weights, snapshot.project, None, i, j, None)
+    mine, theirs = codeword_weights(snapshot.project, None, i), codeword_weights(snapshot.project, None, j)
+    from genrec_engine import js_divergence
+
+    for l, (a, b) in enumerate(zip(mine, theirs)):
+        np.testing.assert_array_equal(w.levels[l].content, a.content)
+        assert w.compare_js[l] == pytest.approx(float(js_divergence(a.content[None], b.content[None])[0]), abs=1e-7)
+    assert w.compare_js[-1] == pytest.approx(1.0, abs=1e-6) or mine[-1].code == theirs[-1].code  # one-hot collision codes

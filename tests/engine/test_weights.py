@@ -1,15 +1,20 @@
 """Content- vs collaborative-guided codeword weights on the bundled project and its trained RAN."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from genrec_engine import CancelToken, Cancelled, Project, codeword_weights, divergence_ranking, js_divergence
+from genrec_engine import (CancelToken, Cancelled, Project, codeword_weights, content_ranking, divergence_ranking,
+                           js_divergence)
+from genrec_engine.analysis.weights import FLAT_ENTROPY
 from genrec_engine import load_project_generator
 
-PROJECT = Path(__file__).resolve().parents[2] / "resources" / "models" / "beauty-default"
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = ROOT / "resources" / "models" / "beauty-default"
+BEAUTY = ROOT / "resources" / "datasets" / "beauty"
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +98,66 @@ def test_on_the_bundled_ran_the_first_level_mostly_carries_no_signal(project_and
     assert rank["moved"][:, 0].sum() > N / 2  # the raw argmax differs for most items...
     assert (rank["moved"][:, 0] & rank["signal"][:, 0]).sum() < N / 100  # ...but almost never with signal
     assert rank["signal"][:, 1:].mean() > 0.9  # deeper levels, where the RAN is peaked, keep their signal
+
+
+# ---------------------------------------------------------------- without a RAN: the content side
+
+
+def test_content_only_weights_match_the_paired_ones(project_and_ran):
+    """``codeword_weights(project, None, i)`` is the content half of the paired call, with the
+    collaborative fields None, and the content margin of the item's own code."""
+    project, ran = project_and_ran
+    rank = content_ranking(project)
+    N, D = project.sids.n_items, project.sids.depth
+    assert rank["ratio"].shape == rank["prefers_other"].shape == (N, D - 1)
+    # a fitted residual tokenizer codes every item with its nearest codeword: content never prefers another
+    assert rank["ratio"].min() >= 1.0 - 1e-6 and not rank["prefers_other"].any()
+    for i in (0, 17, N - 1):
+        alone, paired = codeword_weights(project, None, i), codeword_weights(project, ran, i)
+        for a, p in zip(alone, paired):
+            np.testing.assert_array_equal(a.content, p.content)
+            assert a.collaborative is None and a.js is None and a.collaborative_argmax is None
+            assert not a.moved and a.verdict == "content only" and a.own_ratio == p.own_ratio
+            assert a.signal == (a.content_entropy < FLAT_ENTROPY)
+        for lw in alone[:-1]:
+            others = np.delete(lw.content, lw.code)
+            assert lw.own_ratio == pytest.approx(lw.content[lw.code] / others.max(), rel=1e-5)
+            assert rank["ratio"][i, lw.level] == pytest.approx(lw.own_ratio, rel=1e-5)
+        assert alone[-1].own_ratio is None  # the collision level has no content model
+        assert json.loads(json.dumps([lw.to_dict() for lw in alone]))[0]["collaborative"] is None
+
+
+def test_content_ranking_finds_imported_codes_the_content_does_not_favour(tmp_path):
+    """SIDs made elsewhere need not be the nearest content codewords: random codes mostly are not,
+    and the ranking says so item by item (ratio below 1 exactly where another codeword leads)."""
+    from genrec_engine.interop import import_sids
+    from genrec_engine.testing import make_tiny_project
+
+    made = make_tiny_project(BEAUTY, tmp_path, items=200, users=40, levels=2, codebook_size=8)
+    fitted = Project.open(made)
+    rng = np.random.default_rng(5)
+    codes = np.stack([rng.integers(0, 4, fitted.sids.n_items), rng.integers(0, 8, fitted.sids.n_items)], 1)
+    np.save(tmp_path / "codes.npy", codes)
+    import_sids(tmp_path / "dataset", tmp_path / "codes.npy", tmp_path / "imp", encoder="structured")
+    project = Project.open(tmp_path / "imp")
+    seen = []
+    rank = content_ranking(project, batch=64, progress=lambda f, m: seen.append(f))
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    soft = project.tokenizer.soft_assign(project.embeddings)
+    for l in range(2):
+        top = soft[l, :, : project.sids.level_sizes[l]].argmax(1)
+        own = project.sids.codes[:, l]
+        np.testing.assert_array_equal(rank["prefers_other"][:, l], rank["ratio"][:, l] < 1)
+        assert (rank["prefers_other"][:, l] <= (top != own)).all()  # ratio < 1 only where another codeword leads
+        assert rank["prefers_other"][:, l].sum() >= (top != own).sum() - 2  # ties aside, all of them
+    assert rank["prefers_other"].any(1).mean() > 0.3
+    i = int(np.flatnonzero(rank["prefers_other"][:, 1])[0])
+    lw = codeword_weights(project, None, i)[1]
+    assert lw.own_ratio < 1 and lw.content_argmax != lw.code
+
+
+def test_content_ranking_cancels(project_and_ran):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        content_ranking(project_and_ran[0], cancel=token)

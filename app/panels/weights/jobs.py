@@ -6,7 +6,8 @@ returns a frozen dataclass the GUI thread only reads:
 
 - :func:`load_weight_generators` -> :class:`Generators` (the project's cached RAN, and its TIGER
   when it was trained with DECOR);
-- :func:`compute_ranking` -> :class:`Ranking` (every item's JS divergence per level, ``[N, D]``);
+- :func:`compute_ranking` -> :class:`Ranking` (every item's JS divergence per level, ``[N, D]``; or,
+  without a RAN, every item's content margin per quantizer level, ``[N, D-1]``);
 - :func:`compute_item_weights` -> :class:`ItemWeights` (one item's weights per level, and a
   compared item's).
 """
@@ -23,12 +24,13 @@ from genrec_engine import (
     LevelWeights,
     ProgressFn,
     codeword_weights,
+    content_ranking,
     divergence_ranking,
     js_divergence,
 )
 
-__all__ = ["Generators", "Ranking", "ItemWeights", "load_weight_generators", "compute_ranking",
-           "compute_item_weights"]
+__all__ = ["Generators", "Ranking", "ItemWeights", "DIVERGENCE", "CONTENT", "load_weight_generators",
+           "compute_ranking", "compute_item_weights"]
 
 
 @dataclass(frozen=True)
@@ -42,25 +44,39 @@ class Generators:
     tiger_note: str | None  # why there is no DECOR TIGER
 
 
+#: What a ranking ranks by: content vs the RAN's collaborative weights, or (no RAN) the content alone.
+DIVERGENCE, CONTENT = "divergence", "content"
+
+
 @dataclass(frozen=True)
 class Ranking:
-    """Every item's divergence between content and collaborative weights, ``N`` items, ``D`` levels."""
+    """Every item ranked, ``N`` items, ``C`` ranked levels. Two kinds:
 
-    js: np.ndarray  # [N, D] float32: Jensen-Shannon divergence per level, bits
-    moved: np.ndarray  # [N, D] bool: the top codeword differs at that level and the comparison has signal
-    mean: np.ndarray  # [N] float32: mean JS over the D levels
-    order: np.ndarray  # [N] int64: item indices by mean JS, largest first (ties: lower index first)
-    signal: np.ndarray | None = None  # [N, D] bool: False where both distributions are near uniform
+    - :data:`DIVERGENCE` (the project has a RAN): ``values`` the JS divergence (bits) between
+      content and collaborative weights at every SID level (``C = D``), ``flags`` where the top
+      codeword moved (with signal), ``summary`` the mean JS, largest first;
+    - :data:`CONTENT` (no RAN): ``values`` the content margin of the item's own code at each
+      quantizer level (``C = D - 1``: its content weight over the best other codeword's), ``flags``
+      where the content prefers another codeword (margin below 1), ``summary`` the weakest margin,
+      smallest first: the items whose SID the content supports least.
+    """
+
+    kind: str  # DIVERGENCE or CONTENT
+    values: np.ndarray  # [N, C] float32
+    flags: np.ndarray  # [N, C] bool
+    summary: np.ndarray  # [N] float32
+    order: np.ndarray  # [N] int64: item indices, the most telling first (ties: lower index first)
+    # [N, C] bool: False where both weight distributions are near uniform (DIVERGENCE: the comparison
+    # says nothing there); all True for CONTENT, whose margin means the same at any flatness
+    signal: np.ndarray
 
     @property
-    def moved_any(self) -> int:
-        """How many items moved their top codeword at some level (where the comparison has signal)."""
-        return int(self.moved.any(1).sum())
+    def flagged_any(self) -> int:
+        """How many items are flagged at some level (moved with signal / content prefers another code)."""
+        return int(self.flags.any(1).sum()) if self.flags.size else 0
 
     def no_signal_by_level(self) -> np.ndarray:
-        """[D] how many items' comparisons carry no signal at each level."""
-        if self.signal is None:
-            return np.zeros(self.js.shape[1] if self.js.ndim == 2 else 0, dtype=np.int64)
+        """[C] how many items' weights carry no signal at each ranked level."""
         return (~self.signal).sum(0)
 
 
@@ -72,7 +88,8 @@ class ItemWeights:
     levels: list[LevelWeights]  # per SID level: content / collaborative weights, JS, argmaxes
     compare: int | None  # the compared item, or None
     compare_levels: list[LevelWeights] | None
-    compare_js: np.ndarray | None  # [D] JS (bits) between the two items' collaborative weights
+    # [D] JS (bits) between the two items' collaborative weights (without a RAN: their content weights)
+    compare_js: np.ndarray | None
     fusion: np.ndarray | None  # [D] DECOR gate g of the item's tokens (share of the content codebook)
     compare_fusion: np.ndarray | None  # [D] the same for the compared item
 
@@ -110,24 +127,33 @@ def load_weight_generators(project, *, progress: ProgressFn | None = None,
 
 
 def compute_ranking(project, ran, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Ranking:
-    """:func:`genrec_engine.divergence_ranking` plus the mean over levels and the default order."""
+    """Every item ranked: :func:`genrec_engine.divergence_ranking` when ``ran`` is given, else
+    :func:`genrec_engine.content_ranking` (see :class:`Ranking`)."""
+    if ran is None:
+        rank = content_ranking(project, progress=progress, cancel=cancel)
+        ratio = np.asarray(rank["ratio"], dtype=np.float32)
+        weakest = ratio.min(1) if ratio.shape[1] else np.full(len(ratio), np.inf, dtype=np.float32)
+        return Ranking(CONTENT, ratio, np.asarray(rank["prefers_other"], dtype=bool), weakest,
+                       np.argsort(weakest, kind="stable").astype(np.int64), np.ones(ratio.shape, dtype=bool))
     rank = divergence_ranking(project, ran, progress=progress, cancel=cancel)
     js = np.asarray(rank["js"], dtype=np.float32)
     mean = js.mean(1) if js.size else np.zeros(len(js), dtype=np.float32)
-    signal = np.asarray(rank.get("signal", np.ones_like(rank["moved"])), dtype=bool)
+    signal = np.asarray(rank["signal"], dtype=bool)
     moved = np.asarray(rank["moved"], dtype=bool) & signal  # a move between two near-flat distributions is noise
-    return Ranking(js, moved, mean, np.argsort(-mean, kind="stable").astype(np.int64), signal)
+    return Ranking(DIVERGENCE, js, moved, mean, np.argsort(-mean, kind="stable").astype(np.int64), signal)
 
 
 def compute_item_weights(project, ran, item: int, compare: int | None = None, tiger=None, *,
                          progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> ItemWeights:
     """The weights of ``item`` (and of ``compare``) per level, plus the DECOR split when ``tiger``
-    (a TIGER built with decor) is given. A few milliseconds; a bridge job all the same."""
+    (a TIGER built with decor) is given; ``ran`` None: the content weights alone, and the
+    comparison between the two items' content weights. A few milliseconds; a bridge job all the same."""
     levels = codeword_weights(project, ran, int(item))
     compare_levels = compare_js = None
     if compare is not None:
         compare_levels = codeword_weights(project, ran, int(compare))
-        compare_js = np.array([float(js_divergence(a.collaborative[None], b.collaborative[None])[0])
+        side = "content" if ran is None else "collaborative"
+        compare_js = np.array([float(js_divergence(getattr(a, side)[None], getattr(b, side)[None])[0])
                                for a, b in zip(levels, compare_levels)], dtype=np.float32)
     if cancel is not None:
         cancel.raise_if_cancelled()

@@ -1,7 +1,8 @@
 """The codeword-weights panel's tables, on the shared :class:`~app.widgets.RowTableModel`.
 
 - :class:`RankingModel`: every item (``N`` rows) ranked by how far its collaborative weights moved
-  from its content weights; sorted with NumPy (one argsort per header click).
+  from its content weights, or (a project without a RAN) by the content margin of its own code;
+  sorted with NumPy (one argsort per header click).
 - :class:`LevelWeightsModel`: one row per SID level of the item shown.
 """
 from __future__ import annotations
@@ -13,9 +14,10 @@ from PySide6.QtGui import QColor
 from genrec_engine import LevelWeights
 
 from ...widgets import ERROR_COLOUR, MUTED_COLOUR, Column, RowTableModel
-from .state import level_name
+from .jobs import CONTENT, DIVERGENCE
+from .state import level_name, ratio_text
 
-__all__ = ["RankingModel", "LevelWeightsModel", "ranking_columns", "LEVEL_COLUMNS"]
+__all__ = ["RankingModel", "LevelWeightsModel", "ranking_columns", "LEVEL_COLUMNS", "CONTENT_LEVEL_COLUMNS"]
 
 _USER = Qt.ItemDataRole.UserRole
 _TIP = Qt.ItemDataRole.ToolTipRole
@@ -23,8 +25,20 @@ _FOREGROUND = Qt.ItemDataRole.ForegroundRole
 _CENTRE = int(Qt.AlignmentFlag.AlignCenter)
 
 
-def ranking_columns(depth: int) -> tuple[Column, ...]:
-    """Item, mean JS, then one column per SID level (``L1``.. and ``Coll.``)."""
+def ranking_columns(depth: int, kind: str = DIVERGENCE) -> tuple[Column, ...]:
+    """Item, the summary, then one column per ranked SID level: for :data:`~.jobs.DIVERGENCE` the
+    mean JS and every level (``L1``.. and ``Coll.``), for :data:`~.jobs.CONTENT` the weakest
+    content margin and the quantizer levels (the collision level has no content model)."""
+    if kind == CONTENT:
+        levels = tuple(
+            Column(level_name(l, depth), f"Content margin at SID level {level_name(l, depth)}: the content weight of "
+                   "the item's own code over the best other codeword's (1 = a tie). * marks a level where the "
+                   "content prefers another codeword (below 1).", right=True)
+            for l in range(max(depth - 1, 0)))
+        return (Column("Item", "The item's title."),
+                Column("Weakest", "The smallest content margin over the quantizer levels: how narrowly the "
+                       "content supports the item's SID where it supports it least (below 1: it prefers "
+                       "another codeword somewhere).", right=True)) + levels
     levels = tuple(
         Column(level_name(l, depth), f"JS divergence (bits) at SID level {level_name(l, depth)}; * marks a level "
                "where the collaborative weights' most likely codeword differs from the content's.", right=True)
@@ -34,14 +48,22 @@ def ranking_columns(depth: int) -> tuple[Column, ...]:
                    "(0 = identical, 1 = disjoint), averaged over the SID levels.", right=True)) + levels
 
 
-class RankingModel(RowTableModel):
-    """Every item, ranked by how far its collaborative weights moved from its content weights.
+def _margin_cell(value: float) -> str:
+    """A content margin in a ranking cell: three decimals near 1, fewer when large."""
+    if not np.isfinite(value):
+        return "–"
+    return f"{value:.3f}" if value < 10 else (f"{value:.1f}" if value < 1000 else f"{value:.0f}")
 
-    A row is an item index. Columns: item title, mean JS over levels, then JS per level; a level
-    cell whose argmax moved shows a red ``*``. ``Qt.UserRole`` gives the raw sort value of a cell
-    (the title or a float), ``ITEM_ROLE`` the row's item index, ``MOVED_ROLE`` a level cell's moved
-    flag. Sorting (the view's header) reorders rows with one NumPy argsort and keeps the view's
-    selection on its item.
+
+class RankingModel(RowTableModel):
+    """Every item, ranked (see :func:`ranking_columns` for the two kinds).
+
+    A row is an item index. Columns: item title, the summary (mean JS, or the weakest content
+    margin), then the value per ranked level; a flagged level cell (the top codeword moved, or the
+    content prefers another codeword) shows a red ``*``. ``Qt.UserRole`` gives the raw sort value
+    of a cell (the title or a float), ``ITEM_ROLE`` the row's item index, ``MOVED_ROLE`` a level
+    cell's flag. Sorting (the view's header) reorders rows with one NumPy argsort and keeps the
+    view's selection on its item.
     """
 
     ITEM_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -50,34 +72,44 @@ class RankingModel(RowTableModel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.kind = DIVERGENCE
         self.COLUMNS = ranking_columns(0)
         self._titles = np.zeros(0, dtype=object)  # [N] str
         self._ids = np.zeros(0, dtype=np.int64)  # [N] catalogue item ids
-        self._js = np.zeros((0, 0), dtype=np.float32)  # [N, D] bits
-        self._moved = np.zeros((0, 0), dtype=bool)  # [N, D]
-        self._signal = np.zeros((0, 0), dtype=bool)  # [N, D]: False = both distributions near uniform
+        self._values = np.zeros((0, 0), dtype=np.float32)  # [N, C]: JS bits or content margins
+        self._flags = np.zeros((0, 0), dtype=bool)  # [N, C]
+        self._signal = np.zeros((0, 0), dtype=bool)  # [N, C]: False = near-uniform weights
         self._grey = QColor(MUTED_COLOUR)
-        self._mean = np.zeros(0, dtype=np.float32)  # [N]
+        self._summary = np.zeros(0, dtype=np.float32)  # [N]
         self._row_of = np.zeros(0, dtype=np.int64)  # [N] item index -> row
         self._red = QColor(ERROR_COLOUR)
 
     # ---- public ----
-    def set_ranking(self, titles, item_ids, js: np.ndarray, moved: np.ndarray, order: np.ndarray | None = None,
-                    signal: np.ndarray | None = None) -> None:
-        """Show a new ranking (``js``/``moved`` ``[N, D]``) in ``order`` (default: by mean JS,
-        largest first). ``signal`` ``[N, D]``: False where both distributions are near uniform
-        (those cells are greyed and say so)."""
-        js = np.asarray(js, dtype=np.float32)
-        mean = js.mean(1) if js.size else np.zeros(len(js), dtype=np.float32)
-        if order is None:
-            order = np.argsort(-mean, kind="stable")
+    def set_ranking(self, titles, item_ids, values: np.ndarray, flags: np.ndarray, order: np.ndarray | None = None,
+                    signal: np.ndarray | None = None, *, kind: str = DIVERGENCE, depth: int | None = None) -> None:
+        """Show a new ranking (``values``/``flags`` ``[N, C]``) in ``order``. ``kind``
+        :data:`~.jobs.DIVERGENCE`: JS per level, summary the mean, default order largest first;
+        :data:`~.jobs.CONTENT`: content margins per quantizer level (``depth`` the SID depth, default
+        ``C + 1``), summary the smallest, default order smallest first. ``signal`` ``[N, C]``: False
+        where the weights are near uniform (those cells are greyed and say so)."""
+        values = np.asarray(values, dtype=np.float32)
+        C = int(values.shape[1]) if values.ndim == 2 else 0
+        if kind == CONTENT:
+            summary = values.min(1) if C else np.full(len(values), np.inf, dtype=np.float32)
+            default = np.argsort(summary, kind="stable")
+            depth = C + 1 if depth is None else depth
+        else:
+            summary = values.mean(1) if values.size else np.zeros(len(values), dtype=np.float32)
+            default = np.argsort(-summary, kind="stable")
+            depth = C if depth is None else depth
         self.beginResetModel()
-        self.COLUMNS = ranking_columns(int(js.shape[1]) if js.ndim == 2 else 0)
+        self.kind = kind
+        self.COLUMNS = ranking_columns(depth, kind)
         self._titles = np.asarray([str(t) for t in titles], dtype=object)
         self._ids = np.asarray(item_ids)
-        self._js, self._moved, self._mean = js, np.asarray(moved, dtype=bool), mean
-        self._signal = np.ones_like(self._moved) if signal is None else np.asarray(signal, dtype=bool)
-        self._set_order(np.asarray(order, dtype=np.int64))
+        self._values, self._flags, self._summary = values, np.asarray(flags, dtype=bool), summary
+        self._signal = np.ones_like(self._flags) if signal is None else np.asarray(signal, dtype=bool)
+        self._set_order(np.asarray(default if order is None else order, dtype=np.int64))
         self.endResetModel()
 
     def clear(self) -> None:
@@ -85,6 +117,7 @@ class RankingModel(RowTableModel):
 
     @property
     def depth(self) -> int:
+        """Ranked levels (columns after the summary)."""
         return len(self.COLUMNS) - 2
 
     def item_at(self, row: int) -> int:
@@ -95,44 +128,50 @@ class RankingModel(RowTableModel):
         """The row showing ``item``."""
         return int(self._row_of[item])
 
-    def mean_js(self, item: int) -> float:
-        return float(self._mean[item])
+    def summary(self, item: int) -> float:
+        """The item's summary value (mean JS, or weakest content margin)."""
+        return float(self._summary[item])
 
     # ---- RowTableModel ----
     def display(self, row: int, col: int) -> str:
         item = self._rows[row]
         if col == 0:
             return self._titles[item] or f"item {self._ids[item]}"
+        content = self.kind == CONTENT
         if col == 1:
-            return f"{self._mean[item]:.3f}"
-        return f"{self._js[item, col - 2]:.2f}" + ("*" if self._moved[item, col - 2] else "\u2009")
+            return _margin_cell(self._summary[item]) if content else f"{self._summary[item]:.3f}"
+        value = self._values[item, col - 2]
+        return (_margin_cell(value) if content else f"{value:.2f}") + ("*" if self._flags[item, col - 2] else "\u2009")
 
     def style(self, row: int, col: int, role: int):
         item = self._rows[row]
         if role == self.ITEM_ROLE:
             return item
-        moved = col >= 2 and bool(self._moved[item, col - 2])
+        flagged = col >= 2 and bool(self._flags[item, col - 2])
         if role == self.MOVED_ROLE:
-            return moved if col >= 2 else None
+            return flagged if col >= 2 else None
         if role == _USER:
             return self.sort_key(row, col)
         flat = col >= 2 and not bool(self._signal[item, col - 2])
-        if role == _FOREGROUND and moved:
+        if role == _FOREGROUND and flagged:
             return self._red
         if role == _FOREGROUND and flat:
             return self._grey
         if role == _TIP:
             if col == 0:
                 return f"{self._titles[item]}\nitem id {self._ids[item]} (index {item})"
-            return self.COLUMNS[col].tooltip + ("\n* the top codeword moved at this level." if moved else "") + (
-                "\nGrey: no signal, both weight distributions are near uniform here." if flat else "")
+            what = ("\n* the content prefers another codeword at this level." if self.kind == CONTENT
+                    else "\n* the top codeword moved at this level.")
+            grey = ("\nGrey: the content weights are near uniform here." if self.kind == CONTENT
+                    else "\nGrey: no signal, both weight distributions are near uniform here.")
+            return self.COLUMNS[col].tooltip + (what if flagged else "") + (grey if flat else "")
         return None
 
     def sort_key(self, row: int, col: int):
         item = self._rows[row]
         if col == 0:
             return str(self._titles[item])
-        return float(self._mean[item] if col == 1 else self._js[item, col - 2])
+        return float(self._summary[item] if col == 1 else self._values[item, col - 2])
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < self.columnCount() or not self._rows:
@@ -158,7 +197,7 @@ class RankingModel(RowTableModel):
         """``[N]`` sort keys of a column, by item index: lower-cased titles or floats."""
         if column == 0:
             return np.char.lower(self._titles.astype(str)) if len(self._titles) else self._titles
-        return self._mean if column == 1 else self._js[:, column - 2]
+        return self._summary if column == 1 else self._values[:, column - 2]
 
 
 LEVEL_COLUMNS = (
@@ -173,10 +212,21 @@ LEVEL_COLUMNS = (
 )
 
 
+CONTENT_LEVEL_COLUMNS = (
+    LEVEL_COLUMNS[0], LEVEL_COLUMNS[1], LEVEL_COLUMNS[2],
+    Column("Margin", "Content margin: the content weight of the item's own code over the best other codeword's. "
+                     "Above 1 the content favours the code by that factor; near 1 it was a close call; below 1 "
+                     "(red) the content prefers another codeword. None at the collision level (no content model)."),
+    Column("vs compared", "JS divergence between this item's and the compared item's content weights."),
+)
+
+
 class LevelWeightsModel(RowTableModel):
     """One row per SID level of the shown item (a :class:`~genrec_engine.LevelWeights`): its code,
-    both argmaxes, JS, the moved flag and the JS to the compared item. Cells are centred;
-    ``Qt.UserRole`` returns raw values (the JS as a float, the moved flag as a bool)."""
+    both argmaxes, JS, the moved flag and the JS to the compared item; for levels without
+    collaborative weights (no RAN: :data:`CONTENT_LEVEL_COLUMNS`) its code, the content's top
+    codeword, the content margin and the JS to the compared item's content weights. Cells are
+    centred; ``Qt.UserRole`` returns raw values (the JS and margin as floats, the moved flag as a bool)."""
 
     COLUMNS = LEVEL_COLUMNS
 
@@ -185,8 +235,17 @@ class LevelWeightsModel(RowTableModel):
         self._compare_js: np.ndarray | None = None  # [D] bits, or None
         self._red = QColor(ERROR_COLOUR)
 
+    @property
+    def content_only(self) -> bool:
+        return self.COLUMNS is CONTENT_LEVEL_COLUMNS
+
     def set_levels(self, levels: list[LevelWeights], compare_js: np.ndarray | None = None) -> None:
         self._compare_js = None if compare_js is None else np.asarray(compare_js)
+        columns = CONTENT_LEVEL_COLUMNS if levels and not levels[0].has_collaborative else LEVEL_COLUMNS
+        if columns is not self.COLUMNS:
+            self.beginResetModel()
+            self.COLUMNS = columns
+            self.endResetModel()
         self.set_rows(levels)
 
     def value(self, row: int, col: int):
@@ -194,24 +253,34 @@ class LevelWeightsModel(RowTableModel):
         lw: LevelWeights = self.row(row)
         if col == 0:
             return level_name(lw.level, self.rowCount())
-        if col == 6:
+        if col == len(self.COLUMNS) - 1:
             return None if self._compare_js is None else float(self._compare_js[lw.level])
+        if self.content_only:
+            return (None, lw.code, lw.content_argmax, lw.own_ratio)[col]
         return (None, lw.code, lw.content_argmax, lw.collaborative_argmax, lw.js, lw.moved and lw.signal)[col]
 
     def display(self, row: int, col: int) -> str:
         value = self.value(row, col)
+        if col == len(self.COLUMNS) - 1:
+            return "–" if value is None else f"{value:.3f}"
+        if self.content_only:
+            return ratio_text(value) if col == 3 else str(value)
         if col == 4:
             return f"{value:.3f}"
         if col == 5:
             return "yes" if value else ("no signal" if not self.row(row).signal else "no")
-        if col == 6:
-            return "–" if value is None else f"{value:.3f}"
         return str(value)
+
+    def _flagged(self, row: int, col: int) -> bool:
+        value = self.value(row, col)
+        if self.content_only:
+            return col == 3 and value is not None and value < 1
+        return col == 5 and bool(value)
 
     def style(self, row: int, col: int, role: int):
         if role == _USER:
             return self.value(row, col)
-        if role == _FOREGROUND and col == 5 and self.value(row, col):
+        if role == _FOREGROUND and self._flagged(row, col):
             return self._red
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _CENTRE

@@ -3,7 +3,9 @@
 One :class:`LevelPlot` per SID level: the level's ``K_l`` codewords on a shared x axis, the
 content-guided weights ``[K_l]`` as bars above it, the collaborative-guided weights ``[K_l]`` as
 bars hanging below it (each chart with its own weight scale), the item's code as a dashed line and,
-when an item is compared, its collaborative weights as a purple step outline.
+when an item is compared, its collaborative weights as a purple step outline. Built
+``content_only`` (a project without a RAN) it has the content chart alone, and the compared item's
+outline is its content weights.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from PySide6.QtGui import QColor
 from genrec_engine import LevelWeights
 
 from ...widgets.crosshair import Crosshair, bar_series
-from .state import COMPARE_COLOUR
+from .state import CLOSE_CALL, COMPARE_COLOUR, ratio_text
 
 __all__ = ["LevelPlot", "CONTENT_COLOUR", "COLLAB_COLOUR", "COMPARE_COLOUR", "CODE_COLOUR"]
 
@@ -39,25 +41,32 @@ class LevelPlot(pg.GraphicsLayoutWidget):
     ~0.4 s of GUI-thread time. The plot items are made once and updated with ``setOpts``/``setData``.
     """
 
-    def __init__(self, level: int, n_codes: int, depth: int, parent=None):
+    def __init__(self, level: int, n_codes: int, depth: int, parent=None, *, content_only: bool = False):
         super().__init__(parent)
         self.setBackground("w")
         self.level, self.n_codes, self._depth = level, n_codes, depth
+        self.content_only = content_only
         layout = self.ci.layout
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setVerticalSpacing(0)
         layout.setHorizontalSpacing(0)
         self.title = self.addLabel("", row=0, col=0, colspan=2, color="#202020", size="9pt")
         self.top = self._chart(1, "content")
-        separator = self._axis("bottom", self.top)  # the codeword axis between the charts, no numbers
-        separator.setStyle(showValues=False)
-        self.ci.addItem(separator, row=2, col=1)
-        self.bottom = self._chart(3, "collab.")
-        self.bottom.setXLink(self.top)
-        self.bottom.invertY(True)  # collaborative bars hang down from the shared codeword axis
-        codes = self._axis("bottom", self.bottom)
-        codes.setHeight(22)
-        self.ci.addItem(codes, row=4, col=1)
+        if content_only:  # no collaborative chart: the codeword axis, with numbers, under the content
+            self.bottom = None
+            codes = self._axis("bottom", self.top)
+            codes.setHeight(22)
+            self.ci.addItem(codes, row=2, col=1)
+        else:
+            separator = self._axis("bottom", self.top)  # the codeword axis between the charts, no numbers
+            separator.setStyle(showValues=False)
+            self.ci.addItem(separator, row=2, col=1)
+            self.bottom = self._chart(3, "collab.")
+            self.bottom.setXLink(self.top)
+            self.bottom.invertY(True)  # collaborative bars hang down from the shared codeword axis
+            codes = self._axis("bottom", self.bottom)
+            codes.setHeight(22)
+            self.ci.addItem(codes, row=4, col=1)
 
         x = np.arange(n_codes, dtype=float)
         zeros = np.zeros(n_codes)
@@ -72,16 +81,23 @@ class LevelPlot(pg.GraphicsLayoutWidget):
         self.compare_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(COMPARE_COLOUR, width=1.2, style=Qt.PenStyle.DotLine))
         self.top.addItem(self.content_bars)
         self.top.addItem(self.code_lines[0])
-        for it in (self.collab_bars, self.compare_curve, self.code_lines[1], self.compare_line):
-            self.bottom.addItem(it)
+        if content_only:  # the compared item's content weights outline the content bars
+            for it in (self.compare_curve, self.compare_line):
+                self.top.addItem(it)
+        else:
+            for it in (self.collab_bars, self.compare_curve, self.code_lines[1], self.compare_line):
+                self.bottom.addItem(it)
         self.compare_curve.setVisible(False)
         self.compare_line.setVisible(False)
         self.top.setXRange(-0.5, n_codes - 0.5, padding=0.01)
-        self.crosshair = Crosshair(self, "code", series=self._series, boxes=(self.top, self.bottom))
+        boxes = (self.top,) if content_only else (self.top, self.bottom)
+        self.crosshair = Crosshair(self, "code", series=self._series, boxes=boxes)
 
     def _series(self):
         """What the hover crosshair reads: both weights per codeword, and the compared item's."""
-        out = [bar_series("content", self.content_bars), bar_series("collaborative", self.collab_bars)]
+        out = [bar_series("content", self.content_bars)]
+        if not self.content_only:
+            out.append(bar_series("collaborative", self.collab_bars))
         if self.compare_curve.isVisible():
             _, y = self.compare_curve.getData()
             if y is not None and len(y) == self.n_codes:
@@ -112,6 +128,9 @@ class LevelPlot(pg.GraphicsLayoutWidget):
     # ---- public ----
     def show_weights(self, lw: LevelWeights, compare: LevelWeights | None) -> None:
         """Draw one level of the shown item (``lw``) and, if given, the compared item's (``compare``)."""
+        if self.content_only:
+            self._show_content(lw, compare)
+            return
         self.content_bars.setOpts(height=lw.content.astype(float))
         self.collab_bars.setOpts(height=lw.collaborative.astype(float))
         for line in self.code_lines:
@@ -135,6 +154,31 @@ class LevelPlot(pg.GraphicsLayoutWidget):
             self.setToolTip("")
             verdict = "top codeword moved" if lw.moved else "top codeword kept"
         self.title.setText(f"{name}: code {lw.code} · JS {lw.js:.2f} bits · {verdict}")
+
+    def _show_content(self, lw: LevelWeights, compare: LevelWeights | None) -> None:
+        """The content chart alone (no RAN): the item's content weights, the compared item's as an
+        outline, and the content margin of the item's code in the title."""
+        self.content_bars.setOpts(height=lw.content.astype(float))
+        self.code_lines[0].setPos(lw.code)
+        top = float(max(lw.content.max(), 1e-3))
+        if compare is not None:
+            self.compare_curve.setData(np.arange(self.n_codes + 1) - 0.5, compare.content.astype(float))
+            self.compare_line.setPos(compare.code)
+            top = max(top, float(compare.content.max()))
+        self.compare_curve.setVisible(compare is not None)
+        self.compare_line.setVisible(compare is not None and compare.code != lw.code)
+        self.top.setYRange(0, 1.08 * top, padding=0)
+        if lw.level == self._depth - 1:
+            self.setToolTip("")
+            self.title.setText(f"Collision level: code {lw.code} · no content model")
+            return
+        if lw.own_ratio is not None and lw.own_ratio < 1:
+            verdict = f"content prefers {lw.content_argmax}"
+        else:
+            verdict = "close call" if lw.own_ratio is not None and lw.own_ratio < CLOSE_CALL else "content favours it"
+        self.setToolTip(f"Normalized entropy of the content weights: {lw.content_entropy:.2f} (1 = uniform). "
+                        "Margin: the content weight of the item's code over the best other codeword's.")
+        self.title.setText(f"Level {lw.level + 1}: code {lw.code} · margin {ratio_text(lw.own_ratio)} · {verdict}")
 
     def clear_weights(self) -> None:
         zeros = np.zeros(self.n_codes)

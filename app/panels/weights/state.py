@@ -7,10 +7,11 @@ offered for comparison, how typed text finds an item, and every status text. The
 ``tests/app/test_weights_state.py`` drive it without widgets.
 
 The life of a project: :meth:`WeightsState.open` (everything of the previous project is stale and
-dropped) -> :meth:`~WeightsState.set_generators` (the RAN loaded, or the "no RAN" page) ->
-:meth:`~WeightsState.set_ranking` (the divergence ranking; with nothing picked yet, its top item is
-shown) -> :meth:`~WeightsState.choose` / :meth:`~WeightsState.request` /
-:meth:`~WeightsState.set_weights` per item.
+dropped) -> :meth:`~WeightsState.set_generators` (the RAN loaded, or not: then the panel shows the
+content side alone, :attr:`~WeightsState.content_only`, and says which command trains a RAN) ->
+:meth:`~WeightsState.set_ranking` (the divergence ranking, or without a RAN the content-margin
+ranking; with nothing picked yet, its top item is shown) -> :meth:`~WeightsState.choose` /
+:meth:`~WeightsState.request` / :meth:`~WeightsState.set_weights` per item.
 """
 from __future__ import annotations
 
@@ -21,16 +22,18 @@ import numpy as np
 
 from app.widgets.text import elide, sid_text
 
-from .jobs import Generators, ItemWeights, Ranking
+from .jobs import CONTENT, Generators, ItemWeights, Ranking
 
-__all__ = ["SOURCE", "NO_DECOR", "PAGES", "CompareChoice", "ItemRequest", "WeightsState", "level_name", "escape"]
+__all__ = ["SOURCE", "NO_DECOR", "PAGES", "CompareChoice", "ItemRequest", "WeightsState", "level_name", "escape",
+           "ratio_text"]
 
 #: The name this panel uses as the ``source`` of the selections it makes.
 SOURCE = "weights"
-#: The pages of the panel: no project, the weights, the project has no usable RAN.
-PAGES = ("empty", "weights", "no_ran")
+#: The pages of the panel: no project, the weights (both sides, or the content side alone).
+PAGES = ("empty", "weights")
 NO_DECOR = "Load a TIGER-style generator trained with decor to see the fusion split."
 COMPARE_LIMIT = 200  # items sharing a prefix offered for comparison, at most (plus "no comparison")
+CLOSE_CALL = 1.01  # a content margin under this is a close call between two codewords
 COMPARE_COLOUR = "#7b2fa8"  # the compared item's colour (the plots' outline, the DECOR table's column)
 
 _PICK_HINT = "Pick an item: click a row of the ranking, select one in another panel, or search above."
@@ -39,6 +42,14 @@ _PICK_HINT = "Pick an item: click a row of the ranking, select one in another pa
 def level_name(level: int, depth: int) -> str:
     """``"L1"``.. for quantizer levels, ``"Coll."`` for the last (collision) level."""
     return "Coll." if level == depth - 1 else f"L{level + 1}"
+
+
+def ratio_text(ratio: float | None) -> str:
+    """A content margin as shown: ``"1.214×"``; ``"–"`` where there is none (the collision level) or
+    the level has a single codeword."""
+    if ratio is None or not np.isfinite(ratio):
+        return "–"
+    return f"{ratio:.3f}×"
 
 
 def escape(text: str) -> str:
@@ -77,7 +88,8 @@ class WeightsState:
     Read-only for the view: ``snapshot``, ``page`` (one of :data:`PAGES`), ``generators``,
     ``ranking``, ``item`` (picked), ``compare``, ``shown`` (the :class:`ItemWeights` drawn),
     ``auto_item`` (the item shown tops the ranking, nobody picked it), ``ready`` (an item was
-    drawn for this project), ``error``, ``ranking_status``, ``item_status``, ``no_ran_html``,
+    drawn for this project), ``error``, ``ranking_status``, ``item_status``, ``no_ran_html`` (why
+    only the content side is shown and which command trains a RAN; empty with a RAN),
     ``decor_html``, ``compare_choices`` (first: no comparison) and ``completions`` (search text ->
     item index).
     """
@@ -130,38 +142,52 @@ class WeightsState:
     def ran_loaded(self) -> bool:
         return self.ran is not None
 
+    @property
+    def content_only(self) -> bool:
+        """The generators were looked for and the project has no usable RAN: only the content side
+        (the tokenizer's weights) is shown."""
+        return self.generators is not None and self.generators.ran is None
+
     # ---- job results ----
-    def set_generators(self, generators: Generators) -> bool:
-        """The generators arrived; True when the RAN loaded (ask for the ranking next), else the
-        "no RAN" page explains which command trains it."""
+    def set_generators(self, generators: Generators) -> None:
+        """The generators arrived (ask for the ranking next). Without a RAN the panel shows the
+        content side alone and ``no_ran_html`` says why and which command trains one."""
         self.generators = generators
         if generators.ran is None:
             cmd = f"genrec train --project {shlex.quote(str(self.snapshot.path))} --model ran"
+            error = generators.ran_error or ""
+            why = ("this project has none (<code>generator-ran.safetensors</code>)" if "not found" in error
+                   else f"this project's could not be loaded (<i>{escape(error)}</i>)")
             self.no_ran_html = (
-                "<p>The collaborative-guided weights come from the project's RAN generator "
-                "(<code>generator-ran.safetensors</code>), which could not be loaded:</p>"
-                f"<p><i>{escape(generators.ran_error)}</i></p>"
-                f"<p>Train it with:</p><p><code>{escape(cmd)}</code></p>"
-                "<p>then open the project again.</p>")
-            self.page = "no_ran"
-            self.ready = True  # the notice is all there is to show
-            return False
-        self.ranking_status = "Ranking every item by content/collaborative divergence (a few seconds)…"
+                f"<b>Content side only.</b> The collaborative-guided weights come from a RAN generator, and {why}. "
+                f"Train one with <code>{escape(cmd)}</code> and open the project again.")
+            self.ranking_status = "Ranking every item by the content margin of its SID code (a few seconds)…"
+        else:
+            self.no_ran_html = ""
+            self.ranking_status = "Ranking every item by content/collaborative divergence (a few seconds)…"
         if self.item is None:
             self.item_status = _PICK_HINT
-        return True
 
     def set_ranking(self, ranking: Ranking) -> int | None:
         """The ranking arrived. Returns the item to show when nothing was picked yet (the most
         divergent one, shown without selecting it for the other panels), else None."""
         self.ranking = ranking
         flat = ranking.no_signal_by_level()
-        depth = len(flat)
+        depth = self.project.sids.depth
         flat_txt = "; ".join(f"{level_name(l, depth)}: {int(n):,}" for l, n in enumerate(flat) if n)
-        self.ranking_status = (f"{self.project.sids.n_items:,} items; the top codeword moved at some level for "
-                               f"{ranking.moved_any:,} of them (counted only where the comparison has signal)."
-                               + (f" No signal (both weight distributions near uniform) at {flat_txt} items."
-                                  if flat_txt else ""))
+        n = self.project.sids.n_items
+        if ranking.kind == CONTENT:
+            flagged = ranking.flags.any(1)
+            close = int(((ranking.summary < CLOSE_CALL) & ~flagged).sum())
+            self.ranking_status = (
+                f"{n:,} items; the content prefers another codeword than the item's own at some level for "
+                f"{int(flagged.sum()):,} of them; {close:,} other{'s are' if close != 1 else ' is a'} close "
+                f"call{'s' if close != 1 else ''} (weakest margin under {CLOSE_CALL}×).")
+        else:
+            self.ranking_status = (f"{n:,} items; the top codeword moved at some level for "
+                                   f"{ranking.flagged_any:,} of them (counted only where the comparison has signal)."
+                                   + (f" No signal (both weight distributions near uniform) at {flat_txt} items."
+                                      if flat_txt else ""))
         if self.item is None and len(ranking.order):
             return int(ranking.order[0])
         return None
@@ -175,14 +201,24 @@ class WeightsState:
         self.shown = weights
         project = self.project
         item, levels = weights.item, weights.levels
-        moved = [level_name(lw.level, len(levels)) for lw in levels if lw.moved and lw.signal]
-        flat = [level_name(lw.level, len(levels)) for lw in levels if not lw.signal]
-        status = (f"Item id {project.sids.item_ids[item]} · SID {sid_text(project.sids.sid(item))} · mean JS "
-                  f"{np.mean([lw.js for lw in levels]):.3f} bits · top codeword moved at "
-                  f"{', '.join(moved) if moved else 'no level'}"
-                  + (f" · no signal at {', '.join(flat)} (both near uniform)" if flat else ""))
-        if self.auto_item:
-            status += " · shown because it tops the divergence ranking"
+        head = f"Item id {project.sids.item_ids[item]} · SID {sid_text(project.sids.sid(item))}"
+        if not levels or not levels[0].has_collaborative:
+            quantized = levels[:-1]
+            margins = ", ".join(f"{level_name(lw.level, len(levels))} {ratio_text(lw.own_ratio)}" for lw in quantized)
+            other = [f"{level_name(lw.level, len(levels))} (codeword {lw.content_argmax})" for lw in quantized
+                     if lw.own_ratio is not None and lw.own_ratio < 1]
+            status = (f"{head} · content margin of its code: {margins}"
+                      + (f" · the content prefers another codeword at {', '.join(other)}" if other else ""))
+            if self.auto_item:
+                status += " · shown because it tops the content-margin ranking"
+        else:
+            moved = [level_name(lw.level, len(levels)) for lw in levels if lw.moved and lw.signal]
+            flat = [level_name(lw.level, len(levels)) for lw in levels if not lw.signal]
+            status = (f"{head} · mean JS {np.mean([lw.js for lw in levels]):.3f} bits · top codeword moved at "
+                      f"{', '.join(moved) if moved else 'no level'}"
+                      + (f" · no signal at {', '.join(flat)} (both near uniform)" if flat else ""))
+            if self.auto_item:
+                status += " · shown because it tops the divergence ranking"
         self.item_status = status
         self.decor_html = self._decor_html(weights)
         first = not self.ready
@@ -226,8 +262,9 @@ class WeightsState:
         return next((k for k, c in enumerate(self.compare_choices) if c.item == item), -1)
 
     def request(self) -> ItemRequest | None:
-        """What to compute for the item to show (None: no RAN or no item yet)."""
-        if self.ran is None or self.item is None:
+        """What to compute for the item to show (None: the generators not looked for yet, or no item
+        yet; without a RAN the content side alone)."""
+        if self.generators is None or self.item is None:
             return None
         self.item_status = "Computing the codeword weights…"
         return ItemRequest(self.project, self.ran, self.item, self.compare,

@@ -8,6 +8,11 @@ hidden tab): the per-level plots are built only while the panel is visible (on i
 otherwise), and the ranking table's ~12k rows have fixed row heights and fixed numeric column
 widths, so selecting and scrolling to a row never measures every row's text; a hidden ranking
 scrolls to the shown item when it is next shown.
+
+A project without a RAN (SIDs imported from another pipeline, a project trained with another
+generator) gets the content side alone: the ranking is by the content margin of each item's code
+(:data:`~.jobs.CONTENT`), the plots have the content chart only, and a notice says which command
+trains a RAN.
 """
 from __future__ import annotations
 
@@ -37,10 +42,10 @@ from ...widgets.views import table_view
 from ...widgets import centred_column, error_label, heading
 from ...widgets.deferral import FillOnFocus, WhileHidden
 from .. import ProjectSnapshot, ProjectViewModel
-from .jobs import Generators, ItemWeights, Ranking, compute_item_weights, compute_ranking, load_weight_generators
+from .jobs import CONTENT, Generators, ItemWeights, Ranking, compute_item_weights, compute_ranking, load_weight_generators
 from .models import LevelWeightsModel, RankingModel
 from .plots import COLLAB_COLOUR, COMPARE_COLOUR, CONTENT_COLOUR, LevelPlot
-from .state import NO_DECOR, PAGES, SOURCE, WeightsState
+from .state import CLOSE_CALL, NO_DECOR, PAGES, SOURCE, WeightsState
 
 __all__ = ["WeightsPanel"]
 
@@ -51,11 +56,24 @@ _HEADER = (
     "bits means both agree, near 1 that user behaviour pulls the item to other codewords (the collision "
     "level has no content model: its content weight is the item's own collision code)."
 )
+_HEADER_CONTENT = (
+    "How the tokenizer weights the codewords of each SID level for one item (<b>content</b>-guided: the "
+    "item's content embedding against each codeword); the dashed line is the item's SID code. The "
+    "<b>margin</b> is the content weight of the item's code over the best other codeword's: above 1 the "
+    "content favours the code, near 1 it was a close call, below 1 it prefers another codeword, which "
+    "happens where a SID table made elsewhere does not follow the content (the collision level has no "
+    "content model)."
+)
+_RANKING_HELP = ("Items whose collaborative weights differ most from their content weights come first; a red * "
+                 "marks a level whose top codeword moved. Click a row to show that item; click a header to sort.")
+_RANKING_HELP_CONTENT = ("Items whose SID the content supports least come first (smallest margin at their weakest "
+                         f"level); a red * marks a level where the content prefers another codeword, a margin under "
+                         f"{CLOSE_CALL} is a close call. Click a row to show that item; click a header to sort.")
 _EMPTY_TEXT = "<p>Open a project folder with <b>File › Open project…</b> to compare an item's codeword weights.</p>"
 _ROW_HEIGHT = 22
 # fixed widths of the ranking's numeric columns: their widest text plus the cell's margins, or the
 # header's title plus its margins and sort arrow, whichever is wider
-_MEAN_SAMPLE, _LEVEL_SAMPLE = "0.000", "0.00*"
+_MEAN_SAMPLE, _LEVEL_SAMPLE, _MARGIN_SAMPLE = "0.000", "0.00*", "0.000*"
 _CELL_PADDING, _HEADER_PADDING = 12, 30
 
 
@@ -72,13 +90,15 @@ def _swatch(colour: str, text: str) -> str:
 
 
 class WeightsPanel(QWidget):
-    """The codeword weights of one item, a divergence ranking of all items, and a comparison item.
+    """The codeword weights of one item, a ranking of all items (by divergence; without a RAN by
+    content margin) and a comparison item.
 
     Built as ``WeightsPanel(view_model, selection, bridge)``; follows the linked selection (the
     first selected item is shown, a second one is compared) and selects with source ``"weights"``.
     Its state is :attr:`state`; tests find its widgets by object name (``weights_ranking``,
     ``weights_levels``, ``weights_search``, ``weights_compare``, ``weights_decor``,
-    ``weights_no_ran``, ``weights_error``, ``weights_item_status``, ``weights_ranking_status``).
+    ``weights_no_ran``, ``weights_error``, ``weights_item_status``, ``weights_ranking_status``,
+    ``weights_ranking_help``, ``weights_header``, ``weights_legend``).
     """
 
     sig_ready = Signal()
@@ -95,18 +115,20 @@ class WeightsPanel(QWidget):
         self.level_model = LevelWeightsModel(self)
 
         self._stack = QStackedWidget(self)
-        self._no_ran_label = _wrapped(name="weights_no_ran")
+        self._no_ran_label = _wrapped(name="weights_no_ran")  # content side only: why, and the command
         self._no_ran_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._no_ran_label.setStyleSheet("background: #fff6dc; border: 1px solid #e6d39a; padding: 4px;")
+        self._no_ran_label.setVisible(False)
         self._stack.addWidget(centred_column(heading("No project open", 1.4), _wrapped(_EMPTY_TEXT)))
         self._stack.addWidget(self._build_main_page())
-        self._stack.addWidget(centred_column(heading("This project has no trained RAN generator", 1.3),
-                                             self._no_ran_label, width=680))
         self._error = error_label()
         self._error.setObjectName("weights_error")
+        self._header = _wrapped(_HEADER, "weights_header")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 8, 10, 8)
         lay.setSpacing(6)
-        lay.addWidget(_wrapped(_HEADER))
+        lay.addWidget(self._header)
+        lay.addWidget(self._no_ran_label)
         lay.addWidget(self._error)
         lay.addWidget(self._stack, 1)
 
@@ -173,15 +195,14 @@ class WeightsPanel(QWidget):
         return splitter
 
     def _build_ranking_box(self) -> QWidget:
-        box = QGroupBox("Items ranked by divergence")
+        box = self._ranking_box = QGroupBox("Items ranked by divergence")
         box.setMinimumWidth(400)
         ll = QVBoxLayout(box)
         ll.setContentsMargins(6, 6, 6, 6)
         self._ranking_status = _wrapped("Ranking every item by content/collaborative divergence…",
                                         "weights_ranking_status")
-        ll.addWidget(_wrapped("Items whose collaborative weights differ most from their content weights "
-                              "come first; a red * marks a level whose top codeword moved. Click a row to show that "
-                              "item; click a header to sort."))
+        self._ranking_help = _wrapped(_RANKING_HELP, "weights_ranking_help")
+        ll.addWidget(self._ranking_help)
         ll.addWidget(self._ranking_status)
         view = self._ranking_view = table_view(self.ranking_model, "weights_ranking", row_height=_ROW_HEIGHT,
                                                alternating=True)
@@ -247,24 +268,40 @@ class WeightsPanel(QWidget):
         combo.setObjectName("weights_compare")
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(18)
-        combo.setToolTip("Items that share the shown item's SID prefix (longest shared prefix first); "
-                         "their collaborative weights are drawn as a purple outline.")
         combo.currentIndexChanged.connect(self._on_compare_changed)
         row.addWidget(combo, 1)
-        legend = QLabel("  ".join([_swatch(CONTENT_COLOUR, "content"), _swatch(COLLAB_COLOUR, "collaborative"),
-                                   _swatch(COMPARE_COLOUR, "compared"), "<b>┆</b>&nbsp;SID code"]))
-        legend.setToolTip("Blue: the tokenizer's content-guided weights. Orange: the RAN's collaborative-guided "
-                          "weights. Purple outline: the compared item's collaborative weights. Dashed line: the "
-                          "item's SID code (dotted purple: the compared item's, where it differs).")
+        legend = self._legend = QLabel()
+        legend.setObjectName("weights_legend")
         legend.setTextFormat(Qt.TextFormat.RichText)
+        self._show_legend(content_only=False)
         row.addWidget(legend)
         return row
+
+    def _show_legend(self, *, content_only: bool) -> None:
+        side = "content" if content_only else "collaborative"
+        parts = [_swatch(CONTENT_COLOUR, "content")]
+        if not content_only:
+            parts.append(_swatch(COLLAB_COLOUR, "collaborative"))
+        self._legend.setText("  ".join(parts + [_swatch(COMPARE_COLOUR, "compared"), "<b>┆</b>&nbsp;SID code"]))
+        self._legend.setToolTip(
+            "Blue: the tokenizer's content-guided weights. "
+            + ("" if content_only else "Orange: the RAN's collaborative-guided weights. ")
+            + f"Purple outline: the compared item's {side} weights. Dashed line: the item's SID code (dotted "
+            "purple: the compared item's, where it differs).")
+        self._compare_combo.setToolTip("Items that share the shown item's SID prefix (longest shared prefix "
+                                       f"first); their {side} weights are drawn as a purple outline.")
 
     # ---- private: showing the state ----
     def _show_texts(self) -> None:
         state = self.state
         self._stack.setCurrentIndex(PAGES.index(state.page))
+        content_only = state.content_only
         self._no_ran_label.setText(state.no_ran_html)
+        self._no_ran_label.setVisible(bool(state.no_ran_html))
+        self._header.setText(_HEADER_CONTENT if content_only else _HEADER)
+        self._ranking_box.setTitle("Items ranked by content margin" if content_only else "Items ranked by divergence")
+        self._ranking_help.setText(_RANKING_HELP_CONTENT if content_only else _RANKING_HELP)
+        self._show_legend(content_only=content_only)
         self._ranking_status.setText(state.ranking_status)
         self._item_status.setText(state.item_status)
         self._decor_label.setText(state.decor_html)
@@ -283,8 +320,8 @@ class WeightsPanel(QWidget):
     def _sync_plots(self) -> None:
         """One plot per SID level of the open project (built only while the panel is visible:
         ~0.1 s), showing the item's weights when there are any."""
-        sizes = self.state.level_sizes
-        if tuple(p.n_codes for p in self.plots) != sizes:
+        sizes, content_only = self.state.level_sizes, self.state.content_only
+        if tuple(p.n_codes for p in self.plots) != sizes or any(p.content_only != content_only for p in self.plots):
             for p in self.plots:
                 self._plot_grid.removeWidget(p)
                 p.deleteLater()
@@ -292,7 +329,7 @@ class WeightsPanel(QWidget):
             if not self.isVisible():
                 return  # built on the next show
             cols = 2 if len(sizes) > 1 else 1
-            self.plots = [LevelPlot(l, k, len(sizes)) for l, k in enumerate(sizes)]
+            self.plots = [LevelPlot(l, k, len(sizes), content_only=content_only) for l, k in enumerate(sizes)]
             for l, p in enumerate(self.plots):
                 self._plot_grid.addWidget(p, l // cols, l % cols)
         w = self.state.shown
@@ -310,7 +347,8 @@ class WeightsPanel(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         cells, titles = self._ranking_view.fontMetrics(), hh.fontMetrics()
         for c in range(1, self.ranking_model.columnCount()):
-            sample = _MEAN_SAMPLE if c == 1 else _LEVEL_SAMPLE
+            level = _MARGIN_SAMPLE if self.ranking_model.kind == CONTENT else _LEVEL_SAMPLE
+            sample = _MEAN_SAMPLE if c == 1 else level
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, max(cells.horizontalAdvance(sample) + _CELL_PADDING,
                                     titles.horizontalAdvance(self.ranking_model.COLUMNS[c].title) + _HEADER_PADDING))
@@ -360,18 +398,23 @@ class WeightsPanel(QWidget):
         self._show_texts()
 
     def _on_generators(self, generators: Generators) -> None:
-        if self.state.set_generators(generators):
-            self._ranking_job.submit(compute_ranking, self.state.project, generators.ran, name="divergence ranking",
-                                     on_result=self._on_ranking, on_error=partial(self._on_error, "ranking"))
-            self._request_item()
+        self.state.set_generators(generators)
+        name = "content-margin ranking" if generators.ran is None else "divergence ranking"
+        self._ranking_job.submit(compute_ranking, self.state.project, generators.ran, name=name,
+                                 on_result=self._on_ranking, on_error=partial(self._on_error, "ranking"))
+        self._sync_plots()  # the content side alone without a RAN
+        self._request_item()
         self._show_texts()
 
     def _on_ranking(self, ranking: Ranking) -> None:
         state = self.state
         top = state.set_ranking(ranking)
-        self.ranking_model.set_ranking(state.ranking_titles(), state.project.sids.item_ids, ranking.js,
-                                       ranking.moved, ranking.order, ranking.signal)
-        self._ranking_view.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)
+        self.ranking_model.set_ranking(state.ranking_titles(), state.project.sids.item_ids, ranking.values,
+                                       ranking.flags, ranking.order, ranking.signal, kind=ranking.kind,
+                                       depth=state.project.sids.depth)
+        ascending = ranking.kind == CONTENT  # the smallest margin first; the largest divergence first
+        self._ranking_view.horizontalHeader().setSortIndicator(
+            1, Qt.SortOrder.AscendingOrder if ascending else Qt.SortOrder.DescendingOrder)
         self._fit_ranking_columns()
         self._show_texts()
         if top is not None:  # nothing picked yet: show the most divergent item
