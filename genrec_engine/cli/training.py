@@ -171,6 +171,9 @@ def _repro_status(args, proj) -> int:
                 done += (f"; stage {now['stage']} at epoch {now['epoch']} of {until}"
                          + (f", best valid recall@10 {best:.4f} at epoch {now['best_epoch']}" if best is not None else "")
                          + f", {now['seconds'] / 60:.0f} min")
+            if sd.get("scored"):
+                done += "; test figures kept for stage" + ("s " if len(sd["scored"]) > 1 else " ") + ", ".join(
+                    map(str, sd["scored"]))
             lines.append(f"  seed {sd['seed']}: {done}")
     emit(args, {"model": args.model, "work": entries},
          "\n".join(lines) if lines else f"{args.project}: no repro of {args.model} kept (nothing in repro-work)")

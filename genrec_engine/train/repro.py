@@ -16,8 +16,12 @@ stamped with what it was trained on), and a later ``repro`` of the same recipe o
 and split starts from there; a stage stopped part way keeps its run state after every epoch
 (:mod:`~genrec_engine.train.runstate`) and goes on from its last epoch. ``train_only`` trains (or
 finishes) the seeds and scores nothing, so seeds can be spread over processes, machines or
-sessions and scored together by one last run.
-A successful scoring run removes the kept seeds it used.
+sessions and scored together by one last run. Scoring survives being stopped too: each model's
+test figures are kept beside its weights (``stage-<k>.test.json``, keyed by the digest of the
+weights, the SIDs and split, the beam and the figures reported), so a scoring run stopped part way
+(on this CPU a TIGER-style model takes minutes per history rule) scores only the models not yet
+scored when run again; the figures are those of a fixed model on a fixed split, the same whenever
+they are computed. A successful scoring run removes the kept seeds it used.
 """
 from __future__ import annotations
 
@@ -129,9 +133,9 @@ def latest_repro(record: dict) -> dict | None:
 def repro_status(project, kind: str | None = None) -> list[dict]:
     """What ``<project>/repro-work`` holds, read only (a repro may be running beside it): one entry
     per recipe folder (of ``kind``, if given) with its recipe (when the folder names it) and per
-    seed the finished stages (best epoch, why it stopped, validation Recall@10, seconds) and the
-    stage in progress from its run state (epochs done of its schedule, best validation so far,
-    seconds)."""
+    seed the finished stages (best epoch, why it stopped, validation Recall@10, seconds), the stages
+    whose test figures a stopped scoring run kept (``scored``) and the stage in progress from its
+    run state (epochs done of its schedule, best validation so far, seconds)."""
     root = Path(project.path) / WORK_DIR
     out = []
     for folder in sorted(root.iterdir()) if root.is_dir() else ():
@@ -155,6 +159,8 @@ def repro_status(project, kind: str | None = None) -> list[dict]:
                                          "valid_recall@10": (rec.get("valid") or {}).get("recall@10"),
                                          "train_seconds": rec.get("train_seconds")})
                 k += 1
+            seed["scored"] = sorted(int(p.name[6:-10]) for p in seed_dir.glob("stage-*.test.json")
+                                    if p.name[6:-10].isdigit())  # test figures kept by a stopped scoring run
             running = RunState.peek(seed_dir / f"stage-{k}.run.safetensors")
             if running is not None:
                 cfg = running["config"]
@@ -243,6 +249,33 @@ class _SeedRun:
             del model
         return record
 
+    def _score_key(self, k: int, beam: int) -> str:
+        return run_key({"trained_on": self.stamp, "beam": int(beam), "split": "test", "reported": list(REPORTED)},
+                       self._paths(k)[0])
+
+    def scored(self, k: int, beam: int) -> tuple[dict, dict] | None:
+        """Stage ``k``'s test figures (history kept, excluded) if a scoring run kept them for these
+        weights, SIDs, split and beam, else None."""
+        path = self.folder / f"stage-{k}.test.json"
+        if not path.is_file():
+            return None
+        try:
+            kept = read_json(path)
+            if kept.get("key") != self._score_key(k, beam):
+                return None
+            figures, excl = kept["test"], kept["test_excluding_history"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)  # noqa: E731
+        if not all(number(figures.get(m)) and number(excl.get(m)) for m in REPORTED):
+            return None
+        return figures, excl
+
+    def keep_score(self, k: int, beam: int, figures: dict, excl: dict) -> None:
+        write_json_atomic(self.folder / f"stage-{k}.test.json",
+                          {"key": self._score_key(k, beam), "seed": self.seed, "stage": k, "beam": int(beam),
+                           "test": figures, "test_excluding_history": excl})
+
     def model(self, device, stage: int | None = None):
         """The last stage's model (or ``stage``'s), loaded from the folder."""
         proj = self.project
@@ -294,17 +327,24 @@ def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, score_s
                 "seconds": round(time.perf_counter() - t0, 1)}
     split = project_split(project)
     runs, stage_runs = [], {k: [] for k in score_stages}
+    last_stage = len(recipe.stages)
     for i, seed in enumerate(seed_list):
         for k in (*score_stages, None):
             check_cancel(cancel)
+            run = runs_of[seed]
             report(progress, 0.8 + 0.2 * i / len(seed_list),
                    f"test, seed {seed}" + (f", stage {k}" if k is not None else ""))
-            try:
-                model = runs_of[seed].model(dev, stage=k).eval()
-            except ProjectFormatError as exc:
-                raise ProjectFormatError(f"seed {seed}: its kept weights cannot be read ({exc})") from None
-            kept, excl = _score(model, project, split, beam=beam, device=dev, cancel=cancel)
-            del model
+            found = run.scored(k or last_stage, beam)
+            if found is not None:  # scored by an earlier run that was stopped before it finished
+                kept, excl = found
+            else:
+                try:
+                    model = run.model(dev, stage=k).eval()
+                except ProjectFormatError as exc:
+                    raise ProjectFormatError(f"seed {seed}: its kept weights cannot be read ({exc})") from None
+                kept, excl = _score(model, project, split, beam=beam, device=dev, cancel=cancel)
+                del model
+                run.keep_score(k or last_stage, beam, kept, excl)
             if k is not None:
                 done = runs_of[seed].done(k)
                 stage_runs[k].append({"seed": seed, "variant": done["variant"], "best_epoch": done["best_epoch"],

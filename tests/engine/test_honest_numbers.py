@@ -3,6 +3,7 @@ with spread, variant names that say what a model adds."""
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_training_scores_validation_only_and_eval_records_test(trained, tmp_path
     entry = json.loads((path / "metrics.json").read_text())["ran"]["evaluations"][-1]
     assert entry["figures"]["recall@10"] == obj["recall@10"] and entry["excluding_history"]["ndcg@10"] == obj[
         "excluding_history"]["ndcg@10"]
-    assert entry["protocol"] == card and entry["command"].startswith("genrec eval") and entry["split"] == "test"
+    assert entry["protocol"] == card and re.match(r"(\w+=\S+ )*genrec eval ", entry["command"]) and entry["split"] == "test"
     code, out, _ = _cli(capsys, "eval", "--project", str(path), "--model", "sasrec", "--no-record", "--json")
     assert code == 0 and "evaluations" not in json.loads((path / "metrics.json").read_text())["sasrec"]
 
@@ -253,3 +254,77 @@ def test_genrec_train_stop_after_cuts_the_schedule_and_says_so(trained, tmp_path
     with pytest.raises(SystemExit):  # refused by the argument parser, before any work
         cli_main(["train", "--project", str(path), "--model", "ran", "--stop-after", "0"])
     assert "--stop-after" in capsys.readouterr().err
+
+
+def test_a_stopped_scoring_run_keeps_what_it_scored(trained, tmp_path, capsys, monkeypatch):
+    """Scoring many models takes long on a CPU: a scoring run stopped part way keeps each model's
+    test figures beside its weights, and the next run scores only the rest, with the figures an
+    unbroken run gives."""
+    import importlib
+
+    from genrec_engine import Cancelled
+    from genrec_engine.train import repro as repro_fn
+    from genrec_engine.train.recipe import load_recipe
+    from genrec_engine.train.repro import repro_status
+
+    repro_module = importlib.import_module("genrec_engine.train.repro")
+    path = _copy(trained, tmp_path)
+    recipe_file = tmp_path / "two.json"
+    recipe_file.write_text(json.dumps(TWO_STAGES))
+    recipe = load_recipe(recipe_file)
+    project = Project.open(path)
+    repro_fn(project, "ran", seeds=2, recipe=recipe, train_only=True)
+    real, calls, results = repro_module._score, [], []
+
+    def scoring(model, *args, **kwargs):
+        calls.append(model)
+        if len(calls) == 4:  # seed 0's two models and seed 1's first are scored: stopped in the last
+            raise Cancelled("stopped")
+        results.append(real(model, *args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(repro_module, "_score", scoring)
+    with pytest.raises(Cancelled):
+        repro_fn(project, "ran", seeds=2, recipe=recipe, score_stages=(1,))
+    (status,) = repro_status(project, "ran")
+    assert [sd["scored"] for sd in status["seeds"]] == [[1, 2], [1]]
+    assert cli_main(["repro", "--project", str(path), "--model", "ran", "--status"]) == 0
+    assert "test figures kept for stages 1, 2" in capsys.readouterr().out
+    assert "repro" not in json.loads((path / "metrics.json").read_text())["ran"]  # nothing recorded yet
+    calls.clear()
+    out = repro_fn(project, "ran", seeds=2, recipe=recipe, score_stages=(1,))
+    assert len(calls) == 1  # only seed 1's last stage was left to score
+    assert [r["seed"] for r in out["runs"]] == [0, 1] and out["stages"][0]["runs"][1]["seed"] == 1
+    # the kept figures are those the stopped run computed: seed 0's stage 1 and 2, seed 1's stage 1
+    assert (out["stages"][0]["runs"][0]["test"], out["stages"][0]["runs"][0]["test_excluding_history"]) == results[0]
+    assert (out["runs"][0]["test"], out["runs"][0]["test_excluding_history"]) == results[1]
+    assert (out["stages"][0]["runs"][1]["test"], out["stages"][0]["runs"][1]["test_excluding_history"]) == results[2]
+    for r in out["runs"] + out["stages"][0]["runs"]:
+        assert set(r["test"]) == set(r["test_excluding_history"]) >= {"recall@10", "ndcg@10"}
+    assert not (path / "repro-work").exists()
+
+
+def test_kept_test_figures_are_used_only_for_the_same_weights(trained, tmp_path):
+    from genrec_engine.train import repro as repro_fn
+    from genrec_engine.train.recipe import load_recipe
+    from genrec_engine.train.repro import REPORTED, _SeedRun, work_folder
+
+    path = _copy(trained, tmp_path)
+    recipe_file = tmp_path / "two.json"
+    recipe_file.write_text(json.dumps(TWO_STAGES))
+    project = Project.open(path)
+    recipe = load_recipe(recipe_file)
+
+    repro_fn(project, "ran", seeds=1, recipe=recipe, train_only=True)
+    run = _SeedRun(project, recipe, 0, work_folder(project, recipe) / "seed-0")
+    figures = {m: 0.5 for m in REPORTED}
+    run.keep_score(2, 20, figures, figures)
+    assert run.scored(2, 20) == (figures, figures)
+    assert run.scored(2, 10) is None and run.scored(1, 20) is None  # another beam, another stage
+    weights = run.folder / "stage-2.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # other weights: the kept figures are not theirs
+    weights.write_bytes(bytes(data))
+    assert run.scored(2, 20) is None
+    (run.folder / "stage-1.test.json").write_text("{not json")
+    assert run.scored(1, 20) is None
