@@ -119,8 +119,9 @@ class LevelWeights:
 
 def _content(project, items: np.ndarray) -> list[np.ndarray]:
     """Per SID level ``[n, K_l]`` content-guided weights (quantizer levels + collision one-hot)."""
-    soft = project.tokenizer.soft_assign(project.embeddings[items])  # [L, n, K]
-    out = [soft[l] for l in range(soft.shape[0])]
+    soft = project.tokenizer.soft_assign(project.embeddings[items])  # [L, n, K], K the largest level
+    sizes = project.sids.level_sizes
+    out = [soft[l, :, : sizes[l]] for l in range(soft.shape[0])]  # each level over its own K_l codewords
     C = project.sids.collision_size
     onehot = np.zeros((len(items), C), dtype=np.float32)
     onehot[np.arange(len(items)), project.sids.codes[items, -1]] = 1.0

@@ -152,7 +152,9 @@ def test_content_ranking_finds_imported_codes_the_content_does_not_favour(tmp_pa
         assert rank["prefers_other"][:, l].sum() >= (top != own).sum() - 2  # ties aside, all of them
     assert rank["prefers_other"].any(1).mean() > 0.3
     i = int(np.flatnonzero(rank["prefers_other"][:, 1])[0])
-    lw = codeword_weights(project, None, i)[1]
+    levels = codeword_weights(project, None, i)
+    assert [lw.content.shape[0] for lw in levels] == list(project.sids.level_sizes)  # 4, 8 and the collision level
+    lw = levels[1]
     assert lw.own_ratio < 1 and lw.content_argmax != lw.code
 
 
