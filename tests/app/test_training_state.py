@@ -11,6 +11,7 @@ from app.panels.training.state import (
     HEALTH_COLUMNS,
     METRIC_COLUMNS,
     NO_METRICS,
+    REPRO_ONLY,
     TokenizerSettings,
     Trained,
     TrainingState,
@@ -20,6 +21,7 @@ from app.panels.training.state import (
     health_rows,
     parse_more_settings,
     read_metrics,
+    repro_only_rows,
     saved_test_metrics,
     tokenizer_text,
     total_train_seconds,
@@ -196,3 +198,40 @@ def test_a_project_name_never_becomes_a_path_outside_the_root(tmp_path):
         assert "/" not in stem and "\\\\" not in stem and stem not in ("", ".", "..") and not stem.startswith(".")
         assert (tmp_path / f"{stem}-work-1").resolve().parent == tmp_path.resolve()
     assert safe_folder_name("beauty-default") == "beauty-default"
+
+
+def test_variants_measured_by_repro_alone_get_their_own_rows(tmp_path):
+    """The faithful model measured beside a hybrid, and the earlier stages a repro scored, are rows
+    of their own ("repro only") under their generator, with only the spread over seeds."""
+    def part(variant, r10, **extra):
+        return {"variant": variant, "mean": {"recall@10": r10, "ndcg@10": 0.03}, "sd": {"recall@10": 0.001, "ndcg@10": 0.0005},
+                "excluding_history": {"mean": {"recall@10": r10 + 0.004, "ndcg@10": 0.033},
+                                      "sd": {"recall@10": 0.002, "ndcg@10": 0.0007}}, **extra}
+
+    ran = {"model": "ran", "variant": "intrr+id+nodes", "valid": {}, "model_config": {},
+           "repro": [part("intrr", 0.049, seeds=[0, 1, 2], date="2026-12-01T10:00:00Z"),
+                     part("intrr+id+nodes", 0.069, seeds=[0, 1, 2], date="2026-12-02T10:00:00Z"),
+                     part("intrr", 0.064, seeds=[0, 1, 2], date="2026-12-05T10:00:00Z")]}
+    tiger = {"model": "tiger", "variant": "tiger+id+nodes", "valid": {},
+             "repro": [part("tiger+id+nodes", 0.066, seeds=[0, 1, 2], date="2026-12-07T10:00:00Z",
+                            stages=[part("tiger", 0.058, stage=1), part("tiger+nodes", 0.063, stage=3)])]}
+    assert [r["variant"] for r in repro_only_rows("ran", ran)] == ["intrr"]
+    (faithful,) = repro_only_rows("ran", ran)
+    assert faithful["_where"] == REPRO_ONLY == _text(METRIC_COLUMNS, "Where", faithful)
+    assert _text(METRIC_COLUMNS, "R@10 over seeds", faithful) == ".0640 ± .0010 | .0680 ± .0020 · 3 seeds"  # the newest
+    assert _text(METRIC_COLUMNS, "Variant", faithful) == "intrr" and _text(METRIC_COLUMNS, "Recall@10", faithful) == "–"
+    assert _text(METRIC_COLUMNS, "Evaluated", faithful) == "repro 2026-12-05"
+    rows = repro_only_rows("tiger", tiger)
+    assert [r["variant"] for r in rows] == ["tiger", "tiger+nodes"]
+    assert _text(METRIC_COLUMNS, "R@10 over seeds", rows[0]) == ".0580 ± .0010 | .0620 ± .0020 · 3 seeds"
+    assert repro_only_rows("sasrec", {"model": "sasrec", "valid": {}}) == []
+
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "metrics.json").write_text(json.dumps({"tiger": tiger, "ran": ran}))
+    st = TrainingState()
+    st.open(project, "p")
+    st.load_metrics()
+    assert [(r["model"], r["variant"], r["_where"]) for r in st.metric_rows()] == [
+        ("ran", "intrr+id+nodes", "project"), ("ran", "intrr", REPRO_ONLY),
+        ("tiger", "tiger+id+nodes", "project"), ("tiger", "tiger", REPRO_ONLY), ("tiger", "tiger+nodes", REPRO_ONLY)]

@@ -39,6 +39,8 @@ __all__ = [
     "METRIC_COLUMNS",
     "HEALTH_COLUMNS",
     "saved_test_metrics",
+    "repro_only_rows",
+    "REPRO_ONLY",
     "total_train_seconds",
     "read_metrics",
     "safe_folder_name",
@@ -103,6 +105,8 @@ def saved_test_metrics_excluding_history(record: dict) -> dict:
 
 def evaluated_text(record: dict) -> str:
     """When and on how many users the figures shown were measured."""
+    if record.get("_where") == REPRO_ONLY:
+        return f"repro {str(record.get('_date', ''))[:10]}".strip()
     entry = genrec_engine.latest_evaluation(record)
     if not entry:
         return "not yet (genrec eval)"
@@ -130,6 +134,35 @@ def over_seeds_text(record: dict, key: str) -> str:
 
 def _over_seeds(key: str) -> Callable[[dict], Any]:
     return lambda r: over_seeds_text(r, key)
+
+
+#: ``_where`` of a row for a variant that ``genrec repro`` trained and scored but did not keep.
+REPRO_ONLY = "repro only"
+
+
+def repro_only_rows(kind: str, record: dict) -> list[dict]:
+    """Rows for the variants ``genrec repro`` measured beside a generator without keeping their
+    weights: a repro of another configuration (the faithful IntRR beside the bundled hybrid) and
+    the earlier stages a repro scored (``--score-stages``: the plain TIGER-style inside the
+    bundled recipe). One row per variant (the newest measurement), the generator's own variant
+    left out (its spread is on its own row); each row carries one repro-like entry, so the "over
+    seeds" columns read it like a generator's."""
+    own = record.get("variant") or genrec_engine.generator_variant(kind, record.get("model_config") or {})
+    found: dict[str, dict] = {}
+    for entry in record.get("repro") or ():
+        if not isinstance(entry, dict):
+            continue
+        parts = [entry] + [st for st in entry.get("stages") or () if isinstance(st, dict)]
+        for part in parts:
+            variant = part.get("variant")
+            if not variant or variant == own or not isinstance(part.get("mean"), dict):
+                continue
+            found.pop(variant, None)  # the newest measurement of a variant, listed in the order measured
+            found[variant] = {"model": kind, "variant": variant, "model_config": part.get("model_config"),
+                              "_where": REPRO_ONLY, "_date": entry.get("date", ""),
+                              "repro": [{"variant": variant, "seeds": entry.get("seeds") or [],
+                                         **{k: part.get(k) for k in ("mean", "sd", "excluding_history")}}]}
+    return list(found.values())
 
 
 def _test_columns(ks: tuple[int, ...]) -> list:
@@ -170,7 +203,10 @@ METRIC_COLUMNS: tuple[MetricColumn, ...] = (
                  lambda r: r.get("variant") or genrec_engine.generator_variant(r.get("model", ""), r.get("model_config")),
                  str, right=False),
     MetricColumn("Where", "'project': saved in the open project's metrics.json. 'working copy': trained in this "
-                 "session, not saved yet.", lambda r: r.get("_where", "project"), str, right=False),
+                 "session, not saved yet. 'repro only': a variant genrec repro trained and scored over seeds beside "
+                 "this generator (another configuration, or an earlier stage of its recipe); its weights were not "
+                 "kept, so it has only the 'over seeds' figures.", lambda r: r.get("_where", "project"), str,
+                 right=False),
     *_test_columns((10,)),
     MetricColumn("R@10 excl. hist.", "Test-split Recall@10 with the user's history masked out of the ranking (the "
                  "rule RecBole and Cornac use); the columns before keep the history in the list.",
@@ -400,10 +436,16 @@ class TrainingState:
             self.metrics_note = NO_METRICS if metrics is None else _METRICS_NOTE
 
     def metric_rows(self) -> list[dict]:
-        """The project's generators (RAN, SASRec, TIGER order), then this session's, each with ``_where``."""
+        """The project's generators (RAN, SASRec, TIGER order), each followed by the variants
+        ``genrec repro`` measured beside it (:func:`repro_only_rows`), then this session's, each
+        with ``_where``."""
         order = {k: i for i, k in enumerate(("ran", "sasrec", "tiger"))}
-        rows = [dict(r, _where="project", model=r.get("model", k)) for k, r in self.project_metrics.items()]
-        rows.sort(key=lambda r: order.get(r["model"], 9))
+        saved = sorted(((r.get("model", k), r) for k, r in self.project_metrics.items()),
+                       key=lambda kr: order.get(kr[0], 9))
+        rows = []
+        for kind, r in saved:
+            rows.append(dict(r, _where="project", model=kind))
+            rows.extend(repro_only_rows(kind, r))
         return rows + [dict(r, _where="working copy") for r in self.work_metrics.values()]
 
     def note(self) -> str:
