@@ -5,7 +5,7 @@ tqdm bar shows progress on stderr and a short human summary follows. Bad input e
 with one line on stderr naming what is wrong (and ``{"error": ...}`` on stdout with ``--json``).
 
 The commands live by group: :mod:`.data` (data, tokenize), :mod:`.sids`, :mod:`.training` (train, eval,
-compact), :mod:`.explore` (recommend, instruct-eval, layout, coldstart-eval), :mod:`.bench`;
+compact), :mod:`.explore` (recommend, weights, instruct-eval, layout, coldstart-eval), :mod:`.bench`;
 :mod:`.common` holds what they share.
 """
 from __future__ import annotations

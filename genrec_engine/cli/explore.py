@@ -1,6 +1,8 @@
-"""Commands that use trained generators: ``genrec recommend``, ``instruct-eval``, ``layout``, ``coldstart-eval``."""
+"""Commands that use trained generators: ``genrec recommend``, ``instruct-eval``, ``layout``,
+``coldstart-eval``, ``weights`` (the codeword weights the explorer's panel shows)."""
 from __future__ import annotations
 
+import shlex
 import time
 
 from ..filters import ItemFilter
@@ -47,6 +49,96 @@ def cmd_instruct_eval(args) -> int:
     return 0
 
 
+def _weights_levels(proj, levels) -> list[dict]:
+    """One item's codeword weights per level, as ``genrec weights`` prints them (no weight vectors)."""
+    out = []
+    for lw in levels:
+        row = {"level": lw.level + 1, "code": lw.code, "content_top": lw.content_argmax,
+               "content_margin": None if lw.own_ratio is None or lw.own_ratio == float("inf") else round(lw.own_ratio, 4),
+               "content_entropy": round(lw.content_entropy, 4)}
+        if lw.has_collaborative:
+            row.update(collaborative_top=lw.collaborative_argmax, js_bits=round(lw.js, 4), verdict=lw.verdict,
+                       collaborative_entropy=round(lw.collaborative_entropy, 4))
+        out.append(row)
+    return out
+
+
+def cmd_weights(args) -> int:
+    """Content- vs collaborative-guided codeword weights (the Codeword weights panel, headless):
+    one item's levels, or the items ranked by divergence (with a RAN) or by the content margin of
+    their code (without one, or with --content-only)."""
+    import numpy as np
+
+    from ..analysis import codeword_weights, content_ranking, divergence_ranking
+    from ..errors import GenrecError
+    from ..generators import generator_path
+
+    proj = Project.open(args.project)
+    sids = proj.sids
+    has_ran = generator_path(proj, "ran").is_file() and not args.content_only
+    ran = proj.generator("ran") if has_ran else None  # a RAN that cannot be read is an error, not "no RAN"
+    mode = "divergence" if ran is not None else "content"
+    note = ("" if ran is not None or args.content_only else
+            f"no RAN generator in the project: content side only (genrec train --project "
+            f"{shlex.quote(str(args.project))} --model ran adds one)")
+    try:
+        titles = proj.dataset.catalogue.items["title"].astype(str).to_numpy()
+    except GenrecError:
+        titles = None
+
+    def head(i: int) -> dict:
+        d = {"item_id": int(sids.item_ids[i]), "sid": [int(c) for c in sids.sid(i)]}
+        if titles is not None:
+            d["title"] = titles[i]
+        return d
+
+    if args.item is not None:
+        hits = np.flatnonzero(sids.item_ids == args.item)
+        if not len(hits):
+            raise GenrecError(f"--item {args.item}: no such item id in {args.project}")
+        i = int(hits[0])
+        obj = {"project": str(args.project), "mode": mode, "item": head(i),
+               "levels": _weights_levels(proj, codeword_weights(proj, ran, i))}
+        lines = [f"{obj['item']['item_id']}  SID {'-'.join(map(str, obj['item']['sid']))}  {obj['item'].get('title', '')[:70]}"]
+        for r in obj["levels"]:
+            margin = "–" if r["content_margin"] is None else f"{r['content_margin']:.3f}x"
+            name = "coll." if r["level"] == sids.depth else f"L{r['level']}"
+            line = f"  {name:>5}: code {r['code']:>4}  content top {r['content_top']:>4}  margin {margin:>8}"
+            if mode == "divergence":
+                line += f"  collaborative top {r['collaborative_top']:>4}  JS {r['js_bits']:.3f} bits  {r['verdict']}"
+            lines.append(line)
+    else:
+        with Bar(not args.json, f"{mode} ranking") as bar:
+            rank = (divergence_ranking(proj, ran, progress=bar) if ran is not None
+                    else content_ranking(proj, progress=bar))
+        if ran is not None:
+            values, flags = rank["js"], rank["moved"] & rank["signal"]
+            summary = values.mean(1)
+            order = np.argsort(-summary, kind="stable")
+            what, flagged = "mean JS (bits)", "top codeword moved (with signal)"
+        else:
+            values, flags = rank["ratio"], rank["prefers_other"]
+            summary = values.min(1) if values.shape[1] else np.full(len(values), np.inf)
+            order = np.argsort(summary, kind="stable")
+            what, flagged = "weakest content margin", "content prefers another codeword"
+        top = order[: args.top]
+        obj = {"project": str(args.project), "mode": mode, "items_total": int(sids.n_items),
+               "flagged_items": int(flags.any(1).sum()), "flag": flagged, "ranked_by": what,
+               "items": [{**head(int(i)), "summary": round(float(summary[i]), 4),
+                          "per_level": [round(float(v), 4) for v in values[i]],
+                          "flagged_levels": [int(l) + 1 for l in np.flatnonzero(flags[i])]} for i in top]}
+        lines = [f"{sids.n_items:,} items ranked by {what}; {flagged} at some level: {obj['flagged_items']:,}"]
+        for r in obj["items"]:
+            marks = "".join(f" {v:.3f}{'*' if l + 1 in r['flagged_levels'] else ' '}" for l, v in enumerate(r["per_level"]))
+            lines.append(f"  {r['item_id']:>7}  {'-'.join(map(str, r['sid'])):<16} {r['summary']:.3f} |{marks}  "
+                         f"{r.get('title', '')[:50]}")
+    if note:
+        obj["note"] = note
+        lines.insert(0, note)
+    emit(args, obj, "\n".join(lines))
+    return 0
+
+
 def cmd_layout(args) -> int:
     from ..analysis import item_layout
 
@@ -78,7 +170,7 @@ def cmd_coldstart_eval(args) -> int:
 
 
 def register(sub) -> None:
-    """Add the recommend, instruct-eval, layout and coldstart-eval commands to ``sub``."""
+    """Add the recommend, instruct-eval, weights, layout and coldstart-eval commands to ``sub``."""
     sp = add_generator_command(sub, "recommend", "recommend the next items for a history of item ids", cmd_recommend)
     sp.add_argument("--history", default="", help="comma-separated item ids, oldest first")
     sp.add_argument("-k", type=whole(1, MAX_K), default=10)
@@ -104,6 +196,13 @@ def register(sub) -> None:
     sp.add_argument("--beam", type=whole(1, MAX_BEAM), default=20)
     sp.add_argument("--users", type=whole(1), default=2000, help="seeded test users for the with-history part")
     sp.add_argument("--device", default="auto")
+
+    sp = add_command(sub, "weights", "content- vs collaborative-guided codeword weights: one item's levels, or every "
+                     "item ranked (by JS divergence with a RAN, else by the content margin of its code)", cmd_weights)
+    sp.add_argument("--project", required=True)
+    sp.add_argument("--item", type=int, metavar="ID", help="show this item's levels instead of the ranking")
+    sp.add_argument("--top", type=whole(1, 10_000_000), default=20, help="items of the ranking to list (default 20)")
+    sp.add_argument("--content-only", action="store_true", help="the content side alone, even with a RAN")
 
     sp = add_command(sub, "layout", "UMAP layout of the items for the codebook map, cached in the project", cmd_layout)
     sp.add_argument("--project", required=True)

@@ -163,3 +163,32 @@ def test_content_ranking_cancels(project_and_ran):
     token.cancel()
     with pytest.raises(Cancelled):
         content_ranking(project_and_ran[0], cancel=token)
+
+
+def test_genrec_weights_prints_what_the_panel_shows(project_and_ran, tmp_path, capsys):
+    """``genrec weights``: the ranking (by divergence with a RAN, by content margin without one or
+    with --content-only) and one item's levels, as the engine computes them."""
+    from genrec_engine.cli import main as cli_main
+
+    project, ran = project_and_ran
+    assert cli_main(["weights", "--project", str(PROJECT), "--top", "5", "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    rank = divergence_ranking(project, ran)
+    mean = rank["js"].mean(1)
+    assert obj["mode"] == "divergence" and "note" not in obj
+    assert [r["item_id"] for r in obj["items"]] == project.sids.item_ids[np.argsort(-mean, kind="stable")[:5]].tolist()
+    assert obj["flagged_items"] == int((rank["moved"] & rank["signal"]).any(1).sum())
+    assert cli_main(["weights", "--project", str(PROJECT), "--top", "3", "--content-only", "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["mode"] == "content" and obj["flagged_items"] == 0 and len(obj["items"]) == 3
+    assert all(r["summary"] == min(r["per_level"]) for r in obj["items"])
+    item = int(project.sids.item_ids[17])
+    assert cli_main(["weights", "--project", str(PROJECT), "--item", str(item), "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    levels = codeword_weights(project, ran, 17)
+    assert [r["code"] for r in obj["levels"]] == [lw.code for lw in levels]
+    assert [r["verdict"] for r in obj["levels"]] == [lw.verdict for lw in levels]
+    assert obj["levels"][0]["content_margin"] == pytest.approx(levels[0].own_ratio, abs=1e-4)
+    assert obj["levels"][-1]["content_margin"] is None
+    assert cli_main(["weights", "--project", str(PROJECT), "--item", "-5"]) != 0
+    assert "no such item id" in capsys.readouterr().err
