@@ -139,8 +139,10 @@ def test_state_rows_and_notes_of_a_project(tmp_path):
     st.open(Path(app.DEFAULT_PROJECT), "beauty")
     st.load_metrics()
     rows = st.metric_rows()
-    kinds = [r["model"] for r in rows]
-    assert kinds[:2] == ["ran", "sasrec"] and all(r["_where"] == "project" for r in rows)
+    assert [(r["model"], r["_where"]) for r in rows][:3] == [("ran", "project"), ("ran", REPRO_ONLY),
+                                                              ("sasrec", "project")]
+    assert rows[1]["variant"] == "intrr"  # the faithful IntRR's repro, beside the bundled hybrid
+    assert _text(METRIC_COLUMNS, "R@10 over seeds", rows[1]).endswith("· 3 seeds")
     assert "Test split" in st.note()
     loss_x, loss_y, valid_x, recall, ndcg = st.reference("ran")
     assert len(loss_x) == len(loss_y) > 10 and len(valid_x) == len(recall) == len(ndcg) > 0
