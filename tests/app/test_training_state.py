@@ -204,7 +204,7 @@ def test_a_project_name_never_becomes_a_path_outside_the_root(tmp_path):
 
 def test_variants_measured_by_repro_alone_get_their_own_rows(tmp_path):
     """The faithful model measured beside a hybrid, and the earlier stages a repro scored, are rows
-    of their own ("repro only") under their generator, with only the spread over seeds."""
+    of their own ("repro") under their generator, with only the spread over seeds."""
     def part(variant, r10, **extra):
         return {"variant": variant, "mean": {"recall@10": r10, "ndcg@10": 0.03}, "sd": {"recall@10": 0.001, "ndcg@10": 0.0005},
                 "excluding_history": {"mean": {"recall@10": r10 + 0.004, "ndcg@10": 0.033},

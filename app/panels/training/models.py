@@ -37,7 +37,7 @@ class _DictRowsModel(RowTableModel):
 class MetricsTableModel(_DictRowsModel):
     """One row per trained generator: its metrics.json record (test Recall/NDCG@5/10/20, best epoch,
     training time), and one per variant genrec repro measured beside it without keeping weights.
-    Rows carry ``_where`` = "project", "repro only" or "working copy"."""
+    Rows carry ``_where`` = "project", "repro" or "working copy"."""
 
     SPEC = METRIC_COLUMNS
 

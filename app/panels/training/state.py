@@ -137,7 +137,7 @@ def _over_seeds(key: str) -> Callable[[dict], Any]:
 
 
 #: ``_where`` of a row for a variant that ``genrec repro`` trained and scored but did not keep.
-REPRO_ONLY = "repro only"
+REPRO_ONLY = "repro"
 
 
 def repro_only_rows(kind: str, record: dict) -> list[dict]:
@@ -203,7 +203,7 @@ METRIC_COLUMNS: tuple[MetricColumn, ...] = (
                  lambda r: r.get("variant") or genrec_engine.generator_variant(r.get("model", ""), r.get("model_config")),
                  str, right=False),
     MetricColumn("Where", "'project': saved in the open project's metrics.json. 'working copy': trained in this "
-                 "session, not saved yet. 'repro only': a variant genrec repro trained and scored over seeds beside "
+                 "session, not saved yet. 'repro': a variant genrec repro trained and scored over seeds beside "
                  "this generator (another configuration, or an earlier stage of its recipe); its weights were not "
                  "kept, so it has only the 'over seeds' figures.", lambda r: r.get("_where", "project"), str,
                  right=False),
