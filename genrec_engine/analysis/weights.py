@@ -1,8 +1,10 @@
 """Content- vs collaborative-guided codeword weights of items (the IntRR comparison).
 
 For item i and SID level l, over the K_l codewords of that level:
-- content-guided: the tokenizer's soft assignment of i's content residual (``soft_assign``); the
-  collision level has no content model, so its weight is the one-hot of the item's collision code;
+- content-guided: the tokenizer's soft assignment of i's content residual (``soft_assign``), each
+  level's residual the one i's own earlier codes leave (for a fitted tokenizer that is its greedy
+  walk; an imported table's codes may differ from it); the collision level has no content model,
+  so its weight is the one-hot of the item's collision code;
 - collaborative-guided: the RAN's ``p_l = softmax(h_l V_l^T)`` driven by i's UID embedding.
 Their Jensen-Shannon divergence per level (bits, in [0, 1]) and whether the argmax moved tell
 where behaviour pulls an item off its content code.
@@ -119,7 +121,10 @@ class LevelWeights:
 
 def _content(project, items: np.ndarray) -> list[np.ndarray]:
     """Per SID level ``[n, K_l]`` content-guided weights (quantizer levels + collision one-hot)."""
-    soft = project.tokenizer.soft_assign(project.embeddings[items])  # [L, n, K], K the largest level
+    # each level given the item's own earlier codes: an imported table's codes need not be the
+    # greedy walk's, and a level's weights should not inherit an earlier level's disagreement
+    codes = project.sids.codes[items]
+    soft = project.tokenizer.soft_assign(project.embeddings[items], along=codes[:, :-1])  # [L, n, K], K the largest
     sizes = project.sids.level_sizes
     out = [soft[l, :, : sizes[l]] for l in range(soft.shape[0])]  # each level over its own K_l codewords
     C = project.sids.collision_size

@@ -96,14 +96,16 @@ class Quantizer(ABC):
         """Restore from :meth:`state_tensors` output."""
 
     # ---- level walk (residual by default; product VQ overrides) -----------------------------
-    def _walk(self, Z: torch.Tensor, keep_dist: bool = False):
+    def _walk(self, Z: torch.Tensor, keep_dist: bool = False, along: torch.Tensor | None = None):
         """Greedy residual walk. Returns codes ``[n, L]``, per-level distances (``[n, K]`` each,
-        if asked) and the residual norms ``[L + 1, n]`` before/after each level."""
+        if asked) and the residual norms ``[L + 1, n]`` before/after each level. ``along`` (codes
+        ``[n, L]``): walk down these codes instead of the nearest ones (each level's distances are
+        then those of the residual left by the given earlier codes)."""
         codes, dists, norms = [], [], [(Z * Z).sum(1)]
         r = Z
-        for C in self._codebook_tensors():
+        for l, C in enumerate(self._codebook_tensors()):
             d = sq_distances(r, C)
-            c = d.argmin(1)
+            c = d.argmin(1) if along is None else along[:, l]
             codes.append(c)
             if keep_dist:
                 dists.append(d)
@@ -160,22 +162,28 @@ class Quantizer(ABC):
         return torch.cat(out).cpu().numpy().astype(np.int64)
 
     @torch.no_grad()
-    def level_distances(self, X) -> tuple[np.ndarray, list[np.ndarray]]:
+    def level_distances(self, X, along=None) -> tuple[np.ndarray, list[np.ndarray]]:
         """Codes ``[N, L]`` and, per level, squared distances ``[N, K]`` of the residual to each
-        codeword along the greedy path (used by soft_assign and last-level balancing)."""
+        codeword along the greedy path (used by soft_assign and last-level balancing), or along
+        the given codes ``along`` ``[N, L]`` (each level's residual is then what the items' own
+        earlier codes leave)."""
         Xt = self._require_fitted(X)
-        codes, dists, _ = self._walk(self._latent(Xt), keep_dist=True)
+        path = None if along is None else torch.as_tensor(np.asarray(along), dtype=torch.long, device=self.device)
+        codes, dists, _ = self._walk(self._latent(Xt), keep_dist=True, along=path)
         return codes.cpu().numpy().astype(np.int64), [d.cpu().numpy() for d in dists]
 
-    def soft_assign(self, X, temperature: float = 1.0) -> np.ndarray:
+    def soft_assign(self, X, temperature: float = 1.0, along=None) -> np.ndarray:
         """Per-level probabilities over the K codewords, ``[L, N, K]`` float32.
 
         ``p_l(k) = softmax_k(-dist_l(k) / (temperature * tau_l))`` where ``tau_l`` is the mean
         squared distance of a training item to its codeword at level l; the argmax is the hard
         code. This is the content-guided weight the explorer compares with the RAN's. When levels
         have different codebook sizes, K is the largest and a level's codes beyond its own size get 0.
+        ``along`` (codes ``[N, L]``, e.g. an imported SID table's): each level's weights given the
+        items' own earlier codes rather than the greedy walk's (the same for a fitted tokenizer's
+        own codes, which are the greedy walk's).
         """
-        _, dists = self.level_distances(X)
+        _, dists = self.level_distances(X, along=along)
         K = max(d.shape[1] for d in dists)
         out = np.zeros((len(dists), dists[0].shape[0], K), dtype=np.float32)
         for l, d in enumerate(dists):

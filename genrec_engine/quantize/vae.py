@@ -206,7 +206,9 @@ class ProductVQVAE(_VAEQuantizer):
             codes.append(c)
         return torch.cat(outs, 1), loss, torch.stack(codes, 1), list(parts)
 
-    def _walk(self, Z, keep_dist=False):
+    def _walk(self, Z, keep_dist=False, along=None):
+        # levels are separate slices of the latent: a level's distances do not depend on the
+        # earlier codes, so ``along`` only sets the codes returned
         codes, dists, norms = [], [], []
         books = self._codebook_tensors()
         err = torch.zeros(Z.shape[0], device=Z.device)
@@ -217,7 +219,7 @@ class ProductVQVAE(_VAEQuantizer):
         norms.append(sum(rest))
         for l, (book, p) in enumerate(zip(books, parts)):
             d = sq_distances(p, book)
-            c = d.argmin(1)
+            c = d.argmin(1) if along is None else along[:, l]
             codes.append(c)
             if keep_dist:
                 dists.append(d)

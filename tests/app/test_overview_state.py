@@ -55,3 +55,13 @@ def test_a_sub_second_fit_time_is_shown_in_milliseconds(snapshot, monkeypatch):
     assert overview_of(snapshot).tokenizer["fit_seconds"] == "46 ms"
     meta["tokenizer"]["fit_seconds"] = 3.84
     assert overview_of(snapshot).tokenizer["fit_seconds"] == "3.8 s"
+
+
+def test_an_imported_table_says_how_content_like_it_is(snapshot, monkeypatch):
+    assert overview_of(snapshot).tokenizer["content_agreement"].startswith("fitted to the content")
+    meta = dict(snapshot.project.meta)
+    meta["imported"] = {"format": "letter", "source": "/x/t.index.json", "content_agreement": [0.918684, 0.66, 0.3606]}
+    monkeypatch.setattr(snapshot.project, "meta", meta)
+    text = overview_of(snapshot).tokenizer["content_agreement"]
+    assert text.startswith("92 % / 66 % / 36 % of items' codes are their nearest content codeword")
+    assert "Imported letter table t.index.json" in overview_of(snapshot).tokenizer["method"]

@@ -82,6 +82,17 @@ def test_soft_assign_is_a_distribution_whose_argmax_is_the_code(fitted, planted,
     assert p.shape == (3, 200, 16)
     np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-4)
     np.testing.assert_array_equal(p.argmax(-1).T, fitted[method].encode(X))
+    # along the items' own codes it is the same; along other codes, each level is conditioned on them
+    codes = fitted[method].encode(X)
+    np.testing.assert_allclose(fitted[method].soft_assign(X, along=codes), p, rtol=1e-5, atol=1e-7)
+    other = codes.copy()
+    other[:, 0] = (codes[:, 0] + 1) % 16
+    moved = fitted[method].soft_assign(X, along=other)
+    np.testing.assert_allclose(moved[0], p[0], rtol=1e-5, atol=1e-7)  # level 1 has no earlier code
+    if method == "vqvae":  # product quantization: the levels are separate slices of the latent
+        np.testing.assert_allclose(moved[1:], p[1:], rtol=1e-5, atol=1e-7)
+    else:  # residual methods: later levels see the residual the given first code leaves
+        assert not np.allclose(moved[1], p[1])
 
 
 def test_codebooks_shapes(fitted):

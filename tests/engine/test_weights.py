@@ -143,7 +143,11 @@ def test_content_ranking_finds_imported_codes_the_content_does_not_favour(tmp_pa
     seen = []
     rank = content_ranking(project, batch=64, progress=lambda f, m: seen.append(f))
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
-    soft = project.tokenizer.soft_assign(project.embeddings)
+    # each level's weights given the item's own earlier codes (not the greedy walk's)
+    soft = project.tokenizer.soft_assign(project.embeddings, along=project.sids.codes[:, :-1])
+    greedy = project.tokenizer.soft_assign(project.embeddings)
+    assert not np.allclose(soft[1], greedy[1])  # where level 1 disagrees, level 2's residual differs
+    np.testing.assert_allclose(soft[0], greedy[0])  # the first level has no earlier code
     for l in range(2):
         top = soft[l, :, : project.sids.level_sizes[l]].argmax(1)
         own = project.sids.codes[:, l]

@@ -60,6 +60,7 @@ TOKENIZER_ROWS = (
     ("codebook_size", "Codebook size (K)"),
     ("sid_length", "SID length"),
     ("recon_mse", "Reconstruction MSE"),
+    ("content_agreement", "Content agreement"),
     ("fit_seconds", "Fit time"),
 )
 
@@ -181,6 +182,19 @@ def _encoder_text(enc: dict) -> str:
     return text
 
 
+def _agreement_text(imported: dict | None) -> str:
+    """How content-like an imported SID table is: per level the share of items whose code is the
+    nearest codeword of the codebooks derived from it (the import's ``content_agreement``); a
+    fitted tokenizer's codes are its nearest codewords by construction."""
+    if not imported:
+        return "fitted to the content (every code is the nearest codeword)"
+    shares = imported.get("content_agreement") or []
+    if not shares:
+        return "–"
+    return (" / ".join(f"{100 * float(a):.0f} %" for a in shares)
+            + " of items' codes are their nearest content codeword (by level; see Codeword weights)")
+
+
 def overview_of(snapshot: ProjectSnapshot) -> Overview:
     """What the overview shows of ``snapshot`` (its metadata, tokenizer config and diagnostics)."""
     project, diag = snapshot.project, snapshot.diagnostics
@@ -224,6 +238,7 @@ def overview_of(snapshot: ProjectSnapshot) -> Overview:
                           " / ".join(f"{k:,}" for k in sids.sizes) + " codewords at levels 1–" + str(sids.levels)),
         "sid_length": sid_length,
         "recon_mse": "–" if diag.recon_mse is None else f"{diag.recon_mse:.4f}",
+        "content_agreement": _agreement_text(imported),
         "fit_seconds": "–" if fit is None else (f"{fit:.1f} s" if fit >= 1 else f"{fit * 1000:.0f} ms"),
     }
     return Overview(
