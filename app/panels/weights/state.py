@@ -157,7 +157,7 @@ class WeightsState:
             cmd = f"genrec train --project {shlex.quote(str(self.snapshot.path))} --model ran"
             error = generators.ran_error or ""
             why = ("this project has none (<code>generator-ran.safetensors</code>)" if "not found" in error
-                   else f"this project's could not be loaded (<i>{escape(error)}</i>)")
+                   else f"this project's RAN could not be loaded (<i>{escape(error)}</i>)")
             self.no_ran_html = (
                 f"<b>Content side only.</b> The collaborative-guided weights come from a RAN generator, and {why}. "
                 f"Train one with <code>{escape(cmd)}</code> and open the project again.")
