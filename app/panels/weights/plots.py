@@ -135,13 +135,8 @@ class LevelPlot(pg.GraphicsLayoutWidget):
         self.collab_bars.setOpts(height=lw.collaborative.astype(float))
         for line in self.code_lines:
             line.setPos(lw.code)
-        bottom = float(max(lw.collaborative.max(), 1e-3))
-        if compare is not None:
-            self.compare_curve.setData(np.arange(self.n_codes + 1) - 0.5, compare.collaborative.astype(float))
-            self.compare_line.setPos(compare.code)
-            bottom = max(bottom, float(compare.collaborative.max()))
-        self.compare_curve.setVisible(compare is not None)
-        self.compare_line.setVisible(compare is not None and compare.code != lw.code)
+        bottom = max(float(max(lw.collaborative.max(), 1e-3)),
+                     self._draw_compare(lw, compare, None if compare is None else compare.collaborative))
         self.top.setYRange(0, 1.08 * float(max(lw.content.max(), 1e-3)), padding=0)
         self.bottom.setYRange(0, 1.08 * bottom, padding=0)
         name = "Collision level" if lw.level == self._depth - 1 else f"Level {lw.level + 1}"
@@ -155,18 +150,24 @@ class LevelPlot(pg.GraphicsLayoutWidget):
             verdict = "top codeword moved" if lw.moved else "top codeword kept"
         self.title.setText(f"{name}: code {lw.code} · JS {lw.js:.2f} bits · {verdict}")
 
+    def _draw_compare(self, lw: LevelWeights, compare: LevelWeights | None, weights: np.ndarray | None) -> float:
+        """The compared item's ``weights`` as the outline and its code as the dotted line (hidden
+        without a comparison); returns their largest weight (0 without one) for the axis range."""
+        self.compare_curve.setVisible(compare is not None)
+        self.compare_line.setVisible(compare is not None and compare.code != lw.code)
+        if compare is None:
+            return 0.0
+        self.compare_curve.setData(np.arange(self.n_codes + 1) - 0.5, weights.astype(float))
+        self.compare_line.setPos(compare.code)
+        return float(weights.max())
+
     def _show_content(self, lw: LevelWeights, compare: LevelWeights | None) -> None:
         """The content chart alone (no RAN): the item's content weights, the compared item's as an
         outline, and the content margin of the item's code in the title."""
         self.content_bars.setOpts(height=lw.content.astype(float))
         self.code_lines[0].setPos(lw.code)
-        top = float(max(lw.content.max(), 1e-3))
-        if compare is not None:
-            self.compare_curve.setData(np.arange(self.n_codes + 1) - 0.5, compare.content.astype(float))
-            self.compare_line.setPos(compare.code)
-            top = max(top, float(compare.content.max()))
-        self.compare_curve.setVisible(compare is not None)
-        self.compare_line.setVisible(compare is not None and compare.code != lw.code)
+        top = max(float(max(lw.content.max(), 1e-3)),
+                  self._draw_compare(lw, compare, None if compare is None else compare.content))
         self.top.setYRange(0, 1.08 * top, padding=0)
         if lw.level == self._depth - 1:
             self.setToolTip("")

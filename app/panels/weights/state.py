@@ -172,11 +172,8 @@ class WeightsState:
         """The ranking arrived. Returns the item to show when nothing was picked yet (the most
         divergent one, shown without selecting it for the other panels), else None."""
         self.ranking = ranking
-        flat = ranking.no_signal_by_level()
-        depth = self.project.sids.depth
-        flat_txt = "; ".join(f"{level_name(l, depth)}: {int(n):,}" for l, n in enumerate(flat) if n)
         n = self.project.sids.n_items
-        if ranking.kind == CONTENT:
+        if ranking.kind == CONTENT:  # a margin means the same at any flatness: no "no signal" count
             flagged = ranking.flags.any(1)
             close = int(((ranking.summary < CLOSE_CALL) & ~flagged).sum())
             self.ranking_status = (
@@ -184,6 +181,9 @@ class WeightsState:
                 f"{int(flagged.sum()):,} of them; {close:,} other{'s are' if close != 1 else ' is a'} close "
                 f"call{'s' if close != 1 else ''} (weakest margin under {CLOSE_CALL}×).")
         else:
+            depth = self.project.sids.depth
+            flat_txt = "; ".join(f"{level_name(l, depth)}: {int(k):,}"
+                                 for l, k in enumerate(ranking.no_signal_by_level()) if k)
             self.ranking_status = (f"{n:,} items; the top codeword moved at some level for "
                                    f"{ranking.flagged_any:,} of them (counted only where the comparison has signal)."
                                    + (f" No signal (both weight distributions near uniform) at {flat_txt} items."
