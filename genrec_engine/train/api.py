@@ -188,8 +188,9 @@ def _train(project, kind, *, model_config, train_config, device, progress, cance
         if weight is not None:
             model.config = dataclasses.replace(model.config, instruct_weight=float(weight))
         cfg = model.config
-        earlier = old.get("resumed", []) + [{k: old[k] for k in ("model_config", "best_epoch", "stopped", "train_seconds", "command",
-                                                                   "train_config", "valid", "test", "compacted") if k in old}]
+        kept_keys = ("model_config", "best_epoch", "stopped", "train_seconds", "device", "command", "train_config",
+                     "valid", "test", "compacted")
+        earlier = old.get("resumed", []) + [{k: old[k] for k in kept_keys if k in old}]
         evaluations = old.get("evaluations", [])
     else:
         cfg = cls.config_class.from_dict(model_config or {})

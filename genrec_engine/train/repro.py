@@ -353,7 +353,7 @@ def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, score_s
         runs.append({"seed": seed, "best_epoch": record["best_epoch"], "stopped": record["stopped"],
                      "train_seconds": round(record["train_seconds"] + sum(r.get("train_seconds", 0.0)
                                                                           for r in record.get("resumed", [])), 1),
-                     "stages": [{k: r.get(k) for k in ("best_epoch", "stopped", "train_seconds")}
+                     "stages": [{k: r.get(k) for k in ("best_epoch", "stopped", "train_seconds", "device")}
                                 for r in record.get("resumed", []) + [record]],
                      "valid": record["valid"], "test": kept, "test_excluding_history": excl})
     last = records[seed_list[0]]

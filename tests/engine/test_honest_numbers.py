@@ -168,6 +168,7 @@ def test_a_two_stage_recipe_resumes_from_its_kept_stages(trained, tmp_path, caps
     assert both["reused_stages"] == {"1": 2} and both["seeds"] == [0, 1]
     assert both["variant"] == "intrr+nodes+instruct" and both["model_config"]["instruction"] is True
     assert [len(r["stages"]) for r in both["runs"]] == [2, 2]
+    assert {st["device"] for r in both["runs"] for st in r["stages"]} == {"cpu"}  # where each stage trained
     assert both["recipe"]["stages"][1]["model_config"] == {"instruction": True, "node_levels": 1}
     assert not work.exists()
     # seed 1 afresh in one go gives the figures its kept stages gave
