@@ -139,10 +139,14 @@ def test_state_rows_and_notes_of_a_project(tmp_path):
     st.open(Path(app.DEFAULT_PROJECT), "beauty")
     st.load_metrics()
     rows = st.metric_rows()
-    assert [(r["model"], r["_where"]) for r in rows][:3] == [("ran", "project"), ("ran", REPRO_ONLY),
-                                                              ("sasrec", "project")]
+    assert [(r["model"], r["_where"]) for r in rows] == [
+        ("ran", "project"), ("ran", REPRO_ONLY), ("sasrec", "project"),
+        ("tiger", "project"), ("tiger", REPRO_ONLY), ("tiger", REPRO_ONLY)]
     assert rows[1]["variant"] == "intrr"  # the faithful IntRR's repro, beside the bundled hybrid
-    assert _text(METRIC_COLUMNS, "R@10 over seeds", rows[1]).endswith("· 3 seeds")
+    # the TIGER-style recipe's earlier stages, scored by the same repro (--score-stages 1,3)
+    assert [r["variant"] for r in rows[3:]] == ["tiger+id+nodes", "tiger", "tiger+nodes"]
+    for r in rows[:2] + rows[3:]:
+        assert _text(METRIC_COLUMNS, "R@10 over seeds", r).endswith("· 3 seeds")
     assert "Test split" in st.note()
     loss_x, loss_y, valid_x, recall, ndcg = st.reference("ran")
     assert len(loss_x) == len(loss_y) > 10 and len(valid_x) == len(recall) == len(ndcg) > 0
