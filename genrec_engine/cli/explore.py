@@ -111,16 +111,10 @@ def cmd_weights(args) -> int:
         with Bar(not args.json, f"{mode} ranking") as bar:
             rank = (divergence_ranking(proj, ran, progress=bar) if ran is not None
                     else content_ranking(proj, progress=bar))
-        if ran is not None:
-            values, flags = rank["js"], rank["moved"] & rank["signal"]
-            summary = values.mean(1)
-            order = np.argsort(-summary, kind="stable")
-            what, flagged = "mean JS (bits)", "top codeword moved (with signal)"
-        else:
-            values, flags = rank["ratio"], rank["prefers_other"]
-            summary = values.min(1) if values.shape[1] else np.full(len(values), np.inf)
-            order = np.argsort(summary, kind="stable")
-            what, flagged = "weakest content margin", "content prefers another codeword"
+        values, flags, summary, order = (rank["js" if ran is not None else "ratio"], rank["flagged"],
+                                         rank["summary"], rank["order"])
+        what, flagged = (("mean JS (bits)", "top codeword moved (with signal)") if ran is not None else
+                         ("weakest content margin", "content prefers another codeword"))
         top = order[: args.top]
         obj = {"project": str(args.project), "mode": mode, "items_total": int(sids.n_items),
                "flagged_items": int(flags.any(1).sum()), "flag": flagged, "ranked_by": what,

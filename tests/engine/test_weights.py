@@ -44,6 +44,10 @@ def test_ranking_matches_single_item_weights(project_and_ran):
     assert rank["js"].shape == rank["moved"].shape == (N, D)
     assert rank["js"].dtype == np.float32 and rank["moved"].dtype == bool
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    # the ranking itself: mean JS per item, largest first; flagged = moved where there is signal
+    np.testing.assert_allclose(rank["summary"], rank["js"].mean(1), rtol=1e-6)
+    assert sorted(rank["order"].tolist()) == list(range(N)) and (np.diff(rank["summary"][rank["order"]]) <= 0).all()
+    np.testing.assert_array_equal(rank["flagged"], rank["moved"] & rank["signal"])
     for i in (0, 17, N - 1):
         levels = codeword_weights(project, ran, i)
         assert [lw.level for lw in levels] == list(range(D))
@@ -155,6 +159,10 @@ def test_content_ranking_finds_imported_codes_the_content_does_not_favour(tmp_pa
         assert (rank["prefers_other"][:, l] <= (top != own)).all()  # ratio < 1 only where another codeword leads
         assert rank["prefers_other"][:, l].sum() >= (top != own).sum() - 2  # ties aside, all of them
     assert rank["prefers_other"].any(1).mean() > 0.3
+    # ranked by the weakest margin, weakest first; the flags are the preferences
+    np.testing.assert_array_equal(rank["summary"], rank["ratio"].min(1))
+    assert (np.diff(rank["summary"][rank["order"]]) >= 0).all() and rank["summary"][rank["order"][0]] < 1
+    np.testing.assert_array_equal(rank["flagged"], rank["prefers_other"])
     i = int(np.flatnonzero(rank["prefers_other"][:, 1])[0])
     levels = codeword_weights(project, None, i)
     assert [lw.content.shape[0] for lw in levels] == list(project.sids.level_sizes)  # 4, 8 and the collision level

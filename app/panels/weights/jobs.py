@@ -131,16 +131,10 @@ def compute_ranking(project, ran, *, progress: ProgressFn | None = None, cancel:
     :func:`genrec_engine.content_ranking` (see :class:`Ranking`)."""
     if ran is None:
         rank = content_ranking(project, progress=progress, cancel=cancel)
-        ratio = np.asarray(rank["ratio"], dtype=np.float32)
-        weakest = ratio.min(1) if ratio.shape[1] else np.full(len(ratio), np.inf, dtype=np.float32)
-        return Ranking(CONTENT, ratio, np.asarray(rank["prefers_other"], dtype=bool), weakest,
-                       np.argsort(weakest, kind="stable").astype(np.int64), np.ones(ratio.shape, dtype=bool))
+        return Ranking(CONTENT, rank["ratio"], rank["flagged"], rank["summary"], rank["order"],
+                       np.ones(rank["ratio"].shape, dtype=bool))
     rank = divergence_ranking(project, ran, progress=progress, cancel=cancel)
-    js = np.asarray(rank["js"], dtype=np.float32)
-    mean = js.mean(1) if js.size else np.zeros(len(js), dtype=np.float32)
-    signal = np.asarray(rank["signal"], dtype=bool)
-    moved = np.asarray(rank["moved"], dtype=bool) & signal  # a move between two near-flat distributions is noise
-    return Ranking(DIVERGENCE, js, moved, mean, np.argsort(-mean, kind="stable").astype(np.int64), signal)
+    return Ranking(DIVERGENCE, rank["js"], rank["flagged"], rank["summary"], rank["order"], rank["signal"])
 
 
 def compute_item_weights(project, ran, item: int, compare: int | None = None, tiger=None, *,
