@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import ConfigError
+from ..errors import ConfigError, GenrecError
 from ..project import Project
 from ..train import TrainConfig, compact_generator, evaluate_generator, train_generator
 from .common import MAX_BEAM, Bar, add_generator_command, command_line, emit, json_object, real, whole
@@ -55,7 +55,6 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     proj = Project.open(args.project)
     if not args.no_record:  # the evaluation will be recorded: check that it can be, before it runs
-        from ..errors import GenrecError
         from ..train import read_metrics
         from ..txn import check_writable
 
@@ -175,8 +174,32 @@ def _repro_status(args, proj) -> int:
                 done += "; test figures kept for stage" + ("s " if len(sd["scored"]) > 1 else " ") + ", ".join(
                     map(str, sd["scored"]))
             lines.append(f"  seed {sd['seed']}: {done}")
-    emit(args, {"model": args.model, "work": entries},
-         "\n".join(lines) if lines else f"{args.project}: no repro of {args.model} kept (nothing in repro-work)")
+    if not lines:
+        lines.append(f"{args.project}: no repro of {args.model} in progress (nothing in repro-work)")
+    # what finished repros left: their records in metrics.json (the work folder goes once they are scored)
+    from ..train import read_metrics
+
+    try:
+        recorded = [e for e in (read_metrics(proj).get(args.model) or {}).get("repro") or () if isinstance(e, dict)]
+    except GenrecError as exc:
+        recorded, lines = [], lines + [f"metrics.json not read: {exc}"]
+    summary = [{"variant": e.get("variant"), "date": e.get("date"), "seeds": e.get("seeds"),
+                "recipe_file": e.get("recipe_file"), "recall@10": (e.get("mean") or {}).get("recall@10"),
+                "recall@10_sd": (e.get("sd") or {}).get("recall@10"),
+                "stages": [{"stage": st.get("stage"), "variant": st.get("variant"),
+                            "recall@10": (st.get("mean") or {}).get("recall@10")}
+                           for st in e.get("stages") or () if isinstance(st, dict)]} for e in recorded]
+    if summary:
+        lines.append(f"scored repros of {args.model} recorded in metrics.json:")
+        for e in summary:
+            r10 = ("" if e["recall@10"] is None else
+                   f", test recall@10 {e['recall@10']:.4f} ± {e['recall@10_sd'] or 0.0:.4f} (history kept)")
+            lines.append(f"  {e['date']}  {e['variant']}  seeds {', '.join(map(str, e['seeds'] or ()))}"
+                         f"{'  ' + e['recipe_file'] if e['recipe_file'] else ''}{r10}")
+            for st in e["stages"]:
+                if st["recall@10"] is not None:
+                    lines.append(f"    its stage {st['stage']} ({st['variant']}): test recall@10 {st['recall@10']:.4f}")
+    emit(args, {"model": args.model, "work": entries, "recorded": summary}, "\n".join(lines))
     return 0
 
 
@@ -256,7 +279,8 @@ def register(sub) -> None:
                          "score nothing; a later run without it scores them all on test")
     sp.add_argument("--status", action="store_true",
                     help="show what the project's repro-work folder holds for this model (finished stages per seed, "
-                         "the stage in progress and its epoch) and train nothing; safe while a repro runs")
+                         "the stage in progress and its epoch) and the scored repros metrics.json records; trains nothing, "
+                         "safe while a repro runs")
     sp.add_argument("--score-stages", type=stage_list, metavar="K[,K...]",
                     help="also score these earlier stages of a --recipe on test (e.g. 1,2: what each later stage "
                          "adds, mean ± sd over the seeds); the last stage is always scored")

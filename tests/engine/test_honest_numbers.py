@@ -303,6 +303,15 @@ def test_a_stopped_scoring_run_keeps_what_it_scored(trained, tmp_path, capsys, m
     for r in out["runs"] + out["stages"][0]["runs"]:
         assert set(r["test"]) == set(r["test_excluding_history"]) >= {"recall@10", "ndcg@10"}
     assert not (path / "repro-work").exists()
+    # --status then points at the record the scored repro left in metrics.json, with its earlier stage
+    assert cli_main(["repro", "--project", str(path), "--model", "ran", "--status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["work"] == [] and [e["seeds"] for e in status["recorded"]] == [[0, 1]]
+    (rec,) = status["recorded"]
+    assert rec["recall@10"] == out["mean"]["recall@10"] and rec["stages"][0]["stage"] == 1
+    assert cli_main(["repro", "--project", str(path), "--model", "ran", "--status"]) == 0
+    text = capsys.readouterr().out
+    assert "nothing in repro-work" in text and "recorded in metrics.json" in text and "its stage 1" in text
 
 
 def test_kept_test_figures_are_used_only_for_the_same_weights(trained, tmp_path):
