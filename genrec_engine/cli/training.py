@@ -151,7 +151,8 @@ def cmd_compact(args) -> int:
 
 
 def _repro_status(args, proj) -> int:
-    """``genrec repro --status``: what the project's repro-work folder holds, trains nothing."""
+    """``genrec repro --status``: what the project's repro-work folder holds and the scored repros
+    ``metrics.json`` records; trains nothing."""
     from ..train.repro import repro_status
 
     entries = repro_status(proj, args.model)
