@@ -280,8 +280,8 @@ def register(sub) -> None:
                          "score nothing; a later run without it scores them all on test")
     sp.add_argument("--status", action="store_true",
                     help="show what the project's repro-work folder holds for this model (finished stages per seed, "
-                         "the stage in progress and its epoch) and the scored repros metrics.json records; trains nothing, "
-                         "safe while a repro runs")
+                         "the stage in progress and its epoch) and the scored repros metrics.json records; trains "
+                         "nothing, safe while a repro runs")
     sp.add_argument("--score-stages", type=stage_list, metavar="K[,K...]",
                     help="also score these earlier stages of a --recipe on test (e.g. 1,2: what each later stage "
                          "adds, mean ± sd over the seeds); the last stage is always scored")
