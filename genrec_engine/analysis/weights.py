@@ -205,9 +205,9 @@ def content_ranking(project, *, batch: int = 2048, progress=None, cancel=None) -
     below 1, another codeword leads; also as ``"flagged"``), ``"summary"`` (``[N]`` the weakest
     margin over the levels) and ``"order"`` (items by it, weakest first). The margin is
     ``exp((d_other - d_own) / tau_l)``, a monotone function of the distance gap, so it means the
-    same however flat the weights are (with the
-    bundled temperature they are near uniform for most items). What the explorer ranks items by
-    when the project has no RAN; ``progress``/``cancel`` as in :func:`divergence_ranking`."""
+    same however flat the weights are (with the bundled temperature they are near uniform for most
+    items). What the explorer ranks items by when the project has no RAN; ``progress``/``cancel`` as
+    in :func:`divergence_ranking`."""
     N, D = project.sids.n_items, project.sids.depth
     codes = project.sids.codes
     ratio = np.zeros((N, D - 1), dtype=np.float32)
