@@ -161,13 +161,11 @@ def codeword_weights(project, ran, item_index: int) -> list[LevelWeights]:
     for l, (c, r) in enumerate(zip(content, collab)):
         code = int(codes[item_index, l])
         ratio = float(_own_ratio(c, np.array([code]))[0]) if l < quantizer_levels else None
-        if r is None:
-            out.append(LevelWeights(l, code, c[0].astype(np.float32), None, None, int(c[0].argmax()), None,
-                                    float(normalized_entropy(c)[0]), None, ratio))
-            continue
-        out.append(LevelWeights(l, code, c[0].astype(np.float32),
-                                r[0].astype(np.float32), float(js_divergence(c, r)[0]), int(c[0].argmax()), int(r[0].argmax()),
-                                float(normalized_entropy(c)[0]), float(normalized_entropy(r)[0]), ratio))
+        has = r is not None
+        out.append(LevelWeights(l, code, c[0].astype(np.float32), r[0].astype(np.float32) if has else None,
+                                float(js_divergence(c, r)[0]) if has else None, int(c[0].argmax()),
+                                int(r[0].argmax()) if has else None, float(normalized_entropy(c)[0]),
+                                float(normalized_entropy(r)[0]) if has else None, ratio))
     return out
 
 

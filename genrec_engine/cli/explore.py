@@ -49,7 +49,7 @@ def cmd_instruct_eval(args) -> int:
     return 0
 
 
-def _weights_levels(proj, levels) -> list[dict]:
+def _weights_levels(levels) -> list[dict]:
     """One item's codeword weights per level, as ``genrec weights`` prints them (no weight vectors)."""
     out = []
     for lw in levels:
@@ -98,7 +98,7 @@ def cmd_weights(args) -> int:
             raise GenrecError(f"--item {args.item}: no such item id in {args.project}")
         i = int(hits[0])
         obj = {"project": str(args.project), "mode": mode, "item": head(i),
-               "levels": _weights_levels(proj, codeword_weights(proj, ran, i))}
+               "levels": _weights_levels(codeword_weights(proj, ran, i))}
         lines = [f"{obj['item']['item_id']}  SID {'-'.join(map(str, obj['item']['sid']))}  {obj['item'].get('title', '')[:70]}"]
         for r in obj["levels"]:
             margin = "–" if r["content_margin"] is None else f"{r['content_margin']:.3f}x"

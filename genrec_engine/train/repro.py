@@ -346,7 +346,7 @@ def _repro(project, kind, *, recipe, seed_list, train_only, bundle_seed, score_s
                 del model
                 run.keep_score(k or last_stage, beam, kept, excl)
             if k is not None:
-                done = runs_of[seed].done(k)
+                done = run.done(k)
                 stage_runs[k].append({"seed": seed, "variant": done["variant"], "best_epoch": done["best_epoch"],
                                       "valid": done["valid"], "test": kept, "test_excluding_history": excl})
         record = records[seed]

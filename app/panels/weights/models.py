@@ -86,22 +86,25 @@ class RankingModel(RowTableModel):
 
     # ---- public ----
     def set_ranking(self, titles, item_ids, values: np.ndarray, flags: np.ndarray, order: np.ndarray | None = None,
-                    signal: np.ndarray | None = None, *, kind: str = DIVERGENCE, depth: int | None = None) -> None:
+                    signal: np.ndarray | None = None, *, kind: str = DIVERGENCE, depth: int | None = None,
+                    summary: np.ndarray | None = None) -> None:
         """Show a new ranking (``values``/``flags`` ``[N, C]``) in ``order``. ``kind``
         :data:`~.jobs.DIVERGENCE`: JS per level, summary the mean, default order largest first;
         :data:`~.jobs.CONTENT`: content margins per quantizer level (``depth`` the SID depth, default
-        ``C + 1``), summary the smallest, default order smallest first. ``signal`` ``[N, C]``: False
-        where the weights are near uniform (those cells are greyed and say so)."""
+        ``C + 1``), summary the smallest, default order smallest first. ``summary`` ``[N]``: the
+        engine's (a :class:`~.jobs.Ranking`'s), else computed here by the same rule. ``signal``
+        ``[N, C]``: False where the weights are near uniform (those cells are greyed and say so)."""
         values = np.asarray(values, dtype=np.float32)
         C = int(values.shape[1]) if values.ndim == 2 else 0
-        if kind == CONTENT:
-            summary = values.min(1) if C else np.full(len(values), np.inf, dtype=np.float32)
-            default = np.argsort(summary, kind="stable")
-            depth = C + 1 if depth is None else depth
-        else:
-            summary = values.mean(1) if values.size else np.zeros(len(values), dtype=np.float32)
-            default = np.argsort(-summary, kind="stable")
-            depth = C if depth is None else depth
+        content = kind == CONTENT
+        if summary is None:
+            summary = ((values.min(1) if C else np.full(len(values), np.inf, dtype=np.float32)) if content
+                       else (values.mean(1) if values.size else np.zeros(len(values), dtype=np.float32)))
+        summary = np.asarray(summary, dtype=np.float32)
+        if order is None:
+            order = np.argsort(summary if content else -summary, kind="stable")
+        if depth is None:
+            depth = C + 1 if content else C
         self.beginResetModel()
         self.kind = kind
         self.COLUMNS = ranking_columns(depth, kind)
@@ -109,7 +112,7 @@ class RankingModel(RowTableModel):
         self._ids = np.asarray(item_ids)
         self._values, self._flags, self._summary = values, np.asarray(flags, dtype=bool), summary
         self._signal = np.ones_like(self._flags) if signal is None else np.asarray(signal, dtype=bool)
-        self._set_order(np.asarray(default if order is None else order, dtype=np.int64))
+        self._set_order(np.asarray(order, dtype=np.int64))
         self.endResetModel()
 
     def clear(self) -> None:

@@ -411,7 +411,7 @@ class WeightsPanel(QWidget):
         top = state.set_ranking(ranking)
         self.ranking_model.set_ranking(state.ranking_titles(), state.project.sids.item_ids, ranking.values,
                                        ranking.flags, ranking.order, ranking.signal, kind=ranking.kind,
-                                       depth=state.project.sids.depth)
+                                       depth=state.project.sids.depth, summary=ranking.summary)
         ascending = ranking.kind == CONTENT  # the smallest margin first; the largest divergence first
         self._ranking_view.horizontalHeader().setSortIndicator(
             1, Qt.SortOrder.AscendingOrder if ascending else Qt.SortOrder.DescendingOrder)
